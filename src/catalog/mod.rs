@@ -2,10 +2,12 @@
 //! generator and the JSON report. Nothing else in the program may hard-code what a key
 //! does; it asks here.
 
+mod dependencies;
 mod keys;
 
 use crate::kversion::KernelVersion;
 
+pub use dependencies::{Dependency, DEPENDENCIES};
 pub use keys::CATALOG;
 
 /// How many integers a key holds and the range the kernel accepts for each. A write

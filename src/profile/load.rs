@@ -1,0 +1,296 @@
+//! Finding and parsing profiles: the built-ins embedded from profiles/, site profiles
+//! from `<root>/etc/tuneguard/profiles.d`, and files named by path. A site profile with
+//! a built-in's name wins.
+
+use super::error::{NotFound, ProfileError};
+use super::locate::locate;
+use super::model::ProfileFile;
+use super::validate::validate;
+use super::Profile;
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+
+/// The built-in profiles, embedded at compile time.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("baseline", include_str!("../../profiles/baseline.yaml")),
+    ("web-frontend", include_str!("../../profiles/web-frontend.yaml")),
+    ("long-lived-clients", include_str!("../../profiles/long-lived-clients.yaml")),
+    ("websocket-gateway", include_str!("../../profiles/websocket-gateway.yaml")),
+    ("small-proxy", include_str!("../../profiles/small-proxy.yaml")),
+];
+
+/// Where a profile's text came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProfileSource {
+    Builtin,
+    Site(PathBuf),
+    File(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    name: String,
+    source: ProfileSource,
+    text: String,
+}
+
+impl Entry {
+    fn label(&self) -> String {
+        match &self.source {
+            ProfileSource::Builtin => format!("builtin:profiles/{}.yaml", self.name),
+            ProfileSource::Site(p) | ProfileSource::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// Every profile known by name: built-ins, overridden by site profiles.
+#[derive(Debug, Clone)]
+pub struct Library {
+    entries: Vec<Entry>,
+}
+
+/// One line of `profiles list`.
+pub struct Listing {
+    pub name: String,
+    pub source: ProfileSource,
+    pub description: Option<String>,
+    /// Set when the profile does not load (a broken site profile is listed, not hidden).
+    pub error: Option<String>,
+    pub overrides_builtin: bool,
+}
+
+impl Library {
+    /// Built-ins plus the site profiles under `root`. A missing site directory is fine;
+    /// an unreadable one is an error.
+    pub fn load(root: &Path) -> Result<Self> {
+        let mut entries: Vec<Entry> = BUILTIN
+            .iter()
+            .map(|(name, text)| Entry { name: name.to_string(), source: ProfileSource::Builtin, text: text.to_string() })
+            .collect();
+        let dir = root.join("etc/tuneguard/profiles.d");
+        let listing = match std::fs::read_dir(&dir) {
+            Ok(l) => Some(l),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("reading site profiles in {}", dir.display())),
+        };
+        let mut site: Vec<PathBuf> = listing
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+            .collect();
+        site.sort();
+        for path in site {
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading site profile {}", path.display()))?;
+            let name = stem(&path);
+            entries.retain(|e| e.name != name);
+            entries.push(Entry { name, source: ProfileSource::Site(path), text });
+        }
+        Ok(Self { entries })
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.entries.iter().map(|e| e.name.clone()).collect()
+    }
+
+    pub fn list(&self) -> Vec<Listing> {
+        self.entries
+            .iter()
+            .map(|e| {
+                let parsed = parse(&e.label(), &e.text);
+                let error = match &parsed {
+                    Ok(_) => self.resolve_entry(e, &mut Vec::new()).err().map(|x| x.to_string()),
+                    Err(x) => Some(x.to_string()),
+                };
+                Listing {
+                    name: e.name.clone(),
+                    description: parsed.ok().and_then(|f| f.description),
+                    source: e.source.clone(),
+                    error,
+                    overrides_builtin: matches!(e.source, ProfileSource::Site(_))
+                        && BUILTIN.iter().any(|(n, _)| *n == e.name),
+                }
+            })
+            .collect()
+    }
+
+    /// The original text and source of a named profile (`profiles show`).
+    pub fn text_of(&self, name: &str) -> Option<(String, ProfileSource)> {
+        self.entries.iter().find(|e| e.name == name).map(|e| (e.text.clone(), e.source.clone()))
+    }
+
+    /// Resolves `--profile` arguments (names or paths), each with everything it extends,
+    /// and layers them in order. An empty list means the built-in baseline.
+    pub fn select(&self, specs: &[String]) -> Result<Profile> {
+        let default = ["baseline".to_string()];
+        let specs = if specs.is_empty() { &default[..] } else { specs };
+        let mut out = Profile::default();
+        for spec in specs {
+            let entry = self.find(spec, None)?;
+            let p = self.resolve_entry(&entry, &mut Vec::new())?;
+            out.overlay(p);
+            out.names.push(entry.name.clone());
+        }
+        Ok(out)
+    }
+
+    /// Loads one file as `profiles validate` does: parse, check, resolve `extends`.
+    pub fn validate_file(&self, path: &Path) -> Result<Profile> {
+        let entry = file_entry(path)?;
+        let mut p = self.resolve_entry(&entry, &mut Vec::new())?;
+        p.names = vec![entry.name];
+        Ok(p)
+    }
+
+    /// A name from the library, else a path (relative to `base`, the including file's
+    /// directory, for `extends`).
+    fn find(&self, spec: &str, base: Option<&Path>) -> Result<Entry> {
+        if let Some(e) = self.entries.iter().find(|e| e.name == spec) {
+            return Ok(e.clone());
+        }
+        let looks_like_path = spec.contains('/') || spec.ends_with(".yaml") || spec.ends_with(".yml");
+        let path = match base {
+            Some(b) if looks_like_path && Path::new(spec).is_relative() => b.join(spec),
+            _ => PathBuf::from(spec),
+        };
+        if looks_like_path || path.is_file() {
+            return file_entry(&path);
+        }
+        Err(NotFound { name: spec.to_string(), known: self.names() }.into())
+    }
+
+    /// Parses and checks an entry, then layers it over what it extends (depth first).
+    /// `stack` holds the chain being resolved, to name a cycle.
+    fn resolve_entry(&self, entry: &Entry, stack: &mut Vec<String>) -> Result<Profile> {
+        let label = entry.label();
+        let file = parse(&label, &entry.text)?;
+        let key = format!("{}@{label}", entry.name);
+        let name = match &file.name {
+            Some(n) if matches!(entry.source, ProfileSource::File(_)) => n.clone(),
+            _ => entry.name.clone(),
+        };
+        if let Some(n) = &file.name {
+            if *n != entry.name && !matches!(entry.source, ProfileSource::File(_)) {
+                let pos = locate(&entry.text, &["name"]);
+                return Err(ProfileError {
+                    file: label,
+                    line: pos.line,
+                    col: pos.col,
+                    message: format!("name `{n}` differs from the file name `{}`; rename one so they agree", entry.name),
+                }
+                .into());
+            }
+        }
+        stack.push(key);
+        let base = match &entry.source {
+            ProfileSource::Builtin => None,
+            ProfileSource::Site(p) | ProfileSource::File(p) => p.parent().map(Path::to_path_buf),
+        };
+        let mut merged = Profile::default();
+        for parent in &file.extends {
+            let pos = locate(&entry.text, &["extends", parent]);
+            let err = |message: String| ProfileError { file: label.clone(), line: pos.line, col: pos.col, message };
+            let pentry = match self.find(parent, base.as_deref()) {
+                Ok(p) => p,
+                Err(e) => return Err(err(format!("extends `{parent}`: {e}")).into()),
+            };
+            let pkey = format!("{}@{}", pentry.name, pentry.label());
+            if let Some(at) = stack.iter().position(|s| *s == pkey) {
+                let mut chain: Vec<&str> = stack[at..].iter().map(|s| s.split('@').next().unwrap_or(s)).collect();
+                chain.push(&pentry.name);
+                return Err(err(format!("`extends` cycle: {}", chain.join(" → "))).into());
+            }
+            let p = self.resolve_entry(&pentry, stack)?;
+            merged.overlay(p);
+        }
+        stack.pop();
+        let own = validate(&label, &entry.text, &file, &name)?;
+        merged.overlay(own);
+        Ok(merged)
+    }
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn file_entry(path: &Path) -> Result<Entry> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading profile {}", path.display()))?;
+    Ok(Entry { name: stem(path), source: ProfileSource::File(path.to_path_buf()), text })
+}
+
+/// serde_yaml with its location turned into `file:line:col`.
+pub(super) fn parse(label: &str, text: &str) -> Result<ProfileFile, ProfileError> {
+    if text.trim().is_empty() {
+        return Err(ProfileError { file: label.into(), line: 1, col: 1, message: "the profile is empty".into() });
+    }
+    serde_yaml::from_str::<ProfileFile>(text).map_err(|e| {
+        let (line, col) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+        let mut message = e.to_string();
+        // serde_yaml appends " at line L column C"; we say it in front instead.
+        if let Some(i) = message.find(" at line ") {
+            message.truncate(i);
+        }
+        if message.contains("did not match any variant of untagged enum Value") {
+            message = "expected a number, a list of numbers, or a string".into();
+        }
+        ProfileError { file: label.into(), line, col, message }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lib() -> Library {
+        Library::load(Path::new("/nonexistent-root")).unwrap()
+    }
+
+    #[test]
+    fn every_builtin_loads_with_rationale_for_every_rule() {
+        let lib = lib();
+        for (name, _) in BUILTIN {
+            let p = lib.select(&[name.to_string()]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!p.rules.is_empty());
+            for r in &p.rules {
+                assert!(r.rationale.is_some() && r.fact.is_some(), "{name}: {} lacks rationale/fact", r.key);
+                assert!(r.apply.is_some(), "{name}: {} has no apply value", r.key);
+            }
+        }
+    }
+
+    #[test]
+    fn extends_layers_rules_in_place() {
+        let p = lib().select(&["web-frontend".into()]).unwrap();
+        let r = p.rule("net.core.somaxconn").unwrap();
+        assert_eq!(r.origin, "web-frontend");
+        assert_eq!(r.constraint, Constraint::Range { min: Some(super::super::Value::Int(16384)), max: None });
+        assert_eq!(p.rule("net.ipv4.tcp_abort_on_overflow").unwrap().origin, "baseline");
+        assert_eq!(p.names, vec!["web-frontend"]);
+    }
+
+    use super::super::Constraint;
+
+    fn err_of(text: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.yaml");
+        std::fs::write(&path, text).unwrap();
+        format!("{:#}", lib().validate_file(&path).unwrap_err())
+    }
+
+    #[test]
+    fn errors_name_file_line_column() {
+        let e = err_of("sysctl:\n  net.core.somaxconn:\n    min: 10\n    max: 5\n");
+        assert!(e.ends_with("bad.yaml:4:5: min 10 is greater than max 5: no value can satisfy this rule"), "{e}");
+        let e = err_of("sysctl:\n  net.core.somaxconn:\n    minimum: 10\n");
+        assert!(e.contains("bad.yaml:3:5: sysctl.net.core.somaxconn: unknown field `minimum`"), "{e}");
+        let e = err_of("sysctl:\n  net.core.somaxconn: {min: 10, severity: fatal}\n");
+        assert!(e.contains("bad.yaml:2:") && e.contains("unknown variant `fatal`"), "{e}");
+        let e = err_of("sysctl:\n  net..core:\n    min: 1\n");
+        assert!(e.contains("bad.yaml:2:3: key name `net..core` has an empty segment"), "{e}");
+        let e = err_of("sysctl: [\n");
+        assert!(e.contains("bad.yaml:"), "{e}");
+        let e = err_of("sysctl:\n  net.ipv4.tcp_syncookies: {equals: 300}\n");
+        assert!(e.contains("bad.yaml:2:29: 300 is out of range"), "{e}");
+    }
+}
