@@ -7,3 +7,8 @@
 pub mod catalog;
 pub mod kversion;
 pub mod profile;
+pub mod host;
+pub mod audit;
+pub mod report;
+pub mod cli;
+pub mod commands;

@@ -1,1 +1,29 @@
-fn main(){}
+//! Parse, run, map to an exit code; nothing else (SPEC.md "Exit codes").
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match tuneguard::cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match tuneguard::commands::run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(err) => {
+            // A closed pipe (`tuneguard audit | head`) is not a failure.
+            if err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("tuneguard: error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

@@ -41,13 +41,25 @@ impl Constraint {
         }
     }
 
-    /// The value `apply` writes when the profile does not say: the bound itself.
-    pub fn default_apply(&self) -> Option<Value> {
+    /// The value that fixes `live` when the profile names none: the bound it crossed
+    /// (a value above `max` gets `max`, below `min` gets `min`), the `equals` value, or
+    /// the first of `one_of`. Without a live value, the lower bound.
+    pub fn default_apply(&self, live: Option<&Value>) -> Option<Value> {
         match self {
             Constraint::Equals(v) => Some(v.clone()),
             Constraint::OneOf(vs) => vs.first().cloned(),
-            Constraint::Range { min: Some(v), .. } | Constraint::Range { min: None, max: Some(v) } => Some(v.clone()),
-            Constraint::Range { min: None, max: None } | Constraint::NotEquals(_) => None,
+            Constraint::Range { min, max } => {
+                let above_max = match (live.and_then(Value::ints), max.as_ref().and_then(Value::ints)) {
+                    (Some(l), Some(m)) => l.iter().zip(&m).any(|(a, b)| a > b),
+                    _ => false,
+                };
+                if above_max || min.is_none() {
+                    max.clone()
+                } else {
+                    min.clone()
+                }
+            }
+            Constraint::NotEquals(_) => None,
         }
     }
 
@@ -130,7 +142,10 @@ mod tests {
     #[test]
     fn default_apply_is_the_bound() {
         let r = Constraint::Range { min: None, max: Some(Value::Int(5)) };
-        assert_eq!(r.default_apply(), Some(Value::Int(5)));
-        assert_eq!(Constraint::OneOf(vec![Value::Int(1), Value::Int(2)]).default_apply(), Some(Value::Int(1)));
+        assert_eq!(r.default_apply(None), Some(Value::Int(5)));
+        assert_eq!(Constraint::OneOf(vec![Value::Int(1), Value::Int(2)]).default_apply(None), Some(Value::Int(1)));
+        let both = Constraint::Range { min: Some(Value::Int(30)), max: Some(Value::Int(300)) };
+        assert_eq!(both.default_apply(Some(&Value::Int(7200))), Some(Value::Int(300)));
+        assert_eq!(both.default_apply(Some(&Value::Int(10))), Some(Value::Int(30)));
     }
 }

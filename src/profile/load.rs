@@ -254,7 +254,7 @@ mod tests {
             assert!(!p.rules.is_empty());
             for r in &p.rules {
                 assert!(r.rationale.is_some() && r.fact.is_some(), "{name}: {} lacks rationale/fact", r.key);
-                assert!(r.apply.is_some(), "{name}: {} has no apply value", r.key);
+                assert!(r.fix_for(None).is_some(), "{name}: {} has no value to apply", r.key);
             }
         }
     }

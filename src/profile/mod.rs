@@ -25,7 +25,7 @@ pub type Origin = String;
 pub struct KeyRule {
     pub key: String,
     pub constraint: Constraint,
-    /// What apply writes.
+    /// What apply writes, when the profile says; else `fix_for` picks the bound.
     pub apply: Option<Value>,
     pub severity: Severity,
     pub rationale: Option<String>,
@@ -34,6 +34,13 @@ pub struct KeyRule {
     pub kernel: Option<KernelRange>,
     pub when: Option<Condition>,
     pub origin: Origin,
+}
+
+impl KeyRule {
+    /// The value that brings `live` into line with the rule.
+    pub fn fix_for(&self, live: Option<&Value>) -> Option<Value> {
+        self.apply.clone().or_else(|| self.constraint.default_apply(live))
+    }
 }
 
 /// "Only while KEY satisfies TEST".

@@ -150,7 +150,7 @@ fn key_rule(key: &str, rule: &Rule, origin: &str, err: &dyn Fn(&str, String) -> 
             }
             Some(v.clone())
         }
-        None => constraint.default_apply(),
+        None => None,
     };
 
     let kernel = match &rule.kernel {

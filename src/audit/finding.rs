@@ -1,0 +1,133 @@
+//! A finding: one checked rule, as the report and the JSON schema show it.
+
+use crate::profile::Severity;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Fail,
+    Skip,
+    Pass,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Fail => "fail",
+            Status::Skip => "skip",
+            Status::Pass => "pass",
+        }
+    }
+}
+
+/// Why a key could not be read, when it could not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Absence {
+    /// The kernel removed the key before this version.
+    Removed,
+    /// The key arrived after this kernel version.
+    NotYetAdded,
+    /// A global key, visible only from the host's initial network namespace.
+    GlobalHidden,
+    /// This kernel should have it, but this namespace does not show it.
+    NotVisible,
+    /// Not in the catalog and not on this kernel: likely a typo.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub id: String,
+    /// sysctl, relation or nginx.
+    pub kind: &'static str,
+    pub subject: String,
+    pub status: Status,
+    pub severity: Severity,
+    pub expected: Option<serde_json::Value>,
+    pub live: Option<serde_json::Value>,
+    /// What the kernel acts as, when it differs from the raw value (tcp_syncookies=3 → 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effective: Option<serde_json::Value>,
+    /// The persisted value and its file (arrives with the persisted-config reader).
+    pub persisted: Option<serde_json::Value>,
+    pub drift: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub absent: Option<Absence>,
+    /// per-netns or global, for sysctl keys in the catalog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<&'static str>,
+    /// True when a global key was read from inside a child network namespace: the value
+    /// is the host's, shared by every namespace.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub host_wide: bool,
+    pub message: String,
+    pub explanation: String,
+    /// The profile that set the rule.
+    pub profile: Option<String>,
+    pub rationale: Option<String>,
+    pub fact: Option<String>,
+    pub incident: Option<u32>,
+    pub remedy: Option<String>,
+    pub evidence: Option<serde_json::Value>,
+}
+
+impl Finding {
+    pub fn new(kind: &'static str, subject: &str, severity: Severity) -> Self {
+        Finding {
+            id: format!("{kind}/{subject}"),
+            kind,
+            subject: subject.to_string(),
+            status: Status::Pass,
+            severity,
+            expected: None,
+            live: None,
+            effective: None,
+            persisted: None,
+            drift: None,
+            absent: None,
+            scope: None,
+            host_wide: false,
+            message: String::new(),
+            explanation: String::new(),
+            profile: None,
+            rationale: None,
+            fact: None,
+            incident: None,
+            remedy: None,
+            evidence: None,
+        }
+    }
+
+    pub fn pass(mut self, message: String) -> Self {
+        self.status = Status::Pass;
+        self.message = message;
+        self
+    }
+
+    pub fn fail(mut self, severity: Severity, message: String) -> Self {
+        self.status = Status::Fail;
+        self.severity = severity;
+        self.message = message;
+        self
+    }
+
+    /// Skips report as info: nothing is wrong that the audit could see.
+    pub fn skip(mut self, message: String) -> Self {
+        self.status = Status::Skip;
+        self.severity = Severity::Info;
+        self.message = message;
+        self
+    }
+
+    /// Ordering for reports: failures by severity (worst first), then skips, then passes.
+    pub fn rank(&self) -> (Status, std::cmp::Reverse<Severity>) {
+        (self.status, std::cmp::Reverse(self.severity))
+    }
+
+    /// Whether this finding makes the audit fail at the given threshold.
+    pub fn fails_at(&self, threshold: Severity) -> bool {
+        self.status == Status::Fail && self.severity >= threshold
+    }
+}

@@ -1,0 +1,85 @@
+//! Deciding: a pure function of a Snapshot and a Profile. One module per check family,
+//! each with its messages beside it.
+
+mod finding;
+mod keepalive;
+mod nginx;
+mod sysctl;
+
+pub use finding::{Absence, Finding, Status};
+pub use nginx::NginxInput;
+
+use crate::host::Snapshot;
+use crate::profile::{Profile, Severity};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub checks: usize,
+    pub pass: usize,
+    pub info: usize,
+    pub warning: usize,
+    pub error: usize,
+    pub skip: usize,
+}
+
+impl Summary {
+    pub fn of(findings: &[Finding]) -> Self {
+        let mut s = Summary { checks: findings.len(), ..Summary::default() };
+        for f in findings {
+            match (f.status, f.severity) {
+                (Status::Pass, _) => s.pass += 1,
+                (Status::Skip, _) => s.skip += 1,
+                (Status::Fail, Severity::Info) => s.info += 1,
+                (Status::Fail, Severity::Warning) => s.warning += 1,
+                (Status::Fail, Severity::Error) => s.error += 1,
+            }
+        }
+        s
+    }
+}
+
+/// Every rule of the profile becomes exactly one finding, worst first.
+pub fn audit(snap: &Snapshot, profile: &Profile, nginx: &NginxInput) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = profile.rules.iter().map(|r| sysctl::check(snap, profile, r)).collect();
+    findings.extend(keepalive::check(snap, profile));
+    findings.extend(nginx::check(profile, nginx));
+    // Stable: equal ranks keep the profile's order.
+    findings.sort_by_key(Finding::rank);
+    findings
+}
+
+/// The exit code of SPEC.md for an audit: 1 when a finding reaches the threshold.
+pub fn exit_code(findings: &[Finding], fail_on: Severity) -> i32 {
+    i32::from(findings.iter().any(|f| f.fails_at(fail_on)))
+}
+
+/// A waiver turns any check into a skip that says who waived it and why.
+fn waived(profile: &Profile, subject: &str, f: Finding) -> Option<Finding> {
+    profile
+        .waivers
+        .get(subject)
+        .map(|w| f.skip(format!("{subject}: waived by profile {}: {}", w.origin, w.reason)))
+}
+
+/// "7875 s (2 h 11 min)".
+fn human_seconds(s: i64) -> String {
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    match (h, m, sec) {
+        (0, 0, _) => format!("{s} s"),
+        (0, m, 0) => format!("{s} s ({m} min)"),
+        (0, m, sec) => format!("{s} s ({m} min {sec} s)"),
+        (h, 0, _) => format!("{s} s ({h} h)"),
+        (h, m, _) => format!("{s} s ({h} h {m} min)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn human_seconds() {
+        assert_eq!(super::human_seconds(7875), "7875 s (2 h 11 min)");
+        assert_eq!(super::human_seconds(600), "600 s (10 min)");
+        assert_eq!(super::human_seconds(45), "45 s");
+    }
+}

@@ -1,0 +1,236 @@
+//! The command line of SPEC.md. clap parses into these low-level structs; `Select::resolve`
+//! turns the host-selection flags into strong types once, so the rest of the program
+//! never sees strings from the command line.
+
+use crate::host::netns::Target;
+use crate::host::LiveSource;
+use crate::profile::Severity;
+use crate::report::style::ColorChoice;
+use anyhow::{bail, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tuneguard",
+    version,
+    about = "Audit and fix the Linux and nginx settings that decide how a server accepts, keeps and closes TCP connections",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Color: auto (a terminal, and NO_COLOR unset), always, never.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub color: ColorArg,
+    /// Print only what fails.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Explain each finding.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Compare this host with a profile and say what is wrong, worst first.
+    Audit {
+        #[command(flatten)]
+        select: Select,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Exit 1 when a finding is at or above this severity.
+        #[arg(long, value_enum, default_value = "error")]
+        fail_on: FailOn,
+    },
+    /// Bring the host to the profile, all or nothing (not in this version yet).
+    Apply {
+        #[command(flatten)]
+        select: Select,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        no_persist: bool,
+        #[arg(long, conflicts_with = "nginx_restart")]
+        nginx_reload: bool,
+        #[arg(long)]
+        nginx_restart: bool,
+    },
+    /// Undo a committed apply (not in this version yet).
+    Rollback {
+        id: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        last: bool,
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// List past applies (not in this version yet).
+    History {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// Finish or undo an apply a crash interrupted (not in this version yet).
+    Recover {
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
+    },
+    /// What a setting does, what goes wrong when it is wrong, and the evidence.
+    Explain {
+        /// A key (net.core.somaxconn) or `all`.
+        key: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: ExplainFormat,
+    },
+    /// List, show and validate profiles.
+    Profiles {
+        #[command(subcommand)]
+        action: ProfilesAction,
+        /// Read site profiles under DIR/etc/tuneguard/profiles.d.
+        #[arg(long, global = true, default_value = "/")]
+        root: PathBuf,
+    },
+    /// The kernel's runtime evidence: counters and sockets (not in this version yet).
+    Observe {
+        #[command(flatten)]
+        select: Select,
+        #[arg(long)]
+        interval: Option<u64>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProfilesAction {
+    /// Every known profile: built-ins and site profiles.
+    List,
+    /// A profile's file and the rules it resolves to after `extends`.
+    Show { name: String },
+    /// Check a profile file without a host; exit 2 with file:line:col on error.
+    Validate { file: PathBuf },
+}
+
+/// SELECT of SPEC.md: which host, which profile.
+#[derive(Args, Debug, Clone)]
+pub struct Select {
+    /// Profile name or file; repeatable, later ones override earlier ones (default: baseline).
+    #[arg(long = "profile", value_name = "NAME|FILE")]
+    pub profiles: Vec<String>,
+    /// nginx's main config file (nginx checks are not in this version yet).
+    #[arg(long, value_name = "FILE")]
+    pub nginx_conf: Option<PathBuf>,
+    /// Skip nginx checks.
+    #[arg(long, conflicts_with = "nginx_conf")]
+    pub no_nginx: bool,
+    /// Audit the network namespace NAME (under /run/netns) or PATH.
+    #[arg(long, value_name = "NAME|PATH", conflicts_with = "pid")]
+    pub netns: Option<String>,
+    /// Audit the network namespace of process PID.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Read configuration files (site profiles, sysctl.d, nginx) under DIR.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Read live values from a captured proc tree (DIR/sys/net/...) instead of the kernel.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["netns", "pid"])]
+    pub proc: Option<PathBuf>,
+    /// Journals and locks (used by apply, rollback and recover).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// The selection in strong types.
+pub struct Selected {
+    pub profiles: Vec<String>,
+    pub netns: Option<Target>,
+    pub live: LiveSource,
+    pub root: PathBuf,
+    pub nginx: bool,
+    /// Flags accepted now whose feature arrives later, to tell the user plainly.
+    pub not_yet: Vec<&'static str>,
+}
+
+impl Select {
+    pub fn resolve(&self) -> Result<Selected> {
+        if let Some(n) = &self.netns {
+            if n.is_empty() {
+                bail!("--netns needs a name (see `ip netns list`) or a path");
+            }
+        }
+        let mut not_yet = Vec::new();
+        if self.nginx_conf.is_some() {
+            not_yet.push("--nginx-conf: this version does not read nginx's configuration yet; nginx rules are reported as skip");
+        }
+        if self.state_dir.is_some() {
+            not_yet.push("--state-dir: journals and locks belong to apply, rollback and recover, which are not in this version yet");
+        }
+        Ok(Selected {
+            profiles: self.profiles.clone(),
+            netns: match (&self.netns, self.pid) {
+                (Some(n), _) => Some(Target::Netns(n.clone())),
+                (None, Some(p)) => Some(Target::Pid(p)),
+                (None, None) => None,
+            },
+            live: match &self.proc {
+                Some(d) => LiveSource::ProcDir(d.clone()),
+                None => LiveSource::Kernel,
+            },
+            root: self.root.clone(),
+            nginx: !self.no_nginx,
+            not_yet,
+        })
+    }
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<ColorArg> for ColorChoice {
+    fn from(c: ColorArg) -> Self {
+        match c {
+            ColorArg::Auto => ColorChoice::Auto,
+            ColorArg::Always => ColorChoice::Always,
+            ColorArg::Never => ColorChoice::Never,
+        }
+    }
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Junit,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExplainFormat {
+    Text,
+    Markdown,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailOn {
+    Info,
+    Warning,
+    Error,
+}
+
+impl From<FailOn> for Severity {
+    fn from(f: FailOn) -> Self {
+        match f {
+            FailOn::Info => Severity::Info,
+            FailOn::Warning => Severity::Warning,
+            FailOn::Error => Severity::Error,
+        }
+    }
+}

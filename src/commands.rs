@@ -1,0 +1,208 @@
+//! Running a parsed command line: read, decide, tell. Returns the exit code of SPEC.md;
+//! errors (exit 2) are printed by main.
+
+use crate::audit::{self, NginxInput};
+use crate::catalog;
+use crate::cli::{Cli, Command, ExplainFormat, Format, ProfilesAction};
+use crate::host::{self, netns, LiveSource, Reading};
+use crate::profile::{Library, ProfileSource};
+use crate::report::style::Style;
+use crate::report::text::Verbosity;
+use crate::report::{explain, json, junit, text, AuditReport};
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+
+pub fn run(cli: Cli) -> Result<i32> {
+    let style = Style::new(cli.color.into());
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => Verbosity::Quiet,
+        (_, true) => Verbosity::Verbose,
+        _ => Verbosity::Normal,
+    };
+    match cli.command {
+        Command::Audit { select, format, fail_on } => {
+            let sel = select.resolve()?;
+            if verbosity != Verbosity::Quiet {
+                for note in &sel.not_yet {
+                    eprintln!("note: {note}");
+                }
+            }
+            let library = Library::load(&sel.root)?;
+            let profile = library.select(&sel.profiles)?;
+            if let LiveSource::ProcDir(d) = &sel.live {
+                if !d.join("sys").is_dir() {
+                    bail!("--proc {}: no sys/ directory there (expected a captured proc tree such as DIR/sys/net/core/somaxconn)", d.display());
+                }
+            }
+            let label = match &sel.netns {
+                Some(t) => {
+                    netns::enter(t)?;
+                    t.label()
+                }
+                None => "self".to_string(),
+            };
+            let snap = host::snapshot(&sel.live, &label, &profile.keys_to_read());
+            refuse_unreadable(&snap)?;
+            let nginx = if sel.nginx { NginxInput::NotSupported } else { NginxInput::Disabled };
+            let findings = audit::audit(&snap, &profile, &nginx);
+            let fail_on = fail_on.into();
+            let report = AuditReport { snapshot: &snap, profiles: &profile.names, findings: &findings, fail_on };
+            let out = match format {
+                Format::Text => text::render(&report, style, verbosity),
+                Format::Json => json::render(&report),
+                Format::Junit => junit::render(&report),
+            };
+            write_stdout(&out)?;
+            Ok(audit::exit_code(&findings, fail_on))
+        }
+        Command::Explain { key, format } => {
+            let render = |k: &catalog::KeyInfo| match format {
+                ExplainFormat::Text => explain::text(k, style),
+                ExplainFormat::Markdown => explain::markdown(k),
+            };
+            if key == "all" {
+                let pages: Vec<String> = catalog::CATALOG.iter().map(render).collect();
+                write_stdout(&pages.join("\n"))?;
+                return Ok(0);
+            }
+            catalog::validate_key_name(&key.replace('/', ".")).map_err(anyhow::Error::msg)?;
+            match catalog::lookup(&key) {
+                Some(k) => {
+                    write_stdout(&render(k))?;
+                    Ok(0)
+                }
+                None => bail!(
+                    "{key} is not in the catalog: tuneguard has no explanation for it (it still works in profiles as a plain value); `tuneguard explain all` lists what it knows"
+                ),
+            }
+        }
+        Command::Profiles { action, root } => profiles(action, &root, style),
+        Command::Apply { .. } => not_yet("apply", "5"),
+        Command::Rollback { .. } => not_yet("rollback", "5"),
+        Command::History { .. } => not_yet("history", "5"),
+        Command::Recover { .. } => not_yet("recover", "5"),
+        Command::Observe { .. } => not_yet("observe", "7"),
+    }
+}
+
+fn not_yet(command: &str, issue: &str) -> Result<i32> {
+    eprintln!("tuneguard {command} is not in this version yet (planned in issue #{issue}); nothing was read or changed.");
+    Ok(2)
+}
+
+/// A key we could not read is not something to guess about: say which and what to run.
+fn refuse_unreadable(snap: &host::Snapshot) -> Result<()> {
+    let problems: Vec<String> = snap
+        .sysctl
+        .iter()
+        .filter_map(|(k, r)| match r {
+            Reading::Unreadable { path, error, permission: true } => {
+                Some(format!("{k} ({}): {error}; run tuneguard as root (sudo tuneguard audit ...)", path.display()))
+            }
+            Reading::Unreadable { path, error, permission: false } => Some(format!("{k} ({}): {error}", path.display())),
+            _ => None,
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!("could not read {} key(s):\n  {}", problems.len(), problems.join("\n  "))
+    }
+}
+
+fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Result<i32> {
+    let library = Library::load(root)?;
+    match action {
+        ProfilesAction::List => {
+            let mut out = String::new();
+            let mut broken = false;
+            for l in library.list() {
+                let source = match &l.source {
+                    ProfileSource::Builtin => "built-in".to_string(),
+                    ProfileSource::Site(p) | ProfileSource::File(p) => {
+                        let over = if l.overrides_builtin { ", overrides the built-in" } else { "" };
+                        format!("site: {}{over}", p.display())
+                    }
+                };
+                out.push_str(&format!("{:20} {} {}\n", style.bold(&l.name), l.description.as_deref().unwrap_or(""), style.dim(&format!("({source})"))));
+                if let Some(e) = l.error {
+                    broken = true;
+                    out.push_str(&format!("{:20} {} {e}\n", "", style.red("broken:")));
+                }
+            }
+            write_stdout(&out)?;
+            Ok(if broken { 2 } else { 0 })
+        }
+        ProfilesAction::Show { name } => {
+            let (text, source) = library
+                .text_of(&name)
+                .with_context(|| format!("no profile named `{name}` (known: {})", library.names().join(", ")))?;
+            let p = library.select(std::slice::from_ref(&name))?;
+            let mut out = String::new();
+            let from = match source {
+                ProfileSource::Builtin => format!("builtin:profiles/{name}.yaml"),
+                ProfileSource::Site(p) | ProfileSource::File(p) => p.display().to_string(),
+            };
+            out.push_str(&style.dim(&format!("# {from}\n")));
+            out.push_str(&text);
+            if !text.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&style.bold("\n# resolved, after extends:\n"));
+            for r in &p.rules {
+                let mut extra = String::new();
+                if let Some(k) = &r.kernel {
+                    extra.push_str(&format!(" kernel {k}"));
+                }
+                if let Some(w) = &r.when {
+                    extra.push_str(&format!(" when {} {}", w.key, w.test));
+                }
+                let apply = r.apply.as_ref().map(|v| format!(" apply {v}")).unwrap_or_default();
+                out.push_str(&format!(
+                    "{:36} {:18} {:8}{apply}{extra}  (from {})\n",
+                    r.key,
+                    r.constraint.to_string(),
+                    r.severity.as_str(),
+                    r.origin
+                ));
+            }
+            if let Some(k) = &p.keepalive {
+                out.push_str(&format!(
+                    "{:36} max_detection {:?} idle_timeout {:?} {}  (from {})\n",
+                    "keepalive", k.max_detection, k.idle_timeout, k.severity.as_str(), k.origin
+                ));
+            }
+            if let Some(b) = &p.listen_backlog {
+                out.push_str(&format!(
+                    "{:36} min {:?} within_somaxconn {} {}  (from {})\n",
+                    "nginx.listen_backlog", b.min, b.within_somaxconn, b.severity.as_str(), b.origin
+                ));
+            }
+            if let Some(k) = &p.so_keepalive {
+                out.push_str(&format!("{:36} required {} {}  (from {})\n", "nginx.so_keepalive", k.required, k.severity.as_str(), k.origin));
+            }
+            for (s, w) in &p.waivers {
+                out.push_str(&format!("{s:36} waived: {}  (from {})\n", w.reason, w.origin));
+            }
+            write_stdout(&out)?;
+            Ok(0)
+        }
+        ProfilesAction::Validate { file } => {
+            let p = library.validate_file(&file)?;
+            write_stdout(&format!(
+                "{}: ok, profile {} with {} sysctl rule(s) after extends\n",
+                file.display(),
+                p.names.join(", "),
+                p.rules.len()
+            ))?;
+            Ok(0)
+        }
+    }
+}
+
+fn write_stdout(s: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(s.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! Entering another network namespace before anything is read. setns(2) applies to the
+//! calling thread; tuneguard reads on its main thread, so everything after `enter`
+//! (including /proc/sys/net, which follows the reader's namespace) sees the target.
+
+use anyhow::{bail, Context, Result};
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A name under /run/netns (as `ip netns add` makes) or a path to a netns file.
+    Netns(String),
+    /// The network namespace of a process.
+    Pid(u32),
+}
+
+impl Target {
+    pub fn path(&self) -> PathBuf {
+        match self {
+            Target::Netns(s) if s.contains('/') => PathBuf::from(s),
+            Target::Netns(s) => PathBuf::from("/run/netns").join(s),
+            Target::Pid(p) => PathBuf::from(format!("/proc/{p}/ns/net")),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        match self {
+            Target::Netns(s) => s.clone(),
+            Target::Pid(p) => format!("pid:{p}"),
+        }
+    }
+}
+
+pub fn enter(target: &Target) -> Result<()> {
+    let path = target.path();
+    if let Target::Netns(name) = target {
+        if !name.contains('/') && (name.is_empty() || name.starts_with('.')) {
+            bail!("`{name}` is not a network namespace name");
+        }
+    }
+    let file = std::fs::File::open(&path).with_context(|| match target {
+        Target::Netns(_) => format!("opening network namespace {} (is it listed by `ip netns list`?)", path.display()),
+        Target::Pid(p) => format!("opening the network namespace of pid {p} ({})", path.display()),
+    })?;
+    // SAFETY: setns takes a file descriptor we own for the duration of the call.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EPERM) {
+            bail!(
+                "entering network namespace {} needs CAP_SYS_ADMIN: run tuneguard as root (sudo tuneguard ...)",
+                path.display()
+            );
+        }
+        if err.raw_os_error() == Some(libc::EINVAL) {
+            bail!("{} is not a network namespace", path.display());
+        }
+        return Err(err).with_context(|| format!("entering network namespace {}", path.display()));
+    }
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! Live sysctl values: through the `sysctl` crate for the running kernel (in the
+//! calling thread's network namespace), or from a captured proc tree.
+
+use super::{LiveSource, Reading};
+use std::path::{Path, PathBuf};
+use sysctl::Sysctl;
+
+/// A global key that exists only in the initial network namespace: its absence is the
+/// kernel's own word that we are inside a child netns (FACTS.md §2).
+pub const INITIAL_NETNS_WITNESS: &str = "net.core.netdev_max_backlog";
+
+pub struct Reader {
+    source: LiveSource,
+}
+
+impl Reader {
+    pub fn new(source: LiveSource) -> Self {
+        Self { source }
+    }
+
+    /// Reads one key. Callers validate key names before they get here
+    /// (`catalog::validate_key_name`); a name that would leave /proc/sys is refused.
+    pub fn read(&self, key: &str) -> Reading {
+        if crate::catalog::validate_key_name(key).is_err() {
+            return Reading::Absent;
+        }
+        match &self.source {
+            LiveSource::Kernel => read_live(key),
+            LiveSource::ProcDir(dir) => read_file(&key_path(&dir.join("sys"), key)),
+        }
+    }
+}
+
+pub fn key_path(sys: &Path, key: &str) -> PathBuf {
+    sys.join(key.replace('.', "/"))
+}
+
+fn read_live(key: &str) -> Reading {
+    // The crate reports every failure to open as NotFound; tell absence from a
+    // permission problem by looking at the file ourselves.
+    match sysctl::Ctl::new(key).and_then(|c| c.value_string()) {
+        Ok(v) => Reading::Value(normalize(&v)),
+        Err(_) => read_file(&key_path(Path::new("/proc/sys"), key)),
+    }
+}
+
+fn read_file(path: &Path) -> Reading {
+    match std::fs::read_to_string(path) {
+        Ok(v) => Reading::Value(normalize(&v)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Reading::Absent,
+        Err(e) => Reading::Unreadable {
+            path: path.to_path_buf(),
+            permission: e.kind() == std::io::ErrorKind::PermissionDenied,
+            error: e.to_string(),
+        },
+    }
+}
+
+/// The kernel separates fields with tabs; we keep one space, as sysctl.d files do.
+fn normalize(v: &str) -> String {
+    v.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_captured_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sys/net/ipv4");
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("tcp_rmem"), "4096\t131072\t6291456\n").unwrap();
+        let r = Reader::new(LiveSource::ProcDir(dir.path().into()));
+        assert_eq!(r.read("net.ipv4.tcp_rmem"), Reading::Value("4096 131072 6291456".into()));
+        assert_eq!(r.read("net.ipv4.tcp_wmem"), Reading::Absent);
+        assert_eq!(r.read("net.ipv4/../../x"), Reading::Absent);
+    }
+}
