@@ -10,23 +10,55 @@ use super::{Default, KernelNote, KeyInfo, Meaning, Scope, Shape};
 use crate::kversion::KernelVersion as V;
 
 /// One int, any value the kernel's int parser takes (proc_dointvec and friends).
-const INT_ANY: Shape = Shape { fields: 1, min: None, max: None };
+const INT_ANY: Shape = Shape {
+    fields: 1,
+    min: None,
+    max: None,
+};
 /// One int the kernel rejects below 0.
-const INT_GE0: Shape = Shape { fields: 1, min: Some(0), max: None };
+const INT_GE0: Shape = Shape {
+    fields: 1,
+    min: Some(0),
+    max: None,
+};
 /// One u8 (proc_dou8vec_minmax): 0..=255, anything else is EINVAL.
-const U8: Shape = Shape { fields: 1, min: Some(0), max: Some(255) };
+const U8: Shape = Shape {
+    fields: 1,
+    min: Some(0),
+    max: Some(255),
+};
 /// tcp_tw_reuse: 0, 1 or 2.
-const TW_REUSE: Shape = Shape { fields: 1, min: Some(0), max: Some(2) };
+const TW_REUSE: Shape = Shape {
+    fields: 1,
+    min: Some(0),
+    max: Some(2),
+};
 /// ip_local_port_range: two ports. The kernel also wants low <= high and
 /// low >= ip_unprivileged_port_start, which a per-field range cannot say.
-const PORT_RANGE: Shape = Shape { fields: 2, min: Some(1), max: Some(65535) };
+const PORT_RANGE: Shape = Shape {
+    fields: 2,
+    min: Some(1),
+    max: Some(65535),
+};
 /// tcp_rmem / tcp_wmem: three ints, each at least 1 (measured on 6.18: 0 and -1 are
 /// EINVAL, INT_MAX is stored); the kernel does not check their order.
-const BUFFER_TRIPLE: Shape = Shape { fields: 3, min: Some(1), max: None };
+const BUFFER_TRIPLE: Shape = Shape {
+    fields: 3,
+    min: Some(1),
+    max: None,
+};
 /// tcp_mem: three unsigned longs, in pages.
-const PAGES_TRIPLE: Shape = Shape { fields: 3, min: Some(0), max: None };
+const PAGES_TRIPLE: Shape = Shape {
+    fields: 3,
+    min: Some(0),
+    max: None,
+};
 /// fs.nr_open on a 64-bit kernel: BITS_PER_LONG ..= INT_MAX & -BITS_PER_LONG (fs/file.c).
-const NR_OPEN: Shape = Shape { fields: 1, min: Some(64), max: Some(2_147_483_584) };
+const NR_OPEN: Shape = Shape {
+    fields: 1,
+    min: Some(64),
+    max: Some(2_147_483_584),
+};
 
 pub static CATALOG: &[KeyInfo] = &[
     KeyInfo {
@@ -282,8 +314,9 @@ commits 9bd6861bd432 (Jan 2016), 4ecc1baf362c (Mar 2021)",
         explanation: "When this host closes a connection first and the application has let go of the \
 socket (an orphan), the connection waits in FIN-WAIT-2 for the peer to close its side; after \
 tcp_fin_timeout seconds the kernel gives up and frees it. A socket can override it with \
-TCP_LINGER2. It is not the TIME-WAIT duration: TIME-WAIT lasts a fixed 60 s and no sysctl \
-changes it. The kernel accepts 0 and negative values; they are not meaningful settings.",
+TCP_LINGER2. It is not the TIME-WAIT duration: TIME-WAIT lasts a fixed 60 s \
+(TCP_TIMEWAIT_LEN), which this key does not change. The kernel accepts 0 and negative values; \
+they are not meaningful settings.",
         symptoms: "Many sockets in FIN-WAIT-2 towards peers that never close their side (buggy clients, \
 peers that vanished), each holding a little memory. Lowering it does not reduce TIME-WAIT \
 counts, a common misreading.",
@@ -386,7 +419,7 @@ the day after 4.17 was released: 4.18)",
 retransmits it with exponentially growing timeouts. It turns this count into a time budget, as \
 if the timeout started at 200 ms and doubled up to its 120 s cap: the default 15 gives about \
 924.6 s, so a connection to a peer that vanished mid-transfer fails only after about 15 minutes, \
-with ETIMEDOUT. A socket can set a shorter limit with TCP_USER_TIMEOUT.",
+with ETIMEDOUT. A socket can set its own limit in milliseconds with TCP_USER_TIMEOUT.",
         symptoms: "Too high (default): after a peer or path dies with data in flight, requests hang for \
 many minutes before the application gets an error; failover looks slow. Too low (below about \
 8): connections break during short outages or route changes.",
@@ -445,7 +478,7 @@ net/ipv4/inet_hashtables.c __inet_hash_connect; measured on 6.18 in a network na
         unit: "bytes",
         scope: Scope::PerNetns,
         defaults: &[
-            Default { since: None, value: "4096 87380 max computed from memory at boot (at most 6291456)" },
+            Default { since: None, value: "4096 87380 max computed from memory at boot" },
             Default { since: Some(V::new(4, 20)), value: "4096 131072 max computed from memory at boot (at most 6291456)" },
             Default { since: Some(V::new(6, 16)), value: "4096 131072 max computed from memory at boot (at most 33554432)" },
         ],
@@ -453,9 +486,9 @@ net/ipv4/inet_hashtables.c __inet_hash_connect; measured on 6.18 in a network na
         explanation: "Three byte counts. The middle one is each TCP socket's initial receive buffer; the \
 kernel then grows the buffer to follow the connection's bandwidth and round-trip time, up to \
 the third. An application that sets SO_RCVBUF fixes its buffer (capped by net.core.rmem_max) and \
-turns this autotuning off. The first is what a socket keeps even under TCP memory pressure. The \
-kernel checks only that each field is at least 1, not their order. Each network namespace has \
-its own copy, taken from the host's current values when the namespace is made.",
+turns this autotuning off. The first is guaranteed to each socket even under moderate TCP memory \
+pressure. The kernel checks only that each field is at least 1, not their order. Each network \
+namespace has its own copy, taken from the host's current values when the namespace is made.",
         symptoms: "Max too small: a single download over a long path is capped at about max / RTT \
 (6 MB at 100 ms is about 60 MB/s) however fast the link is. Too large on a box with many \
 connections: buffer memory climbs toward tcp_mem and the host enters TCP memory pressure.",
@@ -482,10 +515,10 @@ commits 356d1833b638 (Nov 2017), a337531b942b (87380 -> 131072, Sep 2018), 572be
         summary: "Per-socket TCP send buffer: minimum, initial size, and the ceiling autotuning may grow to.",
         explanation: "Three byte counts. The middle one is each TCP socket's initial send buffer; the \
 kernel grows it as the connection needs, up to the third. An application that sets SO_SNDBUF \
-fixes its buffer (capped by net.core.wmem_max). The first is what a socket keeps even under TCP \
-memory pressure. The kernel checks only that each field is at least 1, not their order. Each \
-network namespace has its own copy, taken from the host's current values when the namespace is \
-made.",
+fixes its buffer (capped by net.core.wmem_max). The first is guaranteed to each socket even under \
+moderate TCP memory pressure. The kernel checks only that each field is at least 1, not their \
+order. Each network namespace has its own copy, taken from the host's current values when the \
+namespace is made.",
         symptoms: "Max too small: uploads or responses over long paths stall below the link's capacity \
 (at most about max / RTT per connection). Too large with many slow readers: unsent data piles \
 up in kernel memory (a large Send-Q in ss, INCIDENTS.md #4) and pushes the host toward tcp_mem.",
@@ -597,8 +630,8 @@ man 7 tcp; measured on 6.18 with 24 GB: 287901 383868 575802",
         defaults: &[Default { since: None, value: "about RAM in KiB / 10, at least 8192" }],
         summary: "Host-wide ceiling on open file handles, sockets included.",
         explanation: "Every socket is an open file. When the host as a whole reaches this many open files, \
-further open(), socket() and accept() calls by unprivileged processes fail with ENFILE (\"Too \
-many open files in system\") and the kernel logs \"VFS: file-max limit ... reached\". It is \
+further open(), socket() and accept() calls by processes without CAP_SYS_ADMIN fail with ENFILE \
+(\"Too many open files in system\") and the kernel logs \"VFS: file-max limit ... reached\". It is \
 separate from each process's own limit (ulimit -n, capped by fs.nr_open). It is global: fs.* \
 keys are not per network namespace, so a container that can write /proc/sys changes the host's \
 value. /proc/sys/fs/file-nr shows how many are in use.",
@@ -627,7 +660,7 @@ EMFILE. The kernel accepts 64 to 2147483584 on 64-bit machines. It is global: fs
 per network namespace, so a container that can write /proc/sys changes the host's value.",
         symptoms: "A busy server hits its per-process limit: accept() fails with \"Too many open files\" \
 (EMFILE) while the host is far from fs.file-max, and raising the service's limit above nr_open \
-fails or is silently clamped by the service manager.",
+fails.",
         counters: &["/proc/PID/limits (Max open files)"],
         related: &["fs.file-max"],
         added_in: None,
@@ -700,8 +733,7 @@ third-party review; added in 2.6.34 (man 7 tcp: TCP_THIN_DUPACK)",
         summary: "Removed in 3.9: Appropriate Byte Counting (RFC 3465) for congestion window growth.",
         explanation: "It made the congestion window grow by the bytes acknowledged rather than by the number \
 of ACKs (0 off, 1 per full segment acknowledged, 2 allowed growth by two for delayed ACKs). It \
-was off by default, and 3.9 removed it; the stack's own handling of ACKs that cover several \
-segments took over. Remove it from configs; nothing replaces it.",
+was off by default, and 3.9 removed it. Remove it from configs; nothing replaces it.",
         symptoms: "On 3.9 and later: sysctl reports an unknown key and strict loaders stop.",
         counters: &[],
         related: &[],
