@@ -20,7 +20,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         _ => Verbosity::Normal,
     };
     match cli.command {
-        Command::Audit { select, format, fail_on } => {
+        Command::Audit {
+            select,
+            format,
+            fail_on,
+        } => {
             let sel = select.resolve()?;
             if verbosity != Verbosity::Quiet {
                 for note in &sel.not_yet {
@@ -43,10 +47,19 @@ pub fn run(cli: Cli) -> Result<i32> {
             };
             let snap = host::snapshot(&sel.live, &label, &profile.keys_to_read());
             refuse_unreadable(&snap)?;
-            let nginx = if sel.nginx { NginxInput::NotSupported } else { NginxInput::Disabled };
+            let nginx = if sel.nginx {
+                NginxInput::NotSupported
+            } else {
+                NginxInput::Disabled
+            };
             let findings = audit::audit(&snap, &profile, &nginx);
             let fail_on = fail_on.into();
-            let report = AuditReport { snapshot: &snap, profiles: &profile.names, findings: &findings, fail_on };
+            let report = AuditReport {
+                snapshot: &snap,
+                profiles: &profile.names,
+                findings: &findings,
+                fail_on,
+            };
             let out = match format {
                 Format::Text => text::render(&report, style, verbosity),
                 Format::Json => json::render(&report),
@@ -96,17 +109,30 @@ fn refuse_unreadable(snap: &host::Snapshot) -> Result<()> {
         .sysctl
         .iter()
         .filter_map(|(k, r)| match r {
-            Reading::Unreadable { path, error, permission: true } => {
-                Some(format!("{k} ({}): {error}; run tuneguard as root (sudo tuneguard audit ...)", path.display()))
-            }
-            Reading::Unreadable { path, error, permission: false } => Some(format!("{k} ({}): {error}", path.display())),
+            Reading::Unreadable {
+                path,
+                error,
+                permission: true,
+            } => Some(format!(
+                "{k} ({}): {error}; run tuneguard as root (sudo tuneguard audit ...)",
+                path.display()
+            )),
+            Reading::Unreadable {
+                path,
+                error,
+                permission: false,
+            } => Some(format!("{k} ({}): {error}", path.display())),
             _ => None,
         })
         .collect();
     if problems.is_empty() {
         Ok(())
     } else {
-        bail!("could not read {} key(s):\n  {}", problems.len(), problems.join("\n  "))
+        bail!(
+            "could not read {} key(s):\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        )
     }
 }
 
@@ -120,11 +146,20 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
                 let source = match &l.source {
                     ProfileSource::Builtin => "built-in".to_string(),
                     ProfileSource::Site(p) | ProfileSource::File(p) => {
-                        let over = if l.overrides_builtin { ", overrides the built-in" } else { "" };
+                        let over = if l.overrides_builtin {
+                            ", overrides the built-in"
+                        } else {
+                            ""
+                        };
                         format!("site: {}{over}", p.display())
                     }
                 };
-                out.push_str(&format!("{:20} {} {}\n", style.bold(&l.name), l.description.as_deref().unwrap_or(""), style.dim(&format!("({source})"))));
+                out.push_str(&format!(
+                    "{:20} {} {}\n",
+                    style.bold(&l.name),
+                    l.description.as_deref().unwrap_or(""),
+                    style.dim(&format!("({source})"))
+                ));
                 if let Some(e) = l.error {
                     broken = true;
                     out.push_str(&format!("{:20} {} {e}\n", "", style.red("broken:")));
@@ -134,9 +169,12 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
             Ok(if broken { 2 } else { 0 })
         }
         ProfilesAction::Show { name } => {
-            let (text, source) = library
-                .text_of(&name)
-                .with_context(|| format!("no profile named `{name}` (known: {})", library.names().join(", ")))?;
+            let (text, source) = library.text_of(&name).with_context(|| {
+                format!(
+                    "no profile named `{name}` (known: {})",
+                    library.names().join(", ")
+                )
+            })?;
             let p = library.select(std::slice::from_ref(&name))?;
             let mut out = String::new();
             let from = match source {
@@ -157,7 +195,11 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
                 if let Some(w) = &r.when {
                     extra.push_str(&format!(" when {} {}", w.key, w.test));
                 }
-                let apply = r.apply.as_ref().map(|v| format!(" apply {v}")).unwrap_or_default();
+                let apply = r
+                    .apply
+                    .as_ref()
+                    .map(|v| format!(" apply {v}"))
+                    .unwrap_or_default();
                 out.push_str(&format!(
                     "{:36} {:18} {:8}{apply}{extra}  (from {})\n",
                     r.key,
@@ -169,20 +211,37 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
             if let Some(k) = &p.keepalive {
                 out.push_str(&format!(
                     "{:36} max_detection {:?} idle_timeout {:?} {}  (from {})\n",
-                    "keepalive", k.max_detection, k.idle_timeout, k.severity.as_str(), k.origin
+                    "keepalive",
+                    k.max_detection,
+                    k.idle_timeout,
+                    k.severity.as_str(),
+                    k.origin
                 ));
             }
             if let Some(b) = &p.listen_backlog {
                 out.push_str(&format!(
                     "{:36} min {:?} within_somaxconn {} {}  (from {})\n",
-                    "nginx.listen_backlog", b.min, b.within_somaxconn, b.severity.as_str(), b.origin
+                    "nginx.listen_backlog",
+                    b.min,
+                    b.within_somaxconn,
+                    b.severity.as_str(),
+                    b.origin
                 ));
             }
             if let Some(k) = &p.so_keepalive {
-                out.push_str(&format!("{:36} required {} {}  (from {})\n", "nginx.so_keepalive", k.required, k.severity.as_str(), k.origin));
+                out.push_str(&format!(
+                    "{:36} required {} {}  (from {})\n",
+                    "nginx.so_keepalive",
+                    k.required,
+                    k.severity.as_str(),
+                    k.origin
+                ));
             }
             for (s, w) in &p.waivers {
-                out.push_str(&format!("{s:36} waived: {}  (from {})\n", w.reason, w.origin));
+                out.push_str(&format!(
+                    "{s:36} waived: {}  (from {})\n",
+                    w.reason, w.origin
+                ));
             }
             write_stdout(&out)?;
             Ok(0)

@@ -23,7 +23,10 @@ impl KernelVersion {
         let mut parts = s.trim().splitn(3, '.');
         let major = parts.next()?.parse().ok()?;
         let minor_raw = parts.next()?;
-        let digits: String = minor_raw.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let digits: String = minor_raw
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
         let minor = digits.parse().ok()?;
         Some(Self { major, minor })
     }
@@ -72,7 +75,10 @@ impl KernelRange {
                 ));
             };
             let v = KernelVersion::parse(rest.trim()).ok_or_else(|| {
-                format!("`{}` in kernel condition is not a MAJOR.MINOR version", rest.trim())
+                format!(
+                    "`{}` in kernel condition is not a MAJOR.MINOR version",
+                    rest.trim()
+                )
             })?;
             parts.push((cmp, v));
         }
@@ -118,9 +124,18 @@ mod tests {
 
     #[test]
     fn parses_distribution_releases() {
-        assert_eq!(KernelVersion::parse("6.1.0-18-amd64"), Some(KernelVersion::new(6, 1)));
-        assert_eq!(KernelVersion::parse("6.18.44-fc-v657"), Some(KernelVersion::new(6, 18)));
-        assert_eq!(KernelVersion::parse("5.4-rc3"), Some(KernelVersion::new(5, 4)));
+        assert_eq!(
+            KernelVersion::parse("6.1.0-18-amd64"),
+            Some(KernelVersion::new(6, 1))
+        );
+        assert_eq!(
+            KernelVersion::parse("6.18.44-fc-v657"),
+            Some(KernelVersion::new(6, 18))
+        );
+        assert_eq!(
+            KernelVersion::parse("5.4-rc3"),
+            Some(KernelVersion::new(5, 4))
+        );
         assert_eq!(KernelVersion::parse("banana"), None);
         assert!(KernelVersion::new(6, 18) > KernelVersion::new(6, 3));
     }

@@ -4,11 +4,11 @@
 //! Shape (STYLE.md): `host` reads, `audit` decides, `report` tells. `catalog` says what
 //! every key means; `profile` says what a kind of server needs.
 
-pub mod catalog;
-pub mod kversion;
-pub mod profile;
-pub mod host;
 pub mod audit;
-pub mod report;
+pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod host;
+pub mod kversion;
+pub mod profile;
+pub mod report;

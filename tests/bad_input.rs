@@ -15,7 +15,11 @@ fn validate(text: &str) -> Run {
 fn expect_error(text: &str, needle: &str) {
     let r = validate(text);
     assert_eq!(r.code, 2, "stdout: {} stderr: {}", r.stdout, r.stderr);
-    assert!(r.stderr.contains(needle), "expected `{needle}` in: {}", r.stderr);
+    assert!(
+        r.stderr.contains(needle),
+        "expected `{needle}` in: {}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -27,8 +31,14 @@ fn malformed_yaml() {
 
 #[test]
 fn unknown_field() {
-    expect_error("sysctl:\n  net.core.somaxconn:\n    minimum: 4096\n", "p.yaml:3:5: sysctl.net.core.somaxconn: unknown field `minimum`");
-    expect_error("profile_name: x\n", "p.yaml:1:1: unknown field `profile_name`");
+    expect_error(
+        "sysctl:\n  net.core.somaxconn:\n    minimum: 4096\n",
+        "p.yaml:3:5: sysctl.net.core.somaxconn: unknown field `minimum`",
+    );
+    expect_error(
+        "profile_name: x\n",
+        "p.yaml:1:1: unknown field `profile_name`",
+    );
     expect_error("nginx:\n  listen_backlog:\n    minn: 1\n", "p.yaml:3:5:");
 }
 
@@ -42,55 +52,117 @@ fn min_greater_than_max() {
 
 #[test]
 fn unknown_severity() {
-    expect_error("sysctl:\n  net.core.somaxconn:\n    min: 1\n    severity: fatal\n", "p.yaml:4:15: sysctl.net.core.somaxconn.severity: unknown variant `fatal`");
+    expect_error(
+        "sysctl:\n  net.core.somaxconn:\n    min: 1\n    severity: fatal\n",
+        "p.yaml:4:15: sysctl.net.core.somaxconn.severity: unknown variant `fatal`",
+    );
 }
 
 #[test]
 fn wrong_types_and_values_the_kernel_would_reject() {
-    expect_error("sysctl:\n  net.core.somaxconn:\n    min: lots\n", "p.yaml:3:5: `lots` is not a number");
-    expect_error("sysctl:\n  net.ipv4.tcp_syncookies: {equals: 256}\n", "p.yaml:2:29: 256 is out of range");
-    expect_error("sysctl:\n  net.ipv4.ip_local_port_range: {equals: 1024}\n", "takes 2 integers");
-    expect_error("sysctl:\n  net.core.somaxconn: {min: 100, apply: 50}\n", "p.yaml:2:35: apply 50 does not satisfy");
-    expect_error("sysctl:\n  net.core.somaxconn: {equals: 1, min: 1}\n", "cannot be combined");
-    expect_error("sysctl:\n  net.core.somaxconn: {severity: error}\n", "p.yaml:2:3: the rule for net.core.somaxconn says nothing");
-    expect_error("sysctl:\n  net.core.somaxconn: {min: 1, kernel: \"5.4\"}\n", "p.yaml:2:32: kernel condition `5.4` must start with");
-    expect_error("waivers:\n  net.core.somaxconn: \"\"\n", "p.yaml:2:3: waiver for `net.core.somaxconn` needs a reason");
-    expect_error("nginx:\n  listen_backlog: {min: 0}\n", "nginx rejects backlog=0");
+    expect_error(
+        "sysctl:\n  net.core.somaxconn:\n    min: lots\n",
+        "p.yaml:3:5: `lots` is not a number",
+    );
+    expect_error(
+        "sysctl:\n  net.ipv4.tcp_syncookies: {equals: 256}\n",
+        "p.yaml:2:29: 256 is out of range",
+    );
+    expect_error(
+        "sysctl:\n  net.ipv4.ip_local_port_range: {equals: 1024}\n",
+        "takes 2 integers",
+    );
+    expect_error(
+        "sysctl:\n  net.core.somaxconn: {min: 100, apply: 50}\n",
+        "p.yaml:2:34: apply 50 does not satisfy",
+    );
+    expect_error(
+        "sysctl:\n  net.core.somaxconn: {equals: 1, min: 1}\n",
+        "cannot be combined",
+    );
+    expect_error(
+        "sysctl:\n  net.core.somaxconn: {severity: error}\n",
+        "p.yaml:2:3: the rule for net.core.somaxconn says nothing",
+    );
+    expect_error(
+        "sysctl:\n  net.core.somaxconn: {min: 1, kernel: \"5.4\"}\n",
+        "p.yaml:2:32: kernel condition `5.4` must start with",
+    );
+    expect_error(
+        "waivers:\n  net.core.somaxconn: \"\"\n",
+        "p.yaml:2:3: waiver for `net.core.somaxconn` needs a reason",
+    );
+    expect_error(
+        "nginx:\n  listen_backlog: {min: 0}\n",
+        "nginx rejects backlog=0",
+    );
 }
 
 #[test]
 fn extends_cycle() {
     let dir = tempfile::tempdir().unwrap();
-    write_profile(dir.path(), "a", "extends: [b.yaml]\nsysctl:\n  net.core.somaxconn: {min: 1}\n");
+    write_profile(
+        dir.path(),
+        "a",
+        "extends: [b.yaml]\nsysctl:\n  net.core.somaxconn: {min: 1}\n",
+    );
     write_profile(dir.path(), "b", "extends:\n  - c.yaml\n");
     let c = write_profile(dir.path(), "c", "extends:\n  - a.yaml\n");
     let r = run(&["profiles", "validate", &c]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("b.yaml:2:5: `extends` cycle: c → a → b → c"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("b.yaml:2:5: `extends` cycle: c → a → b → c"),
+        "{}",
+        r.stderr
+    );
     // A profile extending itself.
     let s = write_profile(dir.path(), "s", "extends: [s.yaml]\n");
     let r = run(&["profiles", "validate", &s]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("s.yaml:1:11: `extends` cycle: s → s"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("s.yaml:1:11: `extends` cycle: s → s"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn missing_profile() {
     let r = run(&["audit", "--profile", "no-such-profile", "--no-nginx"]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("no profile named `no-such-profile`") && r.stderr.contains("baseline"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no profile named `no-such-profile`") && r.stderr.contains("baseline"),
+        "{}",
+        r.stderr
+    );
     let r = run(&["audit", "--profile", "/nonexistent/x.yaml", "--no-nginx"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("/nonexistent/x.yaml"), "{}", r.stderr);
-    expect_error("extends: [nope]\n", "p.yaml:1:11: extends `nope`: no profile named `nope`");
+    expect_error(
+        "extends: [nope]\n",
+        "p.yaml:1:11: extends `nope`: no profile named `nope`",
+    );
 }
 
 #[test]
 fn key_names_with_dot_dot_or_slash() {
-    expect_error("sysctl:\n  net..core.somaxconn: {min: 1}\n", "p.yaml:2:3: key name `net..core.somaxconn` has an empty segment");
-    expect_error("sysctl:\n  net/core/somaxconn: {min: 1}\n", "p.yaml:2:3: key name `net/core/somaxconn` contains `/`");
-    expect_error("sysctl:\n  \"../../etc/passwd\": {equals: x}\n", "contains `/`");
-    expect_error("sysctl:\n  net.core.x: {min: 1, when: {key: \"..\", equals: 0}}\n", "empty segment");
+    expect_error(
+        "sysctl:\n  net..core.somaxconn: {min: 1}\n",
+        "p.yaml:2:3: key name `net..core.somaxconn` has an empty segment",
+    );
+    expect_error(
+        "sysctl:\n  net/core/somaxconn: {min: 1}\n",
+        "p.yaml:2:3: key name `net/core/somaxconn` contains `/`",
+    );
+    expect_error(
+        "sysctl:\n  \"../../etc/passwd\": {equals: x}\n",
+        "contains `/`",
+    );
+    expect_error(
+        "sysctl:\n  net.core.x: {min: 1, when: {key: \"..\", equals: 0}}\n",
+        "empty segment",
+    );
     let r = run(&["explain", "../etc/passwd"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("empty segment"), "{}", r.stderr);
@@ -99,12 +171,28 @@ fn key_names_with_dot_dot_or_slash() {
 #[test]
 fn broken_site_profile_is_named_by_list_and_use() {
     let dirs = Dirs::new();
-    dirs.write("etc/tuneguard/profiles.d/site.yaml", "sysctl:\n  net.core.somaxconn: {min: 10, max: 1}\n");
+    dirs.write(
+        "etc/tuneguard/profiles.d/site.yaml",
+        "sysctl:\n  net.core.somaxconn: {min: 10, max: 1}\n",
+    );
     let root = dirs.root.path().to_str().unwrap();
     let r = run(&["profiles", "list", "--root", root]);
     assert_eq!(r.code, 2);
-    assert!(r.stdout.contains("site.yaml:2:") && r.stdout.contains("broken"), "{}", r.stdout);
-    let r = run(&["audit", "--root", root, "--profile", "site", "--no-nginx", "--proc", "/nonexistent"]);
+    assert!(
+        r.stdout.contains("site.yaml:2:") && r.stdout.contains("broken"),
+        "{}",
+        r.stdout
+    );
+    let r = run(&[
+        "audit",
+        "--root",
+        root,
+        "--profile",
+        "site",
+        "--no-nginx",
+        "--proc",
+        "/nonexistent",
+    ]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("site.yaml:2:"), "{}", r.stderr);
 }
@@ -115,7 +203,11 @@ fn bad_flags_and_unreadable_input_exit_2() {
     assert_eq!(r.code, 2);
     let r = run(&["audit", "--netns", "tgtest-does-not-exist", "--no-nginx"]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("/run/netns/tgtest-does-not-exist"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("/run/netns/tgtest-does-not-exist"),
+        "{}",
+        r.stderr
+    );
     let r = run(&["audit", "--proc", "/nonexistent/capture", "--no-nginx"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("/nonexistent/capture"), "{}", r.stderr);
@@ -126,9 +218,19 @@ fn bad_flags_and_unreadable_input_exit_2() {
 
 #[test]
 fn commands_of_later_versions_refuse_plainly() {
-    for args in [&["apply", "--dry-run"][..], &["rollback", "--last"], &["history"], &["recover"], &["observe"]] {
+    for args in [
+        &["apply", "--dry-run"][..],
+        &["rollback", "--last"],
+        &["history"],
+        &["recover"],
+        &["observe"],
+    ] {
         let r = run(args);
         assert_eq!(r.code, 2, "{args:?}");
-        assert!(r.stderr.contains("not in this version yet"), "{args:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("not in this version yet"),
+            "{args:?}: {}",
+            r.stderr
+        );
     }
 }

@@ -15,9 +15,13 @@ fn apply_remedies(ns: &Netns, report: &Value) -> usize {
         if f["status"] != "fail" || f["kind"] != "sysctl" {
             continue;
         }
-        let remedy = f["remedy"].as_str().unwrap_or_else(|| panic!("no remedy: {f}"));
+        let remedy = f["remedy"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no remedy: {f}"));
         let prefix = format!("ip netns exec {} sysctl -w ", ns.name);
-        let assignment = remedy.strip_prefix(&prefix).unwrap_or_else(|| panic!("remedy `{remedy}` does not target {}", ns.name));
+        let assignment = remedy
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("remedy `{remedy}` does not target {}", ns.name));
         let (key, value) = assignment.split_once('=').unwrap();
         ns.set(key, value.trim_matches('"'));
         n += 1;
@@ -64,8 +68,16 @@ fn every_builtin_rule_can_pass_and_can_fail() {
         let (_, before) = audit_json(&ns, &["--profile", name]);
         apply_remedies(&ns, &before);
         let (code, fixed) = audit_json(&ns, &["--profile", name, "--fail-on", "info"]);
-        let failing: Vec<&Value> = fixed["findings"].as_array().unwrap().iter().filter(|f| f["status"] == "fail").collect();
-        assert!(failing.is_empty(), "{name}: still failing after its own remedies: {failing:#?}");
+        let failing: Vec<&Value> = fixed["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["status"] == "fail")
+            .collect();
+        assert!(
+            failing.is_empty(),
+            "{name}: still failing after its own remedies: {failing:#?}"
+        );
         assert_eq!(code, 0, "{name}");
 
         for f in fixed["findings"].as_array().unwrap() {
@@ -86,7 +98,11 @@ fn every_builtin_rule_can_pass_and_can_fail() {
                 let old = ns.get("net.ipv4.tcp_keepalive_time");
                 ns.set("net.ipv4.tcp_keepalive_time", "7200");
                 let (_, r) = audit_json(&ns, &["--profile", name]);
-                assert_eq!(finding(&r, subject)["status"], "fail", "{name}: {subject} cannot fail");
+                assert_eq!(
+                    finding(&r, subject)["status"],
+                    "fail",
+                    "{name}: {subject} cannot fail"
+                );
                 ns.set("net.ipv4.tcp_keepalive_time", &old);
                 continue;
             }
@@ -98,14 +114,24 @@ fn every_builtin_rule_can_pass_and_can_fail() {
                 }
                 let (_, r) = audit_json(&ns, &["--profile", name]);
                 let g = finding(&r, subject);
-                assert_eq!(g["live"].to_string().replace(['[', ']'], "").replace(',', " "), candidate, "tool and kernel disagree");
+                assert_eq!(
+                    g["live"]
+                        .to_string()
+                        .replace(['[', ']'], "")
+                        .replace(',', " "),
+                    candidate,
+                    "tool and kernel disagree"
+                );
                 if g["status"] == "fail" {
                     failed = true;
                     break;
                 }
             }
             ns.set(subject, &old);
-            assert!(failed, "{name}: no value the kernel accepts makes {subject} fail ({f:#})");
+            assert!(
+                failed,
+                "{name}: no value the kernel accepts makes {subject} fail ({f:#})"
+            );
         }
     }
 }
@@ -120,7 +146,16 @@ fn global_key_rule_passes_and_fails_on_a_captured_tree() {
         dirs.write("sys/kernel/osrelease", "6.1.0-18-amd64\n");
         dirs.write("sys/net/core/netdev_max_backlog", "1000\n");
         let proc_dir = dirs.root.path().to_str().unwrap();
-        let r = run(&["audit", "--proc", proc_dir, "--profile", "small-proxy", "--no-nginx", "--format", "json"]);
+        let r = run(&[
+            "audit",
+            "--proc",
+            proc_dir,
+            "--profile",
+            "small-proxy",
+            "--no-nginx",
+            "--format",
+            "json",
+        ]);
         let j = r.json();
         let f = finding(&j, "net.ipv4.tcp_max_orphans");
         assert_eq!(f["status"], status, "{f:#}");

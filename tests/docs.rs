@@ -9,8 +9,10 @@ use tuneguard::report::explain;
 fn key_pages_match_the_catalog() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/keys");
     let bless = std::env::var_os("TUNEGUARD_BLESS").is_some();
-    let mut expected: Vec<(String, String)> =
-        CATALOG.iter().map(|k| (format!("{}.md", k.name), explain::markdown(k))).collect();
+    let mut expected: Vec<(String, String)> = CATALOG
+        .iter()
+        .map(|k| (format!("{}.md", k.name), explain::markdown(k)))
+        .collect();
     expected.push(("README.md".into(), explain::markdown_index()));
     if bless {
         if dir.exists() {
@@ -28,6 +30,13 @@ fn key_pages_match_the_catalog() {
         }
     }
     let on_disk = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
-    assert!(stale.is_empty(), "docs/keys is stale for {stale:?}: run scripts/gen-docs");
-    assert_eq!(on_disk, expected.len(), "docs/keys holds pages for keys no longer in the catalog: run scripts/gen-docs");
+    assert!(
+        stale.is_empty(),
+        "docs/keys is stale for {stale:?}: run scripts/gen-docs"
+    );
+    assert_eq!(
+        on_disk,
+        expected.len(),
+        "docs/keys holds pages for keys no longer in the catalog: run scripts/gen-docs"
+    );
 }

@@ -7,7 +7,8 @@ use std::process::Command;
 
 fn audit_text(ns: &Netns, extra: &[&str], no_color_env: bool) -> String {
     let mut cmd = Command::new(bin());
-    cmd.args(["audit", "--netns", &ns.name, "--no-nginx"]).args(extra);
+    cmd.args(["audit", "--netns", &ns.name, "--no-nginx"])
+        .args(extra);
     if no_color_env {
         cmd.env("NO_COLOR", "1");
     } else {
@@ -25,10 +26,19 @@ fn text_is_one_line_per_finding_worst_first_and_colored_only_when_asked() {
     assert!(!plain.contains('\x1b'), "a pipe gets no color: {plain}");
     let lines: Vec<&str> = plain.lines().collect();
     assert!(lines[0].starts_with("tuneguard audit ·") && lines[0].contains(&ns.name));
-    assert!(lines[1].starts_with("ERROR") && lines[1].contains("net.core.somaxconn"), "{plain}");
-    assert!(lines[2].starts_with("WARNING") && lines[2].contains("tcp_abort_on_overflow"), "{plain}");
+    assert!(
+        lines[1].starts_with("ERROR") && lines[1].contains("net.core.somaxconn"),
+        "{plain}"
+    );
+    assert!(
+        lines[2].starts_with("WARNING") && lines[2].contains("tcp_abort_on_overflow"),
+        "{plain}"
+    );
     let summary = lines.iter().find(|l| l.contains(" checks: ")).unwrap();
-    assert!(summary.contains("1 error, 1 warning") && summary.contains("FAIL"), "{summary}");
+    assert!(
+        summary.contains("1 error, 1 warning") && summary.contains("FAIL"),
+        "{summary}"
+    );
 
     let colored = audit_text(&ns, &["--color", "always"], false);
     assert!(colored.contains("\x1b["), "--color always colors");
@@ -36,12 +46,18 @@ fn text_is_one_line_per_finding_worst_first_and_colored_only_when_asked() {
     assert!(!colored.contains('\x1b'), "NO_COLOR is honoured");
 
     let quiet = audit_text(&ns, &["-q"], false);
-    assert!(!quiet.contains("pass ") && quiet.lines().count() == 3, "{quiet}");
+    assert!(
+        !quiet.contains("pass ") && quiet.lines().count() == 3,
+        "{quiet}"
+    );
 
     let verbose = audit_text(&ns, &["-v"], false);
     assert!(verbose.contains("fix: ip netns exec"), "{verbose}");
     assert!(verbose.contains("why (baseline):"), "{verbose}");
-    assert!(verbose.contains("connection reset by peer"), "explanations come from the catalog: {verbose}");
+    assert!(
+        verbose.contains("connection reset by peer"),
+        "explanations come from the catalog: {verbose}"
+    );
 }
 
 #[test]
@@ -49,15 +65,50 @@ fn junit_has_one_testcase_per_finding() {
     let ns = Netns::new();
     ns.set("net.core.somaxconn", "128");
     ns.set("net.ipv4.tcp_abort_on_overflow", "1");
-    let r = run(&["audit", "--netns", &ns.name, "--no-nginx", "--format", "junit"]);
+    let r = run(&[
+        "audit",
+        "--netns",
+        &ns.name,
+        "--no-nginx",
+        "--format",
+        "junit",
+    ]);
     assert_eq!(r.code, 1);
-    let j = run(&["audit", "--netns", &ns.name, "--no-nginx", "--format", "json"]).json();
+    let j = run(&[
+        "audit",
+        "--netns",
+        &ns.name,
+        "--no-nginx",
+        "--format",
+        "json",
+    ])
+    .json();
     let n = j["findings"].as_array().unwrap().len();
     assert_eq!(r.stdout.matches("<testcase ").count(), n);
-    assert_eq!(r.stdout.matches("<failure ").count(), 1, "only the error reaches --fail-on error");
-    assert!(r.stdout.contains("<testsuites name=\"tuneguard\" tests=\"") && r.stdout.trim_end().ends_with("</testsuites>"));
-    assert!(r.stdout.contains("<system-out>warning (below --fail-on)"), "{}", r.stdout);
-    let w = run(&["audit", "--netns", &ns.name, "--no-nginx", "--format", "junit", "--fail-on", "warning"]);
+    assert_eq!(
+        r.stdout.matches("<failure ").count(),
+        1,
+        "only the error reaches --fail-on error"
+    );
+    assert!(
+        r.stdout.contains("<testsuites name=\"tuneguard\" tests=\"")
+            && r.stdout.trim_end().ends_with("</testsuites>")
+    );
+    assert!(
+        r.stdout.contains("<system-out>warning (below --fail-on)"),
+        "{}",
+        r.stdout
+    );
+    let w = run(&[
+        "audit",
+        "--netns",
+        &ns.name,
+        "--no-nginx",
+        "--format",
+        "junit",
+        "--fail-on",
+        "warning",
+    ]);
     assert_eq!(w.stdout.matches("<failure ").count(), 2);
 }
 
@@ -70,7 +121,11 @@ fn explain_prints_the_catalog_and_refuses_unknown_keys() {
     assert_eq!(r.stdout, r2.stdout, "slash form is the same key");
     let all = run(&["explain", "all"]);
     for k in tuneguard::catalog::CATALOG {
-        assert!(all.stdout.contains(k.name), "{} missing from explain all", k.name);
+        assert!(
+            all.stdout.contains(k.name),
+            "{} missing from explain all",
+            k.name
+        );
     }
     let r = run(&["explain", "net.core.no_such_key"]);
     assert_eq!(r.code, 2);
@@ -87,18 +142,28 @@ fn profiles_list_show_validate() {
     let r = run(&["profiles", "show", "web-frontend", "--root", "/nonexistent"]);
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("extends: [baseline]"));
-    assert!(r.stdout.contains("net.ipv4.tcp_abort_on_overflow") && r.stdout.contains("(from baseline)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("net.ipv4.tcp_abort_on_overflow") && r.stdout.contains("(from baseline)"),
+        "{}",
+        r.stdout
+    );
 
     // A site profile with a built-in's name wins, and is used by audit.
     let dirs = Dirs::new();
-    dirs.write("etc/tuneguard/profiles.d/baseline.yaml", "sysctl:\n  net.core.somaxconn: {min: 1000000, severity: error, rationale: site}\n");
+    dirs.write(
+        "etc/tuneguard/profiles.d/baseline.yaml",
+        "sysctl:\n  net.core.somaxconn: {min: 1000000, severity: error, rationale: site}\n",
+    );
     let root = dirs.root.path().to_str().unwrap();
     let r = run(&["profiles", "list", "--root", root]);
     assert!(r.stdout.contains("overrides the built-in"), "{}", r.stdout);
     let ns = Netns::new();
     let (code, j) = audit_json(&ns, &["--root", root]);
     assert_eq!(code, 1);
-    assert_eq!(finding(&j, "net.core.somaxconn")["expected"]["min"], 1000000);
+    assert_eq!(
+        finding(&j, "net.core.somaxconn")["expected"]["min"],
+        1000000
+    );
     assert_eq!(j["findings"].as_array().unwrap().len(), 1);
 
     let p = write_profile(dirs.root.path(), "mine", "extends: [web-frontend]\n");

@@ -6,11 +6,14 @@ use super::{human_seconds, waived, Finding};
 use crate::host::Snapshot;
 use crate::profile::{Profile, KEEPALIVE_KEYS};
 
-const SO_KEEPALIVE_NOTE: &str = "Keepalive applies only to sockets that set SO_KEEPALIVE: a client \
+const SO_KEEPALIVE_NOTE: &str =
+    "Keepalive applies only to sockets that set SO_KEEPALIVE: a client \
 library that never enables it keeps dead connections (CLOSE_WAIT) forever whatever these keys say.";
 
 pub(super) fn check(snap: &Snapshot, profile: &Profile) -> Vec<Finding> {
-    let Some(rule) = &profile.keepalive else { return Vec::new() };
+    let Some(rule) = &profile.keepalive else {
+        return Vec::new();
+    };
     let base = |subject: &str| {
         let mut f = Finding::new("relation", subject, rule.severity);
         f.profile = Some(rule.origin.clone());
@@ -26,8 +29,10 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile) -> Vec<Finding> {
     if rule.idle_timeout.is_some() {
         subjects.push("keepalive.idle");
     }
-    let values: Option<Vec<i64>> =
-        KEEPALIVE_KEYS.iter().map(|k| snap.value(k).and_then(|v| v.trim().parse().ok())).collect();
+    let values: Option<Vec<i64>> = KEEPALIVE_KEYS
+        .iter()
+        .map(|k| snap.value(k).and_then(|v| v.trim().parse().ok()))
+        .collect();
     subjects
         .into_iter()
         .map(|subject| {

@@ -25,7 +25,10 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(findings: &[Finding]) -> Self {
-        let mut s = Summary { checks: findings.len(), ..Summary::default() };
+        let mut s = Summary {
+            checks: findings.len(),
+            ..Summary::default()
+        };
         for f in findings {
             match (f.status, f.severity) {
                 (Status::Pass, _) => s.pass += 1,
@@ -41,7 +44,11 @@ impl Summary {
 
 /// Every rule of the profile becomes exactly one finding, worst first.
 pub fn audit(snap: &Snapshot, profile: &Profile, nginx: &NginxInput) -> Vec<Finding> {
-    let mut findings: Vec<Finding> = profile.rules.iter().map(|r| sysctl::check(snap, profile, r)).collect();
+    let mut findings: Vec<Finding> = profile
+        .rules
+        .iter()
+        .map(|r| sysctl::check(snap, profile, r))
+        .collect();
     findings.extend(keepalive::check(snap, profile));
     findings.extend(nginx::check(profile, nginx));
     // Stable: equal ranks keep the profile's order.
@@ -56,10 +63,12 @@ pub fn exit_code(findings: &[Finding], fail_on: Severity) -> i32 {
 
 /// A waiver turns any check into a skip that says who waived it and why.
 fn waived(profile: &Profile, subject: &str, f: Finding) -> Option<Finding> {
-    profile
-        .waivers
-        .get(subject)
-        .map(|w| f.skip(format!("{subject}: waived by profile {}: {}", w.origin, w.reason)))
+    profile.waivers.get(subject).map(|w| {
+        f.skip(format!(
+            "{subject}: waived by profile {}: {}",
+            w.origin, w.reason
+        ))
+    })
 }
 
 /// "7875 s (2 h 11 min)".

@@ -17,7 +17,8 @@ pub(super) fn check(profile: &Profile, input: &NginxInput) -> Vec<Finding> {
     let why = match input {
         NginxInput::Disabled => "skipped: --no-nginx was given".to_string(),
         NginxInput::NotSupported => {
-            "not checked: this version of tuneguard does not read nginx's configuration yet".to_string()
+            "not checked: this version of tuneguard does not read nginx's configuration yet"
+                .to_string()
         }
     };
     let mut out = Vec::new();
@@ -35,10 +36,14 @@ pub(super) fn check(profile: &Profile, input: &NginxInput) -> Vec<Finding> {
             expected.insert("max".into(), "net.core.somaxconn".into());
         }
         f.expected = Some(expected.into());
-        f.explanation = "nginx asks listen() for its backlog (511 when unset on Linux); the kernel caps it at \
+        f.explanation =
+            "nginx asks listen() for its backlog (511 when unset on Linux); the kernel caps it at \
 net.core.somaxconn at that moment, and the socket keeps that cap until listen() is called again."
-            .into();
-        out.push(waived(profile, "nginx.listen_backlog", f.clone()).unwrap_or_else(|| f.skip(format!("nginx listen backlog {why}"))));
+                .into();
+        out.push(
+            waived(profile, "nginx.listen_backlog", f.clone())
+                .unwrap_or_else(|| f.skip(format!("nginx listen backlog {why}"))),
+        );
     }
     if let Some(k) = &profile.so_keepalive {
         let mut f = Finding::new("nginx", "nginx.so_keepalive", k.severity);
@@ -47,10 +52,14 @@ net.core.somaxconn at that moment, and the socket keeps that cap until listen() 
         f.fact = k.fact.clone();
         f.incident = k.incident;
         f.expected = Some(serde_json::json!({ "required": k.required }));
-        f.explanation = "listen ... so_keepalive=on|idle:intvl:cnt sets SO_KEEPALIVE on the listening socket; \
+        f.explanation =
+            "listen ... so_keepalive=on|idle:intvl:cnt sets SO_KEEPALIVE on the listening socket; \
 accepted connections inherit it on Linux."
-            .into();
-        out.push(waived(profile, "nginx.so_keepalive", f.clone()).unwrap_or_else(|| f.skip(format!("nginx so_keepalive {why}"))));
+                .into();
+        out.push(
+            waived(profile, "nginx.so_keepalive", f.clone())
+                .unwrap_or_else(|| f.skip(format!("nginx so_keepalive {why}"))),
+        );
     }
     out
 }

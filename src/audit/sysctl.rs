@@ -38,7 +38,9 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
     }
     let raw = match snap.sysctl.get(key) {
         Some(Reading::Value(v)) => v.clone(),
-        Some(Reading::Unreadable { error, .. }) => return f.skip(format!("{key} could not be read: {error}")),
+        Some(Reading::Unreadable { error, .. }) => {
+            return f.skip(format!("{key} could not be read: {error}"))
+        }
         Some(Reading::Absent) | None => return absent(f, snap, rule, info),
     };
     let live = Value::Text(raw.clone());
@@ -59,7 +61,12 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
                     describe_test(&cond.test)
                 ))
             }
-            None => return f.skip(format!("{key}: the rule depends on {}, which this kernel does not show", cond.key)),
+            None => {
+                return f.skip(format!(
+                    "{key}: the rule depends on {}, which this kernel does not show",
+                    cond.key
+                ))
+            }
         }
     }
 
@@ -71,10 +78,17 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
         }
     }
     let ok = rule.constraint.holds(&live, &|x| meaning.effective(x));
-    let want = format!("profile {} wants {}", rule.origin, describe_constraint(&rule.constraint));
+    let want = format!(
+        "profile {} wants {}",
+        rule.origin,
+        describe_constraint(&rule.constraint)
+    );
     let mut message = format!("{key} is {raw}, {want}");
     if let Some(x) = single.filter(|x| meaning.is_nonstandard(*x)) {
-        message = format!("{key} is {x}, which the kernel treats as {}: {want}", meaning.effective(x));
+        message = format!(
+            "{key} is {x}, which the kernel treats as {}: {want}",
+            meaning.effective(x)
+        );
     }
     let mut severity = rule.severity;
     if let Some(note) = dependency_note(snap, key) {
@@ -90,7 +104,10 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
     match (ok, single.filter(|x| meaning.is_nonstandard(*x))) {
         (true, None) => f.pass(message),
         // Acts as wanted, but written in a way that confuses tools and people.
-        (true, Some(_)) => f.fail(Severity::Info, format!("{message}; write the standard value instead")),
+        (true, Some(_)) => f.fail(
+            Severity::Info,
+            format!("{message}; write the standard value instead"),
+        ),
         (false, _) => f.fail(severity, message),
     }
 }
@@ -139,7 +156,13 @@ fn absent(f: Finding, snap: &Snapshot, rule: &KeyRule, info: Option<&KeyInfo>) -
         // this kernel no longer has.
         Absence::Removed if !rule.constraint.holds(&Value::Int(0), &norm_for(key)) => {
             let sev = rule.severity.min(Severity::Warning);
-            f.fail(sev, format!("{message}; the profile wants it {}, which this kernel cannot do", describe_constraint(&rule.constraint)))
+            f.fail(
+                sev,
+                format!(
+                    "{message}; the profile wants it {}, which this kernel cannot do",
+                    describe_constraint(&rule.constraint)
+                ),
+            )
         }
         _ => f.skip(message),
     }
@@ -157,7 +180,12 @@ fn dependency_note(snap: &Snapshot, key: &str) -> Option<DependencyNote> {
     let effective = norm_for(dep.on)(raw);
     let active = dep.active_when.contains(&effective);
     let template = if active { dep.active } else { dep.inert };
-    Some(DependencyNote { active, text: template.replace("{on}", dep.on).replace("{value}", &raw.to_string()) })
+    Some(DependencyNote {
+        active,
+        text: template
+            .replace("{on}", dep.on)
+            .replace("{value}", &raw.to_string()),
+    })
 }
 
 fn norm_for(key: &str) -> impl Fn(i64) -> i64 {
@@ -167,15 +195,33 @@ fn norm_for(key: &str) -> impl Fn(i64) -> i64 {
 
 pub(super) fn describe_constraint(c: &Constraint) -> String {
     match c {
-        Constraint::Range { min: Some(a), max: None } => format!("at least {a}"),
-        Constraint::Range { min: None, max: Some(b) } => format!("at most {b}"),
-        Constraint::Range { min: Some(a), max: Some(b) } => format!("between {a} and {b}"),
+        Constraint::Range {
+            min: Some(a),
+            max: None,
+        } => format!("at least {a}"),
+        Constraint::Range {
+            min: None,
+            max: Some(b),
+        } => format!("at most {b}"),
+        Constraint::Range {
+            min: Some(a),
+            max: Some(b),
+        } => format!("between {a} and {b}"),
         Constraint::Equals(v) => format!("{v}"),
         Constraint::NotEquals(v) => format!("anything but {v}"),
         Constraint::OneOf(vs) => {
-            format!("one of {}", vs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+            format!(
+                "one of {}",
+                vs.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
-        Constraint::Range { min: None, max: None } => "any value".into(),
+        Constraint::Range {
+            min: None,
+            max: None,
+        } => "any value".into(),
     }
 }
 
@@ -190,7 +236,11 @@ fn describe_test(c: &Constraint) -> String {
 /// doing it all at once with rollback, is `tuneguard apply`'s job.)
 fn remedy(snap: &Snapshot, key: &str, v: &Value) -> String {
     let value = v.to_sysctl_string();
-    let arg = if value.contains(' ') { format!("{key}=\"{value}\"") } else { format!("{key}={value}") };
+    let arg = if value.contains(' ') {
+        format!("{key}=\"{value}\"")
+    } else {
+        format!("{key}={value}")
+    };
     let label = &snap.netns.label;
     if label == "self" || label.starts_with("proc:") {
         format!("sysctl -w {arg}")

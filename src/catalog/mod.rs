@@ -166,9 +166,14 @@ pub fn validate_key_name(name: &str) -> Result<(), String> {
     }
     for seg in name.split('.') {
         if seg.is_empty() {
-            return Err(format!("key name `{name}` has an empty segment (`..` or a leading/trailing dot)"));
+            return Err(format!(
+                "key name `{name}` has an empty segment (`..` or a leading/trailing dot)"
+            ));
         }
-        if let Some(c) = seg.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
+        if let Some(c) = seg
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+        {
             return Err(format!("key name `{name}` contains `{c}`: only letters, digits, `_`, `-` and `.` are allowed"));
         }
     }
@@ -188,9 +193,17 @@ mod tests {
         assert_eq!(before, names.len(), "duplicate catalog entries");
         for k in CATALOG {
             validate_key_name(k.name).unwrap();
-            assert!(!k.summary.is_empty() && !k.explanation.is_empty(), "{}", k.name);
+            assert!(
+                !k.summary.is_empty() && !k.explanation.is_empty(),
+                "{}",
+                k.name
+            );
             for r in k.related {
-                assert!(lookup(r).is_some(), "{} names unknown related key {r}", k.name);
+                assert!(
+                    lookup(r).is_some(),
+                    "{} names unknown related key {r}",
+                    k.name
+                );
             }
             for n in k.notes {
                 crate::kversion::KernelRange::parse(n.versions).unwrap();

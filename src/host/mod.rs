@@ -26,7 +26,11 @@ pub enum Reading {
     /// No such file: the key does not exist on this kernel or in this namespace.
     Absent,
     /// The file exists but could not be read (permission, or another I/O error).
-    Unreadable { path: PathBuf, error: String, permission: bool },
+    Unreadable {
+        path: PathBuf,
+        error: String,
+        permission: bool,
+    },
 }
 
 /// Which network namespace the values are from.

@@ -39,8 +39,14 @@ pub fn enter(target: &Target) -> Result<()> {
         }
     }
     let file = std::fs::File::open(&path).with_context(|| match target {
-        Target::Netns(_) => format!("opening network namespace {} (is it listed by `ip netns list`?)", path.display()),
-        Target::Pid(p) => format!("opening the network namespace of pid {p} ({})", path.display()),
+        Target::Netns(_) => format!(
+            "opening network namespace {} (is it listed by `ip netns list`?)",
+            path.display()
+        ),
+        Target::Pid(p) => format!(
+            "opening the network namespace of pid {p} ({})",
+            path.display()
+        ),
     })?;
     // SAFETY: setns takes a file descriptor we own for the duration of the call.
     let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };

@@ -72,7 +72,10 @@ mod tests {
         std::fs::create_dir_all(&p).unwrap();
         std::fs::write(p.join("tcp_rmem"), "4096\t131072\t6291456\n").unwrap();
         let r = Reader::new(LiveSource::ProcDir(dir.path().into()));
-        assert_eq!(r.read("net.ipv4.tcp_rmem"), Reading::Value("4096 131072 6291456".into()));
+        assert_eq!(
+            r.read("net.ipv4.tcp_rmem"),
+            Reading::Value("4096 131072 6291456".into())
+        );
         assert_eq!(r.read("net.ipv4.tcp_wmem"), Reading::Absent);
         assert_eq!(r.read("net.ipv4/../../x"), Reading::Absent);
     }

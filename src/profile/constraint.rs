@@ -9,7 +9,10 @@ pub enum Constraint {
     NotEquals(Value),
     OneOf(Vec<Value>),
     /// Per-field bounds; at least one is set.
-    Range { min: Option<Value>, max: Option<Value> },
+    Range {
+        min: Option<Value>,
+        max: Option<Value>,
+    },
 }
 
 impl Constraint {
@@ -18,7 +21,10 @@ impl Constraint {
     /// outside the catalog that do not parse as integers) compare as whitespace-normalized
     /// text for equality and never satisfy a range.
     pub fn holds(&self, actual: &Value, norm: &dyn Fn(i64) -> i64) -> bool {
-        let ints = |v: &Value| v.ints().map(|xs| xs.into_iter().map(norm).collect::<Vec<_>>());
+        let ints = |v: &Value| {
+            v.ints()
+                .map(|xs| xs.into_iter().map(norm).collect::<Vec<_>>())
+        };
         let same = |a: &Value, b: &Value| match (ints(a), ints(b)) {
             (Some(x), Some(y)) => x == y,
             _ => a.to_sysctl_string() == b.to_sysctl_string(),
@@ -49,7 +55,10 @@ impl Constraint {
             Constraint::Equals(v) => Some(v.clone()),
             Constraint::OneOf(vs) => vs.first().cloned(),
             Constraint::Range { min, max } => {
-                let above_max = match (live.and_then(Value::ints), max.as_ref().and_then(Value::ints)) {
+                let above_max = match (
+                    live.and_then(Value::ints),
+                    max.as_ref().and_then(Value::ints),
+                ) {
                     (Some(l), Some(m)) => l.iter().zip(&m).any(|(a, b)| a > b),
                     _ => false,
                 };
@@ -103,10 +112,22 @@ impl fmt::Display for Constraint {
                 let parts: Vec<String> = vs.iter().map(|v| v.to_string()).collect();
                 write!(f, "one of {}", parts.join(" | "))
             }
-            Constraint::Range { min: Some(a), max: Some(b) } => write!(f, "{a} ≤ x ≤ {b}"),
-            Constraint::Range { min: Some(a), max: None } => write!(f, "≥ {a}"),
-            Constraint::Range { min: None, max: Some(b) } => write!(f, "≤ {b}"),
-            Constraint::Range { min: None, max: None } => write!(f, "anything"),
+            Constraint::Range {
+                min: Some(a),
+                max: Some(b),
+            } => write!(f, "{a} ≤ x ≤ {b}"),
+            Constraint::Range {
+                min: Some(a),
+                max: None,
+            } => write!(f, "≥ {a}"),
+            Constraint::Range {
+                min: None,
+                max: Some(b),
+            } => write!(f, "≤ {b}"),
+            Constraint::Range {
+                min: None,
+                max: None,
+            } => write!(f, "anything"),
         }
     }
 }
@@ -121,10 +142,16 @@ mod tests {
 
     #[test]
     fn ranges_and_fields() {
-        let r = Constraint::Range { min: Some(Value::Int(1024)), max: None };
+        let r = Constraint::Range {
+            min: Some(Value::Int(1024)),
+            max: None,
+        };
         assert!(r.holds(&Value::Text("4096".into()), &id));
         assert!(!r.holds(&Value::Int(128), &id));
-        let pr = Constraint::Range { min: Some(Value::List(vec![1024, 61000])), max: None };
+        let pr = Constraint::Range {
+            min: Some(Value::List(vec![1024, 61000])),
+            max: None,
+        };
         assert!(pr.holds(&Value::Text("1024\t65000".into()), &id));
         assert!(!pr.holds(&Value::Text("32768 60999".into()), &id));
         assert!(!pr.holds(&Value::Text("abc".into()), &id));
@@ -136,16 +163,33 @@ mod tests {
         let cookies = |x: i64| crate::catalog::Meaning::Syncookies.effective(x);
         assert!(c.holds(&Value::Int(3), &cookies));
         assert!(!c.holds(&Value::Int(2), &cookies));
-        assert!(Constraint::Equals(Value::Text("bbr".into())).holds(&Value::Text(" bbr ".into()), &id));
+        assert!(
+            Constraint::Equals(Value::Text("bbr".into())).holds(&Value::Text(" bbr ".into()), &id)
+        );
     }
 
     #[test]
     fn default_apply_is_the_bound() {
-        let r = Constraint::Range { min: None, max: Some(Value::Int(5)) };
+        let r = Constraint::Range {
+            min: None,
+            max: Some(Value::Int(5)),
+        };
         assert_eq!(r.default_apply(None), Some(Value::Int(5)));
-        assert_eq!(Constraint::OneOf(vec![Value::Int(1), Value::Int(2)]).default_apply(None), Some(Value::Int(1)));
-        let both = Constraint::Range { min: Some(Value::Int(30)), max: Some(Value::Int(300)) };
-        assert_eq!(both.default_apply(Some(&Value::Int(7200))), Some(Value::Int(300)));
-        assert_eq!(both.default_apply(Some(&Value::Int(10))), Some(Value::Int(30)));
+        assert_eq!(
+            Constraint::OneOf(vec![Value::Int(1), Value::Int(2)]).default_apply(None),
+            Some(Value::Int(1))
+        );
+        let both = Constraint::Range {
+            min: Some(Value::Int(30)),
+            max: Some(Value::Int(300)),
+        };
+        assert_eq!(
+            both.default_apply(Some(&Value::Int(7200))),
+            Some(Value::Int(300))
+        );
+        assert_eq!(
+            both.default_apply(Some(&Value::Int(10))),
+            Some(Value::Int(30))
+        );
     }
 }

@@ -13,10 +13,22 @@ use std::path::{Path, PathBuf};
 /// The built-in profiles, embedded at compile time.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("baseline", include_str!("../../profiles/baseline.yaml")),
-    ("web-frontend", include_str!("../../profiles/web-frontend.yaml")),
-    ("long-lived-clients", include_str!("../../profiles/long-lived-clients.yaml")),
-    ("websocket-gateway", include_str!("../../profiles/websocket-gateway.yaml")),
-    ("small-proxy", include_str!("../../profiles/small-proxy.yaml")),
+    (
+        "web-frontend",
+        include_str!("../../profiles/web-frontend.yaml"),
+    ),
+    (
+        "long-lived-clients",
+        include_str!("../../profiles/long-lived-clients.yaml"),
+    ),
+    (
+        "websocket-gateway",
+        include_str!("../../profiles/websocket-gateway.yaml"),
+    ),
+    (
+        "small-proxy",
+        include_str!("../../profiles/small-proxy.yaml"),
+    ),
 ];
 
 /// Where a profile's text came from.
@@ -65,13 +77,20 @@ impl Library {
     pub fn load(root: &Path) -> Result<Self> {
         let mut entries: Vec<Entry> = BUILTIN
             .iter()
-            .map(|(name, text)| Entry { name: name.to_string(), source: ProfileSource::Builtin, text: text.to_string() })
+            .map(|(name, text)| Entry {
+                name: name.to_string(),
+                source: ProfileSource::Builtin,
+                text: text.to_string(),
+            })
             .collect();
         let dir = root.join("etc/tuneguard/profiles.d");
         let listing = match std::fs::read_dir(&dir) {
             Ok(l) => Some(l),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(e).with_context(|| format!("reading site profiles in {}", dir.display())),
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("reading site profiles in {}", dir.display()))
+            }
         };
         let mut site: Vec<PathBuf> = listing
             .into_iter()
@@ -81,10 +100,15 @@ impl Library {
             .collect();
         site.sort();
         for path in site {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading site profile {}", path.display()))?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading site profile {}", path.display()))?;
             let name = stem(&path);
             entries.retain(|e| e.name != name);
-            entries.push(Entry { name, source: ProfileSource::Site(path), text });
+            entries.push(Entry {
+                name,
+                source: ProfileSource::Site(path),
+                text,
+            });
         }
         Ok(Self { entries })
     }
@@ -99,7 +123,10 @@ impl Library {
             .map(|e| {
                 let parsed = parse(&e.label(), &e.text);
                 let error = match &parsed {
-                    Ok(_) => self.resolve_entry(e, &mut Vec::new()).err().map(|x| x.to_string()),
+                    Ok(_) => self
+                        .resolve_entry(e, &mut Vec::new())
+                        .err()
+                        .map(|x| x.to_string()),
                     Err(x) => Some(x.to_string()),
                 };
                 Listing {
@@ -116,14 +143,21 @@ impl Library {
 
     /// The original text and source of a named profile (`profiles show`).
     pub fn text_of(&self, name: &str) -> Option<(String, ProfileSource)> {
-        self.entries.iter().find(|e| e.name == name).map(|e| (e.text.clone(), e.source.clone()))
+        self.entries
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| (e.text.clone(), e.source.clone()))
     }
 
     /// Resolves `--profile` arguments (names or paths), each with everything it extends,
     /// and layers them in order. An empty list means the built-in baseline.
     pub fn select(&self, specs: &[String]) -> Result<Profile> {
         let default = ["baseline".to_string()];
-        let specs = if specs.is_empty() { &default[..] } else { specs };
+        let specs = if specs.is_empty() {
+            &default[..]
+        } else {
+            specs
+        };
         let mut out = Profile::default();
         for spec in specs {
             let entry = self.find(spec, None)?;
@@ -148,7 +182,8 @@ impl Library {
         if let Some(e) = self.entries.iter().find(|e| e.name == spec) {
             return Ok(e.clone());
         }
-        let looks_like_path = spec.contains('/') || spec.ends_with(".yaml") || spec.ends_with(".yml");
+        let looks_like_path =
+            spec.contains('/') || spec.ends_with(".yaml") || spec.ends_with(".yml");
         let path = match base {
             Some(b) if looks_like_path && Path::new(spec).is_relative() => b.join(spec),
             _ => PathBuf::from(spec),
@@ -156,7 +191,11 @@ impl Library {
         if looks_like_path || path.is_file() {
             return file_entry(&path);
         }
-        Err(NotFound { name: spec.to_string(), known: self.names() }.into())
+        Err(NotFound {
+            name: spec.to_string(),
+            known: self.names(),
+        }
+        .into())
     }
 
     /// Parses and checks an entry, then layers it over what it extends (depth first).
@@ -176,7 +215,10 @@ impl Library {
                     file: label,
                     line: pos.line,
                     col: pos.col,
-                    message: format!("name `{n}` differs from the file name `{}`; rename one so they agree", entry.name),
+                    message: format!(
+                        "name `{n}` differs from the file name `{}`; rename one so they agree",
+                        entry.name
+                    ),
                 }
                 .into());
             }
@@ -189,14 +231,22 @@ impl Library {
         let mut merged = Profile::default();
         for parent in &file.extends {
             let pos = locate(&entry.text, &["extends", parent]);
-            let err = |message: String| ProfileError { file: label.clone(), line: pos.line, col: pos.col, message };
+            let err = |message: String| ProfileError {
+                file: label.clone(),
+                line: pos.line,
+                col: pos.col,
+                message,
+            };
             let pentry = match self.find(parent, base.as_deref()) {
                 Ok(p) => p,
                 Err(e) => return Err(err(format!("extends `{parent}`: {e}")).into()),
             };
             let pkey = format!("{}@{}", pentry.name, pentry.label());
             if let Some(at) = stack.iter().position(|s| *s == pkey) {
-                let mut chain: Vec<&str> = stack[at..].iter().map(|s| s.split('@').next().unwrap_or(s)).collect();
+                let mut chain: Vec<&str> = stack[at..]
+                    .iter()
+                    .map(|s| s.split('@').next().unwrap_or(s))
+                    .collect();
                 chain.push(&pentry.name);
                 return Err(err(format!("`extends` cycle: {}", chain.join(" → "))).into());
             }
@@ -211,21 +261,36 @@ impl Library {
 }
 
 fn stem(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn file_entry(path: &Path) -> Result<Entry> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading profile {}", path.display()))?;
-    Ok(Entry { name: stem(path), source: ProfileSource::File(path.to_path_buf()), text })
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading profile {}", path.display()))?;
+    Ok(Entry {
+        name: stem(path),
+        source: ProfileSource::File(path.to_path_buf()),
+        text,
+    })
 }
 
 /// serde_yaml with its location turned into `file:line:col`.
 pub(super) fn parse(label: &str, text: &str) -> Result<ProfileFile, ProfileError> {
     if text.trim().is_empty() {
-        return Err(ProfileError { file: label.into(), line: 1, col: 1, message: "the profile is empty".into() });
+        return Err(ProfileError {
+            file: label.into(),
+            line: 1,
+            col: 1,
+            message: "the profile is empty".into(),
+        });
     }
     serde_yaml::from_str::<ProfileFile>(text).map_err(|e| {
-        let (line, col) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+        let (line, col) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((1, 1));
         let mut message = e.to_string();
         // serde_yaml appends " at line L column C"; we say it in front instead.
         if let Some(i) = message.find(" at line ") {
@@ -234,7 +299,12 @@ pub(super) fn parse(label: &str, text: &str) -> Result<ProfileFile, ProfileError
         if message.contains("did not match any variant of untagged enum Value") {
             message = "expected a number, a list of numbers, or a string".into();
         }
-        ProfileError { file: label.into(), line, col, message }
+        ProfileError {
+            file: label.into(),
+            line,
+            col,
+            message,
+        }
     })
 }
 
@@ -250,11 +320,21 @@ mod tests {
     fn every_builtin_loads_with_rationale_for_every_rule() {
         let lib = lib();
         for (name, _) in BUILTIN {
-            let p = lib.select(&[name.to_string()]).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let p = lib
+                .select(&[name.to_string()])
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(!p.rules.is_empty());
             for r in &p.rules {
-                assert!(r.rationale.is_some() && r.fact.is_some(), "{name}: {} lacks rationale/fact", r.key);
-                assert!(r.fix_for(None).is_some(), "{name}: {} has no value to apply", r.key);
+                assert!(
+                    r.rationale.is_some() && r.fact.is_some(),
+                    "{name}: {} lacks rationale/fact",
+                    r.key
+                );
+                assert!(
+                    r.fix_for(None).is_some(),
+                    "{name}: {} has no value to apply",
+                    r.key
+                );
             }
         }
     }
@@ -264,8 +344,17 @@ mod tests {
         let p = lib().select(&["web-frontend".into()]).unwrap();
         let r = p.rule("net.core.somaxconn").unwrap();
         assert_eq!(r.origin, "web-frontend");
-        assert_eq!(r.constraint, Constraint::Range { min: Some(super::super::Value::Int(16384)), max: None });
-        assert_eq!(p.rule("net.ipv4.tcp_abort_on_overflow").unwrap().origin, "baseline");
+        assert_eq!(
+            r.constraint,
+            Constraint::Range {
+                min: Some(super::super::Value::Int(16384)),
+                max: None
+            }
+        );
+        assert_eq!(
+            p.rule("net.ipv4.tcp_abort_on_overflow").unwrap().origin,
+            "baseline"
+        );
         assert_eq!(p.names, vec!["web-frontend"]);
     }
 
@@ -281,13 +370,27 @@ mod tests {
     #[test]
     fn errors_name_file_line_column() {
         let e = err_of("sysctl:\n  net.core.somaxconn:\n    min: 10\n    max: 5\n");
-        assert!(e.ends_with("bad.yaml:4:5: min 10 is greater than max 5: no value can satisfy this rule"), "{e}");
+        assert!(
+            e.ends_with(
+                "bad.yaml:4:5: min 10 is greater than max 5: no value can satisfy this rule"
+            ),
+            "{e}"
+        );
         let e = err_of("sysctl:\n  net.core.somaxconn:\n    minimum: 10\n");
-        assert!(e.contains("bad.yaml:3:5: sysctl.net.core.somaxconn: unknown field `minimum`"), "{e}");
+        assert!(
+            e.contains("bad.yaml:3:5: sysctl.net.core.somaxconn: unknown field `minimum`"),
+            "{e}"
+        );
         let e = err_of("sysctl:\n  net.core.somaxconn: {min: 10, severity: fatal}\n");
-        assert!(e.contains("bad.yaml:2:") && e.contains("unknown variant `fatal`"), "{e}");
+        assert!(
+            e.contains("bad.yaml:2:") && e.contains("unknown variant `fatal`"),
+            "{e}"
+        );
         let e = err_of("sysctl:\n  net..core:\n    min: 1\n");
-        assert!(e.contains("bad.yaml:2:3: key name `net..core` has an empty segment"), "{e}");
+        assert!(
+            e.contains("bad.yaml:2:3: key name `net..core` has an empty segment"),
+            "{e}"
+        );
         let e = err_of("sysctl: [\n");
         assert!(e.contains("bad.yaml:"), "{e}");
         let e = err_of("sysctl:\n  net.ipv4.tcp_syncookies: {equals: 300}\n");

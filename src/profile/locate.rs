@@ -20,7 +20,10 @@ pub fn locate(src: &str, path: &[&str]) -> Pos {
     for (depth, seg) in path.iter().enumerate() {
         match find_in_block(&lines, start, parent_indent, seg) {
             Some((idx, col)) => {
-                best = Pos { line: idx + 1, col: col + 1 };
+                best = Pos {
+                    line: idx + 1,
+                    col: col + 1,
+                };
                 parent_indent = indent(lines[idx]) as isize;
                 start = idx + 1;
                 // A flow mapping or sequence on the same line holds the rest of the path.
@@ -28,7 +31,10 @@ pub fn locate(src: &str, path: &[&str]) -> Pos {
                 if after.contains('{') || after.contains('[') {
                     for rest in &path[depth + 1..] {
                         if let Some(off) = find_token(after, rest) {
-                            best = Pos { line: idx + 1, col: col + off + 1 };
+                            best = Pos {
+                                line: idx + 1,
+                                col: col + off + 1,
+                            };
                         }
                     }
                     return best;
@@ -51,7 +57,12 @@ fn is_blank(line: &str) -> bool {
 
 /// Looks for `seg:` (a key, possibly quoted) or `- seg` (a list item) among the lines of
 /// the block that starts at `start` and is indented deeper than `parent_indent`.
-fn find_in_block(lines: &[&str], start: usize, parent_indent: isize, seg: &str) -> Option<(usize, usize)> {
+fn find_in_block(
+    lines: &[&str],
+    start: usize,
+    parent_indent: isize,
+    seg: &str,
+) -> Option<(usize, usize)> {
     for (idx, line) in lines.iter().enumerate().skip(start) {
         if is_blank(line) {
             continue;
@@ -88,7 +99,10 @@ fn find_token(text: &str, tok: &str) -> Option<usize> {
     while let Some(off) = text[from..].find(tok) {
         let at = from + off;
         let before_ok = text[..at].chars().next_back().is_none_or(|c| !word(c));
-        let after_ok = text[at + tok.len()..].chars().next().is_none_or(|c| !word(c));
+        let after_ok = text[at + tok.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !word(c));
         if before_ok && after_ok {
             return Some(at);
         }
@@ -105,19 +119,34 @@ mod tests {
 
     #[test]
     fn finds_block_keys() {
-        assert_eq!(locate(SRC, &["sysctl", "net.core.somaxconn", "max"]), Pos { line: 6, col: 5 });
-        assert_eq!(locate(SRC, &["sysctl", "net.core.somaxconn"]), Pos { line: 4, col: 3 });
+        assert_eq!(
+            locate(SRC, &["sysctl", "net.core.somaxconn", "max"]),
+            Pos { line: 6, col: 5 }
+        );
+        assert_eq!(
+            locate(SRC, &["sysctl", "net.core.somaxconn"]),
+            Pos { line: 4, col: 3 }
+        );
     }
 
     #[test]
     fn finds_flow_and_quoted_keys() {
-        assert_eq!(locate(SRC, &["sysctl", "net.ipv4.tcp_syncookies", "severity"]), Pos { line: 7, col: 42 });
-        assert_eq!(locate(SRC, &["extends", "web-frontend"]), Pos { line: 2, col: 21 });
+        assert_eq!(
+            locate(SRC, &["sysctl", "net.ipv4.tcp_syncookies", "severity"]),
+            Pos { line: 7, col: 42 }
+        );
+        assert_eq!(
+            locate(SRC, &["extends", "web-frontend"]),
+            Pos { line: 2, col: 21 }
+        );
     }
 
     #[test]
     fn falls_back_to_the_deepest_found() {
-        assert_eq!(locate(SRC, &["sysctl", "net.core.somaxconn", "nope"]), Pos { line: 4, col: 3 });
+        assert_eq!(
+            locate(SRC, &["sysctl", "net.core.somaxconn", "nope"]),
+            Pos { line: 4, col: 3 }
+        );
         assert_eq!(locate(SRC, &["nothing"]), Pos { line: 1, col: 1 });
         // Does not match a key of another block.
         assert_eq!(locate(SRC, &["waivers", "max"]), Pos { line: 8, col: 1 });
@@ -126,6 +155,9 @@ mod tests {
     #[test]
     fn finds_list_items() {
         let src = "extends:\n  - baseline\n  - small-proxy\n";
-        assert_eq!(locate(src, &["extends", "small-proxy"]), Pos { line: 3, col: 5 });
+        assert_eq!(
+            locate(src, &["extends", "small-proxy"]),
+            Pos { line: 3, col: 5 }
+        );
     }
 }

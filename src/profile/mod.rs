@@ -39,7 +39,9 @@ pub struct KeyRule {
 impl KeyRule {
     /// The value that brings `live` into line with the rule.
     pub fn fix_for(&self, live: Option<&Value>) -> Option<Value> {
-        self.apply.clone().or_else(|| self.constraint.default_apply(live))
+        self.apply
+            .clone()
+            .or_else(|| self.constraint.default_apply(live))
     }
 }
 
@@ -167,5 +169,8 @@ impl Profile {
 }
 
 /// time, intvl, probes.
-pub const KEEPALIVE_KEYS: [&str; 3] =
-    ["net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes"];
+pub const KEEPALIVE_KEYS: [&str; 3] = [
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+];

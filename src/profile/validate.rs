@@ -11,27 +11,54 @@ use crate::kversion::KernelRange;
 
 const DEFAULT_SEVERITY: Severity = Severity::Warning;
 
-pub(super) fn validate(label: &str, text: &str, file: &ProfileFile, name: &str) -> Result<Profile, ProfileError> {
+pub(super) fn validate(
+    label: &str,
+    text: &str,
+    file: &ProfileFile,
+    name: &str,
+) -> Result<Profile, ProfileError> {
     let err = |path: &[&str], message: String| {
         let pos = locate(text, path);
-        ProfileError { file: label.to_string(), line: pos.line, col: pos.col, message }
+        ProfileError {
+            file: label.to_string(),
+            line: pos.line,
+            col: pos.col,
+            message,
+        }
     };
-    let mut out = Profile { names: vec![name.to_string()], ..Profile::default() };
+    let mut out = Profile {
+        names: vec![name.to_string()],
+        ..Profile::default()
+    };
 
     for (key, rule) in &file.sysctl {
-        out.rules.push(key_rule(key, rule, name, &|field: &str, m: String| {
-            let path: Vec<&str> = if field.is_empty() { vec!["sysctl", key] } else { vec!["sysctl", key, field] };
-            err(&path, m)
-        })?);
+        out.rules
+            .push(key_rule(key, rule, name, &|field: &str, m: String| {
+                let path: Vec<&str> = if field.is_empty() {
+                    vec!["sysctl", key]
+                } else {
+                    vec!["sysctl", key, field]
+                };
+                err(&path, m)
+            })?);
     }
 
     if let Some(k) = &file.keepalive {
         if k.max_detection.is_none() && k.idle_timeout.is_none() {
-            return Err(err(&["keepalive"], "keepalive needs max_detection or idle_timeout (seconds)".into()));
+            return Err(err(
+                &["keepalive"],
+                "keepalive needs max_detection or idle_timeout (seconds)".into(),
+            ));
         }
-        for (field, v) in [("max_detection", k.max_detection), ("idle_timeout", k.idle_timeout)] {
+        for (field, v) in [
+            ("max_detection", k.max_detection),
+            ("idle_timeout", k.idle_timeout),
+        ] {
             if v == Some(0) {
-                return Err(err(&["keepalive", field], format!("{field} must be at least 1 second")));
+                return Err(err(
+                    &["keepalive", field],
+                    format!("{field} must be at least 1 second"),
+                ));
             }
         }
         out.keepalive = Some(Keepalive {
@@ -64,7 +91,10 @@ pub(super) fn validate(label: &str, text: &str, file: &ProfileFile, name: &str) 
                 }
             }
             if b.min.is_none() && b.within_somaxconn != Some(true) {
-                return Err(err(&["nginx", "listen_backlog"], "listen_backlog needs min or within_somaxconn: true".into()));
+                return Err(err(
+                    &["nginx", "listen_backlog"],
+                    "listen_backlog needs min or within_somaxconn: true".into(),
+                ));
             }
             out.listen_backlog = Some(ListenBacklog {
                 min: b.min,
@@ -91,19 +121,36 @@ pub(super) fn validate(label: &str, text: &str, file: &ProfileFile, name: &str) 
 
     for (subject, reason) in &file.waivers {
         if reason.trim().is_empty() {
-            return Err(err(&["waivers", subject], format!("waiver for `{subject}` needs a reason")));
+            return Err(err(
+                &["waivers", subject],
+                format!("waiver for `{subject}` needs a reason"),
+            ));
         }
-        let known_subject = matches!(subject.as_str(), "keepalive" | "nginx.listen_backlog" | "nginx.so_keepalive");
+        let known_subject = matches!(
+            subject.as_str(),
+            "keepalive" | "nginx.listen_backlog" | "nginx.so_keepalive"
+        );
         if !known_subject {
             catalog::validate_key_name(subject).map_err(|m| err(&["waivers", subject], m))?;
         }
-        out.waivers.insert(subject.clone(), Waiver { reason: reason.trim().to_string(), origin: name.to_string() });
+        out.waivers.insert(
+            subject.clone(),
+            Waiver {
+                reason: reason.trim().to_string(),
+                origin: name.to_string(),
+            },
+        );
     }
     Ok(out)
 }
 
 /// Checks one key's rule. `err(field, message)` places an error at `sysctl.KEY.field`.
-fn key_rule(key: &str, rule: &Rule, origin: &str, err: &dyn Fn(&str, String) -> ProfileError) -> Result<KeyRule, ProfileError> {
+fn key_rule(
+    key: &str,
+    rule: &Rule,
+    origin: &str,
+    err: &dyn Fn(&str, String) -> ProfileError,
+) -> Result<KeyRule, ProfileError> {
     catalog::validate_key_name(key).map_err(|m| err("", m))?;
     let info = catalog::lookup(key);
 
@@ -115,17 +162,35 @@ fn key_rule(key: &str, rule: &Rule, origin: &str, err: &dyn Fn(&str, String) -> 
             }
             Constraint::OneOf(vs.clone())
         }
-        (None, None, min, max) if min.is_some() || max.is_some() => Constraint::Range { min: min.clone(), max: max.clone() },
+        (None, None, min, max) if min.is_some() || max.is_some() => Constraint::Range {
+            min: min.clone(),
+            max: max.clone(),
+        },
         (None, None, None, None) => {
-            return Err(err("", format!("the rule for {key} says nothing: give equals, min, max or one_of")));
+            return Err(err(
+                "",
+                format!("the rule for {key} says nothing: give equals, min, max or one_of"),
+            ));
         }
         _ => {
-            let field = if rule.one_of.is_some() && rule.equals.is_some() { "one_of" } else { "min" };
-            return Err(err(field, "use one of: equals, one_of, or min/max (they cannot be combined)".into()));
+            let field = if rule.one_of.is_some() && rule.equals.is_some() {
+                "one_of"
+            } else {
+                "min"
+            };
+            return Err(err(
+                field,
+                "use one of: equals, one_of, or min/max (they cannot be combined)".into(),
+            ));
         }
     };
 
-    for (field, v) in [("equals", &rule.equals), ("min", &rule.min), ("max", &rule.max), ("apply", &rule.apply)] {
+    for (field, v) in [
+        ("equals", &rule.equals),
+        ("min", &rule.min),
+        ("max", &rule.max),
+        ("apply", &rule.apply),
+    ] {
         if let Some(v) = v {
             check_value(key, info, v, matches!(field, "min" | "max")).map_err(|m| err(field, m))?;
         }
@@ -134,10 +199,17 @@ fn key_rule(key: &str, rule: &Rule, origin: &str, err: &dyn Fn(&str, String) -> 
         check_value(key, info, v, false).map_err(|m| err("one_of", m))?;
     }
 
-    if let Constraint::Range { min: Some(lo), max: Some(hi) } = &constraint {
+    if let Constraint::Range {
+        min: Some(lo),
+        max: Some(hi),
+    } = &constraint
+    {
         if let (Some(a), Some(b)) = (lo.ints(), hi.ints()) {
             if a.iter().zip(&b).any(|(x, y)| x > y) {
-                return Err(err("max", format!("min {lo} is greater than max {hi}: no value can satisfy this rule")));
+                return Err(err(
+                    "max",
+                    format!("min {lo} is greater than max {hi}: no value can satisfy this rule"),
+                ));
             }
         }
     }
@@ -146,7 +218,12 @@ fn key_rule(key: &str, rule: &Rule, origin: &str, err: &dyn Fn(&str, String) -> 
     let apply = match &rule.apply {
         Some(v) => {
             if !constraint.holds(v, &norm) {
-                return Err(err("apply", format!("apply {v} does not satisfy the rule ({constraint}) it is meant to fix")));
+                return Err(err(
+                    "apply",
+                    format!(
+                        "apply {v} does not satisfy the rule ({constraint}) it is meant to fix"
+                    ),
+                ));
             }
             Some(v.clone())
         }
@@ -165,15 +242,27 @@ fn key_rule(key: &str, rule: &Rule, origin: &str, err: &dyn Fn(&str, String) -> 
             let test = match (&w.equals, &w.not, &w.min, &w.max) {
                 (Some(v), None, None, None) => Constraint::Equals(v.clone()),
                 (None, Some(v), None, None) => Constraint::NotEquals(v.clone()),
-                (None, None, min, max) if min.is_some() || max.is_some() => {
-                    Constraint::Range { min: min.clone(), max: max.clone() }
+                (None, None, min, max) if min.is_some() || max.is_some() => Constraint::Range {
+                    min: min.clone(),
+                    max: max.clone(),
+                },
+                _ => {
+                    return Err(err(
+                        "when",
+                        "when needs `key` and exactly one of equals, not, or min/max".into(),
+                    ))
                 }
-                _ => return Err(err("when", "when needs `key` and exactly one of equals, not, or min/max".into())),
             };
             if w.key == key {
-                return Err(err("when", format!("a rule for {key} cannot depend on {key} itself")));
+                return Err(err(
+                    "when",
+                    format!("a rule for {key} cannot depend on {key} itself"),
+                ));
             }
-            Some(Condition { key: w.key.clone(), test })
+            Some(Condition {
+                key: w.key.clone(),
+                test,
+            })
         }
     };
 
@@ -203,14 +292,20 @@ fn check_value(key: &str, info: Option<&KeyInfo>, v: &Value, bound: bool) -> Res
         return Ok(());
     };
     let Some(ints) = ints else {
-        return Err(format!("`{v}` is not a number; {key} takes {}", describe_shape(info)));
+        return Err(format!(
+            "`{v}` is not a number; {key} takes {}",
+            describe_shape(info)
+        ));
     };
     if ints.len() != info.shape.fields as usize {
         return Err(format!("{key} takes {}, not `{v}`", describe_shape(info)));
     }
     for x in ints {
         if info.shape.min.is_some_and(|m| x < m) || info.shape.max.is_some_and(|m| x > m) {
-            return Err(format!("{x} is out of range: the kernel rejects it for {key}, which takes {}", describe_shape(info)));
+            return Err(format!(
+                "{x} is out of range: the kernel rejects it for {key}, which takes {}",
+                describe_shape(info)
+            ));
         }
     }
     Ok(())

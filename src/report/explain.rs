@@ -44,8 +44,10 @@ fn facts(k: &KeyInfo) -> Facts {
             .join("; ")
     };
     let scope = match k.scope {
-        Scope::PerNetns => "per network namespace (a new namespace starts from the kernel default)",
-        Scope::Global => "global: one value for the whole host; writing it from a container changes the host",
+        Scope::PerNetns => "per network namespace: each namespace has its own value",
+        Scope::Global => {
+            "global: one value for the whole host; writing it from a container changes the host"
+        }
     };
     let history = match (k.added_in, k.removed_in) {
         (None, None) => None,
@@ -53,7 +55,13 @@ fn facts(k: &KeyInfo) -> Facts {
         (None, Some(r)) => Some(format!("removed in Linux {r}")),
         (Some(a), Some(r)) => Some(format!("added in Linux {a}, removed in Linux {r}")),
     };
-    Facts { values, meaning, defaults, scope, history }
+    Facts {
+        values,
+        meaning,
+        defaults,
+        scope,
+        history,
+    }
 }
 
 pub fn text(k: &KeyInfo, style: Style) -> String {
@@ -62,7 +70,12 @@ pub fn text(k: &KeyInfo, style: Style) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "{}  {}", style.bold(k.name), k.summary);
     let mut row = |label: &str, value: &str| {
-        let _ = writeln!(o, "{ind}{} {}", style.cyan(&format!("{label:9}")), wrap(value, 84, "            "));
+        let _ = writeln!(
+            o,
+            "{ind}{} {}",
+            style.cyan(&format!("{label:9}")),
+            wrap(value, 84, "            ")
+        );
     };
     row("values", &f.values);
     if let Some(m) = &f.meaning {
@@ -82,13 +95,28 @@ pub fn text(k: &KeyInfo, style: Style) -> String {
     let _ = writeln!(o, "{ind}{}", style.yellow("When it is wrong:"));
     let _ = writeln!(o, "{ind}{}", wrap(k.symptoms, 90, ind));
     if !k.counters.is_empty() {
-        let _ = writeln!(o, "{ind}{} {}", style.cyan("Evidence:"), k.counters.join(", "));
+        let _ = writeln!(
+            o,
+            "{ind}{} {}",
+            style.cyan("Evidence:"),
+            k.counters.join(", ")
+        );
     }
     for n in k.notes {
-        let _ = writeln!(o, "{ind}{} {}", style.cyan(&format!("Kernel {}:", n.versions)), wrap(n.text, 80, "      "));
+        let _ = writeln!(
+            o,
+            "{ind}{} {}",
+            style.cyan(&format!("Kernel {}:", n.versions)),
+            wrap(n.text, 80, "      ")
+        );
     }
     if !k.related.is_empty() {
-        let _ = writeln!(o, "{ind}{} {}", style.cyan("Related:"), k.related.join(", "));
+        let _ = writeln!(
+            o,
+            "{ind}{} {}",
+            style.cyan("Related:"),
+            k.related.join(", ")
+        );
     }
     let _ = writeln!(o, "{ind}{}", style.dim(&format!("Sources: {}", k.sources)));
     o
@@ -148,8 +176,15 @@ Every key tuneguard knows, as `tuneguard explain KEY` prints it. Keys outside th
             Scope::PerNetns => "per netns",
             Scope::Global => "global",
         };
-        let removed = k.removed_in.map(|r| format!(" (removed in {r})")).unwrap_or_default();
-        let _ = writeln!(o, "| [{}]({}.md){removed} | {scope} | {} |", k.name, k.name, k.summary);
+        let removed = k
+            .removed_in
+            .map(|r| format!(" (removed in {r})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "| [{}]({}.md){removed} | {scope} | {} |",
+            k.name, k.name, k.summary
+        );
     }
     o
 }

@@ -22,7 +22,8 @@ pub fn render(r: &AuditReport) -> String {
         "summary": Summary::of(r.findings),
         "findings": r.findings,
     });
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    let mut s =
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
 }

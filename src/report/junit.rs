@@ -9,7 +9,11 @@ use std::fmt::Write;
 pub fn render(r: &AuditReport) -> String {
     let s = Summary::of(r.findings);
     let failures = r.findings.iter().filter(|f| f.fails_at(r.fail_on)).count();
-    let suite = format!("tuneguard {} on {}", r.profiles.join("+"), r.snapshot.hostname);
+    let suite = format!(
+        "tuneguard {} on {}",
+        r.profiles.join("+"),
+        r.snapshot.hostname
+    );
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
@@ -24,12 +28,20 @@ pub fn render(r: &AuditReport) -> String {
         s.skip
     );
     for f in r.findings {
-        let _ = write!(out, "    <testcase classname=\"tuneguard.{}\" name=\"{}\"", f.kind, esc(&f.subject));
+        let _ = write!(
+            out,
+            "    <testcase classname=\"tuneguard.{}\" name=\"{}\"",
+            f.kind,
+            esc(&f.subject)
+        );
         let body = format!(
             "{}\n\n{}{}",
             f.message,
             f.explanation,
-            f.remedy.as_deref().map(|x| format!("\n\nfix: {x}")).unwrap_or_default()
+            f.remedy
+                .as_deref()
+                .map(|x| format!("\n\nfix: {x}"))
+                .unwrap_or_default()
         );
         if f.fails_at(r.fail_on) {
             let _ = writeln!(
@@ -40,7 +52,11 @@ pub fn render(r: &AuditReport) -> String {
                 esc(&body)
             );
         } else if f.status == Status::Skip {
-            let _ = writeln!(out, ">\n      <skipped message=\"{}\"/>\n    </testcase>", esc(&f.message));
+            let _ = writeln!(
+                out,
+                ">\n      <skipped message=\"{}\"/>\n    </testcase>",
+                esc(&f.message)
+            );
         } else if f.status == Status::Fail {
             let _ = writeln!(
                 out,

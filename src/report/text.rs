@@ -27,23 +27,47 @@ pub fn render(r: &AuditReport, style: Style, verbosity: Verbosity) -> String {
         let _ = writeln!(
             out,
             "{}",
-            style.bold(&format!("tuneguard audit · {} · Linux {kernel} · {ns} · profile {}", snap.hostname, r.profiles.join(" + ")))
+            style.bold(&format!(
+                "tuneguard audit · {} · Linux {kernel} · {ns} · profile {}",
+                snap.hostname,
+                r.profiles.join(" + ")
+            ))
         );
     }
-    let width = r.findings.iter().map(|f| f.subject.len()).max().unwrap_or(0).min(36);
+    let width = r
+        .findings
+        .iter()
+        .map(|f| f.subject.len())
+        .max()
+        .unwrap_or(0)
+        .min(36);
     for f in r.findings {
         if verbosity == Verbosity::Quiet && f.status != Status::Fail {
             continue;
         }
-        let _ = writeln!(out, "{} {:width$}  {}", mark(f, style), f.subject, f.message);
+        let _ = writeln!(
+            out,
+            "{} {:width$}  {}",
+            mark(f, style),
+            f.subject,
+            f.message
+        );
         if verbosity == Verbosity::Verbose {
             let indent = "         ";
             if !f.explanation.is_empty() {
-                let _ = writeln!(out, "{indent}{}", style.dim(&wrap(&f.explanation, 88, indent)));
+                let _ = writeln!(
+                    out,
+                    "{indent}{}",
+                    style.dim(&wrap(&f.explanation, 88, indent))
+                );
             }
             if let Some(rat) = &f.rationale {
                 let who = f.profile.as_deref().unwrap_or("profile");
-                let _ = writeln!(out, "{indent}{}", wrap(&format!("why ({who}): {rat}"), 88, indent));
+                let _ = writeln!(
+                    out,
+                    "{indent}{}",
+                    wrap(&format!("why ({who}): {rat}"), 88, indent)
+                );
             }
             if let Some(fact) = &f.fact {
                 let _ = writeln!(out, "{indent}{}", style.dim(&format!("fact: {fact}")));
@@ -55,7 +79,10 @@ pub fn render(r: &AuditReport, style: Style, verbosity: Verbosity) -> String {
     }
     let s = Summary::of(r.findings);
     let verdict = if r.findings.iter().any(|f| f.fails_at(r.fail_on)) {
-        style.red(&format!("FAIL (findings at or above {})", r.fail_on.as_str()))
+        style.red(&format!(
+            "FAIL (findings at or above {})",
+            r.fail_on.as_str()
+        ))
     } else {
         style.green("OK")
     };
@@ -65,7 +92,11 @@ pub fn render(r: &AuditReport, style: Style, verbosity: Verbosity) -> String {
         s.checks, s.pass, s.error, s.warning, s.info, s.skip
     );
     if verbosity == Verbosity::Normal && r.findings.iter().any(|f| f.status == Status::Fail) {
-        let _ = writeln!(out, "{}", style.dim("(-v explains each finding; `tuneguard explain KEY` tells what a key does)"));
+        let _ = writeln!(
+            out,
+            "{}",
+            style.dim("(-v explains each finding; `tuneguard explain KEY` tells what a key does)")
+        );
     }
     out
 }

@@ -17,7 +17,10 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
-    assert_eq!(uid, 0, "end-to-end tests need root: they create network namespaces (run ./scripts/test as root)");
+    assert_eq!(
+        uid, 0,
+        "end-to-end tests need root: they create network namespaces (run ./scripts/test as root)"
+    );
 }
 
 pub struct Netns {
@@ -44,11 +47,15 @@ impl Netns {
 
     /// `sysctl -w KEY=VALUE` inside the namespace; panics if the kernel refuses.
     pub fn set(&self, key: &str, value: &str) {
-        self.try_set(key, value).unwrap_or_else(|e| panic!("sysctl -w {key}={value} in {}: {e}", self.name));
+        self.try_set(key, value)
+            .unwrap_or_else(|e| panic!("sysctl -w {key}={value} in {}: {e}", self.name));
     }
 
     pub fn try_set(&self, key: &str, value: &str) -> Result<(), String> {
-        assert!(key.starts_with("net."), "tests write only per-namespace net.* keys, not {key}");
+        assert!(
+            key.starts_with("net."),
+            "tests write only per-namespace net.* keys, not {key}"
+        );
         assert!(
             !GLOBAL_NET_KEYS.contains(&key),
             "{key} is global: writing it from a namespace would change the host"
@@ -64,27 +71,48 @@ impl Netns {
     /// The kernel's own answer, read with sysctl(8) in the namespace: the oracle.
     pub fn get(&self, key: &str) -> String {
         let out = self.exec(&["sysctl", "-n", key]);
-        assert!(out.status.success(), "sysctl -n {key}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ")
+        assert!(
+            out.status.success(),
+            "sysctl -n {key}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     pub fn exec(&self, args: &[&str]) -> Output {
-        Command::new("ip").args(["netns", "exec", &self.name]).args(args).output().expect("running ip netns exec")
+        Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .expect("running ip netns exec")
     }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 
 /// Global net.* keys: present only in the initial namespace, shared by the host.
-pub const GLOBAL_NET_KEYS: &[&str] = &["net.core.netdev_max_backlog", "net.ipv4.tcp_max_orphans", "net.ipv4.tcp_mem"];
+pub const GLOBAL_NET_KEYS: &[&str] = &[
+    "net.core.netdev_max_backlog",
+    "net.ipv4.tcp_max_orphans",
+    "net.ipv4.tcp_mem",
+];
 
 fn run_ok(cmd: &mut Command) {
     let out = cmd.output().expect("spawning");
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A temp `--root` and `--state-dir`, removed on drop.
@@ -95,7 +123,10 @@ pub struct Dirs {
 
 impl Dirs {
     pub fn new() -> Dirs {
-        Dirs { root: tempfile::tempdir().unwrap(), state: tempfile::tempdir().unwrap() }
+        Dirs {
+            root: tempfile::tempdir().unwrap(),
+            state: tempfile::tempdir().unwrap(),
+        }
     }
 
     /// Writes a file under the root, creating directories.
@@ -113,7 +144,11 @@ pub fn bin() -> &'static str {
 
 /// Runs tuneguard with the given arguments.
 pub fn tg(args: &[&str]) -> Output {
-    Command::new(bin()).args(args).env_remove("NO_COLOR").output().expect("running tuneguard")
+    Command::new(bin())
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .expect("running tuneguard")
 }
 
 pub struct Run {
@@ -124,7 +159,8 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
     }
 }
 
@@ -140,10 +176,22 @@ pub fn run(args: &[&str]) -> Run {
 /// `tuneguard audit --netns NS --no-nginx --format json` plus `extra`; returns the
 /// exit code and the parsed report.
 pub fn audit_json(ns: &Netns, extra: &[&str]) -> (i32, serde_json::Value) {
-    let mut args = vec!["audit", "--netns", &ns.name, "--no-nginx", "--format", "json"];
+    let mut args = vec![
+        "audit",
+        "--netns",
+        &ns.name,
+        "--no-nginx",
+        "--format",
+        "json",
+    ];
     args.extend_from_slice(extra);
     let r = run(&args);
-    assert!(r.code == 0 || r.code == 1, "audit failed with {}: {}", r.code, r.stderr);
+    assert!(
+        r.code == 0 || r.code == 1,
+        "audit failed with {}: {}",
+        r.code,
+        r.stderr
+    );
     let j = r.json();
     (r.code, j)
 }
