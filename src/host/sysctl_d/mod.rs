@@ -1,0 +1,258 @@
+//! The persisted sysctl configuration under a root (default `/`): every file procps
+//! `sysctl --system` and systemd-sysctl would read, in their order, parsed. Which line
+//! wins for a key is `resolve`'s job; this module only reads.
+//!
+//! Directories, in priority order (a file name seen in an earlier one masks the same
+//! name in later ones; files are then applied sorted by name across directories):
+//! - procps 4.0: /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d, /usr/lib/sysctl.d,
+//!   /lib/sysctl.d, then /etc/sysctl.conf last;
+//! - systemd-sysctl: the same five directories (/lib/sysctl.d is read by split-usr builds
+//!   such as Debian 12's systemd 252; on merged-/usr hosts it is /usr/lib/sysctl.d), and
+//!   never /etc/sysctl.conf.
+//!
+//! Symlinks are followed inside the root (an absolute link target is taken relative to
+//! it), so a copied tree reads as the host would; a link to /dev/null masks a file, as
+//! systemd documents.
+
+pub mod parse;
+pub mod resolve;
+
+use parse::Line;
+use std::path::{Component, Path, PathBuf};
+
+pub const DIRS: [&str; 5] = ["/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d"];
+pub const SYSCTL_CONF: &str = "/etc/sysctl.conf";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Loader {
+    /// procps `sysctl --system`.
+    Procps,
+    /// systemd-sysctl.service.
+    Systemd,
+}
+
+impl Loader {
+    pub fn name(self) -> &'static str {
+        match self {
+            Loader::Procps => "sysctl --system",
+            Loader::Systemd => "systemd-sysctl",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConfFile {
+    /// The path as the loader names it on the host (`/etc/sysctl.d/99-sysctl.conf`).
+    pub path: PathBuf,
+    /// Where a symlink led, when it was one (`/etc/sysctl.conf`).
+    pub target: Option<PathBuf>,
+    pub lines: Vec<Line>,
+}
+
+/// A file or directory that exists but could not be read: named in a finding, and
+/// the answer for every key is uncertain while it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub error: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Persisted {
+    pub root: PathBuf,
+    pub files: Vec<ConfFile>,
+    /// Files in the order each loader applies them (indices into `files`).
+    pub procps: Vec<usize>,
+    pub systemd: Vec<usize>,
+    /// (masked file, the file of the same name that masks it).
+    pub masked: Vec<(PathBuf, PathBuf)>,
+    pub problems: Vec<Problem>,
+    /// Which loader runs at boot under this root.
+    pub boot: Loader,
+    /// False when `boot` is a guess (no loader binary under the root, as in a
+    /// repository's deploy tree): systemd is assumed.
+    pub boot_known: bool,
+}
+
+impl Persisted {
+    pub fn order(&self, loader: Loader) -> &[usize] {
+        match loader {
+            Loader::Procps => &self.procps,
+            Loader::Systemd => &self.systemd,
+        }
+    }
+}
+
+/// Reads everything both loaders would read under `root`.
+pub fn read(root: &Path) -> Persisted {
+    let mut p = Persisted {
+        root: root.to_path_buf(),
+        files: Vec::new(),
+        procps: Vec::new(),
+        systemd: Vec::new(),
+        masked: Vec::new(),
+        problems: Vec::new(),
+        boot: Loader::Systemd,
+        boot_known: false,
+    };
+    // (name, host path) of every *.conf, first directory wins.
+    let mut chosen: Vec<(String, PathBuf)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for dir in DIRS {
+        let real = resolve_in_root(root, Path::new(dir));
+        let entries = match std::fs::read_dir(&real) {
+            Ok(e) => e,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => continue,
+            Err(e) => {
+                p.problems.push(Problem { path: dir.into(), error: e.to_string() });
+                continue;
+            }
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.len() > 5 && n.ends_with(".conf"))
+            .collect();
+        names.sort();
+        for name in names {
+            let host = Path::new(dir).join(&name);
+            // /lib is /usr/lib on merged-/usr hosts: the same file seen twice, not a mask.
+            let real = resolve_in_root(root, &host);
+            if real != Path::new("/dev/null") && !seen.insert((name.clone(), real)) {
+                continue;
+            }
+            match chosen.iter().find(|(n, _)| *n == name) {
+                Some((_, by)) => p.masked.push((host, by.clone())),
+                None => chosen.push((name, host)),
+            }
+        }
+    }
+    chosen.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    for (_, host) in &chosen {
+        if let Some(i) = read_file(root, host, &mut p) {
+            p.procps.push(i);
+            p.systemd.push(i);
+        }
+    }
+    let conf = resolve_in_root(root, Path::new(SYSCTL_CONF));
+    if conf.is_file() {
+        if let Some(i) = read_file(root, Path::new(SYSCTL_CONF), &mut p) {
+            p.procps.push(i);
+        }
+    }
+    let has = |rel: &str| resolve_in_root(root, Path::new(rel)).exists();
+    if has("/lib/systemd/systemd-sysctl") || has("/usr/lib/systemd/systemd-sysctl") {
+        p.boot = Loader::Systemd;
+        p.boot_known = true;
+    } else if has("/sbin/sysctl") || has("/usr/sbin/sysctl") {
+        p.boot = Loader::Procps;
+        p.boot_known = true;
+    }
+    p
+}
+
+fn read_file(root: &Path, host: &Path, p: &mut Persisted) -> Option<usize> {
+    let real = resolve_in_root(root, host);
+    let target = link_target(root, host);
+    if target.as_deref() == Some(Path::new("/dev/null")) {
+        p.files.push(ConfFile { path: host.into(), target, lines: Vec::new() });
+        return Some(p.files.len() - 1);
+    }
+    match std::fs::read(&real) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            p.files.push(ConfFile { path: host.into(), target, lines: parse::parse(&text) });
+            Some(p.files.len() - 1)
+        }
+        Err(e) => {
+            p.problems.push(Problem { path: host.into(), error: e.to_string() });
+            None
+        }
+    }
+}
+
+/// The host path a symlink chain at `host` ends at, when `host` is a symlink.
+fn link_target(root: &Path, host: &Path) -> Option<PathBuf> {
+    std::fs::symlink_metadata(root.join(strip_root(host))).ok()?.file_type().is_symlink().then(|| {
+        let real = resolve_in_root(root, host);
+        match real.strip_prefix(root) {
+            Ok(rel) => Path::new("/").join(rel),
+            Err(_) => real,
+        }
+    })
+}
+
+fn strip_root(p: &Path) -> &Path {
+    p.strip_prefix("/").unwrap_or(p)
+}
+
+/// Resolves `host` (an absolute path as the host sees it) inside `root`, following
+/// symlinks component by component with absolute targets re-rooted, as a chroot would.
+/// `/dev/null` is returned as is so callers can see a mask.
+pub fn resolve_in_root(root: &Path, host: &Path) -> PathBuf {
+    let mut pending: Vec<PathBuf> = host.components().rev().filter_map(|c| match c {
+        Component::Normal(s) => Some(PathBuf::from(s)),
+        Component::ParentDir => Some(PathBuf::from("..")),
+        _ => None,
+    }).collect();
+    let mut current = PathBuf::from("/");
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        if part.as_os_str() == ".." {
+            current.pop();
+            continue;
+        }
+        let next = current.join(&part);
+        let on_disk = root.join(strip_root(&next));
+        match std::fs::read_link(&on_disk) {
+            Ok(target) if hops < 40 => {
+                hops += 1;
+                if target == Path::new("/dev/null") {
+                    return target;
+                }
+                if target.is_absolute() {
+                    current = PathBuf::from("/");
+                }
+                for c in target.components().rev() {
+                    match c {
+                        Component::Normal(s) => pending.push(PathBuf::from(s)),
+                        Component::ParentDir => pending.push(PathBuf::from("..")),
+                        _ => {}
+                    }
+                }
+            }
+            _ => current = next,
+        }
+    }
+    root.join(strip_root(&current))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn symlinks_stay_inside_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("usr/lib/sysctl.d")).unwrap();
+        std::fs::create_dir_all(root.join("etc/sysctl.d")).unwrap();
+        symlink("usr/lib", root.join("lib")).unwrap();
+        std::fs::write(root.join("etc/sysctl.conf"), "net.core.somaxconn = 1\n").unwrap();
+        symlink("../sysctl.conf", root.join("etc/sysctl.d/99-sysctl.conf")).unwrap();
+        symlink("/etc/sysctl.conf", root.join("etc/sysctl.d/98-abs.conf")).unwrap();
+        symlink("/dev/null", root.join("etc/sysctl.d/50-masked.conf")).unwrap();
+        std::fs::write(root.join("usr/lib/sysctl.d/50-masked.conf"), "net.core.somaxconn = 2\n").unwrap();
+        let p = read(root);
+        let names: Vec<_> = p.procps.iter().map(|&i| p.files[i].path.display().to_string()).collect();
+        assert_eq!(names, ["/etc/sysctl.d/50-masked.conf", "/etc/sysctl.d/98-abs.conf", "/etc/sysctl.d/99-sysctl.conf", "/etc/sysctl.conf"]);
+        assert_eq!(p.systemd.len(), 3);
+        assert!(p.files[p.procps[0]].lines.is_empty(), "a link to /dev/null masks");
+        assert_eq!(p.files[p.procps[1]].target.as_deref(), Some(Path::new("/etc/sysctl.conf")));
+        assert_eq!(p.files[p.procps[1]].lines.len(), 1, "an absolute link is read inside the root");
+        assert_eq!(p.masked, vec![(PathBuf::from("/usr/lib/sysctl.d/50-masked.conf"), PathBuf::from("/etc/sysctl.d/50-masked.conf"))]);
+        assert!(!p.boot_known);
+    }
+}

@@ -1,0 +1,200 @@
+//! Which line wins for a key under each loader: the loaders' own rules, modelled line
+//! for line on procps 4.0's write_setting_list() and systemd 252's apply_all(), and
+//! checked against both in tests/persisted_oracle.rs.
+//!
+//! - An exact `key = value` always beats a glob, wherever the glob is. Among exact
+//!   lines the last one applied wins; among globs, the last matching one.
+//! - `-key` (exclusion) keeps globs off the key. In systemd it also replaces an earlier
+//!   exact assignment of the key (its option table holds one entry per key), so the key
+//!   is then not set at all; procps still writes the exact assignment.
+//! - systemd keeps the *first* line when a key is assigned the same value again, and
+//!   moves a re-assigned key with a new value to the end of its order (which decides
+//!   between globs).
+
+use super::parse::{glob_matches, is_glob, LineKind};
+use super::{Loader, Persisted};
+use std::path::PathBuf;
+
+/// One line that sets the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub file: PathBuf,
+    pub line: usize,
+    pub value: String,
+    /// The glob that matched, when the line is a glob.
+    pub glob: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Resolution {
+    pub procps: Option<Assignment>,
+    pub systemd: Option<Assignment>,
+    /// Every line, in any file either loader reads, that sets the key (exactly or by a
+    /// matching glob), in procps order then the files only systemd reads.
+    pub all: Vec<Assignment>,
+    /// Exclusion lines for the key (file, line).
+    pub excluded: Vec<(PathBuf, usize)>,
+}
+
+impl Resolution {
+    pub fn winner(&self, loader: Loader) -> Option<&Assignment> {
+        match loader {
+            Loader::Procps => self.procps.as_ref(),
+            Loader::Systemd => self.systemd.as_ref(),
+        }
+    }
+}
+
+/// (file, line, kind) in the order a loader reads them.
+fn lines_of(p: &Persisted, loader: Loader) -> impl Iterator<Item = (&PathBuf, usize, &LineKind)> {
+    p.order(loader).iter().flat_map(move |&i| {
+        let f = &p.files[i];
+        f.lines.iter().map(move |l| (&f.path, l.number, &l.kind))
+    })
+}
+
+pub fn resolve(p: &Persisted, key: &str) -> Resolution {
+    let mut r = Resolution { procps: procps(p, key), systemd: systemd(p, key), ..Resolution::default() };
+    let mut seen_files: Vec<&PathBuf> = Vec::new();
+    for loader in [Loader::Procps, Loader::Systemd] {
+        for (file, line, kind) in lines_of(p, loader) {
+            if loader == Loader::Systemd && seen_files.contains(&file) {
+                continue;
+            }
+            match kind {
+                LineKind::Assign { key: k, value, .. } if k == key || (is_glob(k) && glob_matches(k, key)) => {
+                    r.all.push(Assignment {
+                        file: file.clone(),
+                        line,
+                        value: value.clone(),
+                        glob: is_glob(k).then(|| k.clone()),
+                    });
+                }
+                LineKind::Exclude { key: k } if k == key => r.excluded.push((file.clone(), line)),
+                _ => {}
+            }
+        }
+        seen_files.extend(p.order(Loader::Procps).iter().map(|&i| &p.files[i].path));
+    }
+    r
+}
+
+fn procps(p: &Persisted, key: &str) -> Option<Assignment> {
+    let mut exact = None;
+    let mut glob = None;
+    let mut excluded = false;
+    for (file, line, kind) in lines_of(p, Loader::Procps) {
+        match kind {
+            LineKind::Assign { key: k, value, .. } if k == key => {
+                exact = Some(Assignment { file: file.clone(), line, value: value.clone(), glob: None });
+            }
+            LineKind::Assign { key: k, value, .. } if is_glob(k) && glob_matches(k, key) => {
+                glob = Some(Assignment { file: file.clone(), line, value: value.clone(), glob: Some(k.clone()) });
+            }
+            LineKind::Exclude { key: k } if k == key => excluded = true,
+            _ => {}
+        }
+    }
+    exact.or(if excluded { None } else { glob })
+}
+
+fn systemd(p: &Persisted, key: &str) -> Option<Assignment> {
+    // The option table: (key or glob, value or None for an exclusion, first line).
+    let mut table: Vec<(String, Option<String>, Assignment)> = Vec::new();
+    for (file, line, kind) in lines_of(p, Loader::Systemd) {
+        let (k, value) = match kind {
+            LineKind::Assign { key, value, .. } => (key, Some(value.clone())),
+            LineKind::Exclude { key } => (key, None),
+            LineKind::Malformed { .. } => continue,
+        };
+        if k != key && !(is_glob(k) && glob_matches(k, key)) {
+            continue;
+        }
+        let here = Assignment { file: file.clone(), line, value: value.clone().unwrap_or_default(), glob: is_glob(k).then(|| k.clone()) };
+        if let Some(pos) = table.iter().position(|(t, _, _)| t == k) {
+            if table[pos].1 == value {
+                continue;
+            }
+            table.remove(pos);
+        }
+        table.push((k.clone(), value, here));
+    }
+    if let Some((_, value, at)) = table.iter().find(|(t, _, _)| t == key) {
+        return value.as_ref().map(|_| at.clone());
+    }
+    table.into_iter().filter(|(_, v, _)| v.is_some()).map(|(_, _, a)| a).last()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::parse;
+    use super::super::{ConfFile, Loader, Persisted};
+    use super::*;
+
+    fn tree(files: &[(&str, &str)], conf: Option<&str>) -> Persisted {
+        let mut p = Persisted {
+            root: "/".into(),
+            files: Vec::new(),
+            procps: Vec::new(),
+            systemd: Vec::new(),
+            masked: Vec::new(),
+            problems: Vec::new(),
+            boot: Loader::Systemd,
+            boot_known: true,
+        };
+        for (path, text) in files {
+            p.files.push(ConfFile { path: path.into(), target: None, lines: parse(text) });
+            p.procps.push(p.files.len() - 1);
+            p.systemd.push(p.files.len() - 1);
+        }
+        if let Some(text) = conf {
+            p.files.push(ConfFile { path: "/etc/sysctl.conf".into(), target: None, lines: parse(text) });
+            p.procps.push(p.files.len() - 1);
+        }
+        p
+    }
+
+    const K: &str = "net.core.somaxconn";
+
+    fn won(a: Option<Assignment>) -> Option<(String, usize, String)> {
+        a.map(|a| (a.file.display().to_string(), a.line, a.value))
+    }
+
+    #[test]
+    fn later_file_wins_and_sysctl_conf_is_procps_only() {
+        let p = tree(&[("/etc/sysctl.d/10-a.conf", "net.core.somaxconn = 1024\n"), ("/usr/lib/sysctl.d/20-b.conf", "net.core.somaxconn=2048\n")], Some("net.core.somaxconn = 4096\n"));
+        let r = resolve(&p, K);
+        assert_eq!(won(r.procps), Some(("/etc/sysctl.conf".into(), 1, "4096".into())));
+        assert_eq!(won(r.systemd), Some(("/usr/lib/sysctl.d/20-b.conf".into(), 1, "2048".into())));
+        assert_eq!(r.all.len(), 3);
+    }
+
+    #[test]
+    fn exact_beats_glob_wherever_it_is() {
+        let p = tree(&[("/etc/sysctl.d/10-a.conf", "net.core.somaxconn = 1024\n"), ("/etc/sysctl.d/20-b.conf", "net.core.* = 9\nnet.*.somaxconn = 8\n")], None);
+        let r = resolve(&p, K);
+        assert_eq!(won(r.procps.clone()), Some(("/etc/sysctl.d/10-a.conf".into(), 1, "1024".into())));
+        assert_eq!(r.procps, r.systemd);
+        let p = tree(&[("/etc/sysctl.d/20-b.conf", "net.core.* = 9\nnet.*.somaxconn = 8\n")], None);
+        let r = resolve(&p, K);
+        assert_eq!(won(r.procps.clone()), Some(("/etc/sysctl.d/20-b.conf".into(), 2, "8".into())));
+        assert_eq!(r.procps, r.systemd);
+    }
+
+    #[test]
+    fn exclusion_after_assignment_differs_between_loaders() {
+        let p = tree(&[("/etc/sysctl.d/10-a.conf", "net.core.somaxconn = 1024\n-net.core.somaxconn\nnet.core.* = 7\n")], None);
+        let r = resolve(&p, K);
+        assert_eq!(won(r.procps), Some(("/etc/sysctl.d/10-a.conf".into(), 1, "1024".into())));
+        assert_eq!(r.systemd, None);
+        assert_eq!(r.excluded.len(), 1);
+    }
+
+    #[test]
+    fn systemd_keeps_the_first_line_of_a_repeated_value() {
+        let p = tree(&[("/etc/sysctl.d/10-a.conf", "net.core.somaxconn = 5\nnet.core.somaxconn = 5\n")], None);
+        let r = resolve(&p, K);
+        assert_eq!(r.procps.unwrap().line, 2);
+        assert_eq!(r.systemd.unwrap().line, 1);
+    }
+}
