@@ -4,6 +4,7 @@
 
 use crate::host::netns::Target;
 use crate::host::LiveSource;
+use crate::kversion::KernelVersion;
 use crate::profile::Severity;
 use crate::report::style::ColorChoice;
 use anyhow::{bail, Result};
@@ -137,9 +138,13 @@ pub struct Select {
     /// Read configuration files (site profiles, sysctl.d, nginx) under DIR.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
-    /// Read live values from a captured proc tree (DIR/sys/net/...) instead of the kernel.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["netns", "pid"])]
+    /// Read live values from a captured proc tree (DIR/sys/net/...) instead of the
+    /// kernel; `none` audits only what the files under --root persist.
+    #[arg(long, value_name = "DIR|none", conflicts_with_all = ["netns", "pid"])]
     pub proc: Option<PathBuf>,
+    /// The kernel version to assume where none can be read (`--proc none`), e.g. 6.1.
+    #[arg(long, value_name = "VERSION")]
+    pub kernel: Option<String>,
     /// Journals and locks (used by apply, rollback and recover).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -150,7 +155,9 @@ pub struct Selected {
     pub profiles: Vec<String>,
     pub netns: Option<Target>,
     pub live: LiveSource,
+    pub kernel: Option<KernelVersion>,
     pub root: PathBuf,
+    pub root_explicit: bool,
     pub nginx: bool,
     /// Flags accepted now whose feature arrives later, to tell the user plainly.
     pub not_yet: Vec<&'static str>,
@@ -178,9 +185,17 @@ impl Select {
                 (None, None) => None,
             },
             live: match &self.proc {
+                Some(d) if d.as_os_str() == "none" => LiveSource::Offline,
                 Some(d) => LiveSource::ProcDir(d.clone()),
                 None => LiveSource::Kernel,
             },
+            kernel: match &self.kernel {
+                Some(k) => Some(KernelVersion::parse(k).ok_or_else(|| {
+                    anyhow::anyhow!("--kernel {k}: expected MAJOR.MINOR, e.g. 6.1")
+                })?),
+                None => None,
+            },
+            root_explicit: self.root != std::path::Path::new("/"),
             root: self.root.clone(),
             nginx: !self.no_nginx,
             not_yet,

@@ -4,7 +4,7 @@
 use crate::audit::{self, NginxInput};
 use crate::catalog;
 use crate::cli::{Cli, Command, ExplainFormat, Format, ProfilesAction};
-use crate::host::{self, netns, LiveSource, Reading};
+use crate::host::{self, netns};
 use crate::profile::{Library, ProfileSource};
 use crate::report::style::Style;
 use crate::report::text::Verbosity;
@@ -33,20 +33,22 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             let library = Library::load(&sel.root)?;
             let profile = library.select(&sel.profiles)?;
-            if let LiveSource::ProcDir(d) = &sel.live {
-                if !d.join("sys").is_dir() {
-                    bail!("--proc {}: no sys/ directory there (expected a captured proc tree such as DIR/sys/net/core/somaxconn)", d.display());
-                }
+            host::check_source(&sel.live)?;
+            if let Some(t) = &sel.netns {
+                netns::enter(t)?;
             }
-            let label = match &sel.netns {
-                Some(t) => {
-                    netns::enter(t)?;
-                    t.label()
-                }
-                None => "self".to_string(),
-            };
-            let snap = host::snapshot(&sel.live, &label, &profile.keys_to_read());
-            refuse_unreadable(&snap)?;
+            let keys = profile.keys_to_read();
+            let snap = host::snapshot(&host::Request {
+                source: &sel.live,
+                target: sel.netns.as_ref(),
+                keys: &keys,
+                root: &sel.root,
+                root_explicit: sel.root_explicit,
+                kernel: sel.kernel,
+            });
+            if let Some(why) = audit::unreadable(&snap) {
+                bail!("{why}");
+            }
             let nginx = if sel.nginx {
                 NginxInput::NotSupported
             } else {
@@ -101,39 +103,6 @@ pub fn run(cli: Cli) -> Result<i32> {
 fn not_yet(command: &str, issue: &str) -> Result<i32> {
     eprintln!("tuneguard {command} is not in this version yet (planned in issue #{issue}); nothing was read or changed.");
     Ok(2)
-}
-
-/// A key we could not read is not something to guess about: say which and what to run.
-fn refuse_unreadable(snap: &host::Snapshot) -> Result<()> {
-    let problems: Vec<String> = snap
-        .sysctl
-        .iter()
-        .filter_map(|(k, r)| match r {
-            Reading::Unreadable {
-                path,
-                error,
-                permission: true,
-            } => Some(format!(
-                "{k} ({}): {error}; run tuneguard as root (sudo tuneguard audit ...)",
-                path.display()
-            )),
-            Reading::Unreadable {
-                path,
-                error,
-                permission: false,
-            } => Some(format!("{k} ({}): {error}", path.display())),
-            _ => None,
-        })
-        .collect();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        bail!(
-            "could not read {} key(s):\n  {}",
-            problems.len(),
-            problems.join("\n  ")
-        )
-    }
 }
 
 fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Result<i32> {

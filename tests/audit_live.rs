@@ -98,7 +98,7 @@ fn syncookies_3_acts_as_1_but_is_reported_as_non_standard() {
     // tcp_syncookies=3 still counts as cookies on for tcp_max_syn_backlog.
     let syn = finding(&r, "net.ipv4.tcp_max_syn_backlog");
     assert!(
-        syn["message"]
+        syn["explanation"]
             .as_str()
             .unwrap()
             .contains("no effect while net.ipv4.tcp_syncookies is 3"),

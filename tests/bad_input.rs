@@ -66,7 +66,7 @@ fn wrong_types_and_values_the_kernel_would_reject() {
     );
     expect_error(
         "sysctl:\n  net.ipv4.tcp_syncookies: {equals: 256}\n",
-        "p.yaml:2:29: 256 is out of range",
+        "p.yaml:2:29: the kernel rejects `256` for net.ipv4.tcp_syncookies (EINVAL)",
     );
     expect_error(
         "sysctl:\n  net.ipv4.ip_local_port_range: {equals: 1024}\n",

@@ -4,6 +4,7 @@
 mod finding;
 mod keepalive;
 mod nginx;
+mod persisted;
 mod sysctl;
 
 pub use finding::{Absence, Finding, Status};
@@ -51,9 +52,40 @@ pub fn audit(snap: &Snapshot, profile: &Profile, nginx: &NginxInput) -> Vec<Find
         .collect();
     findings.extend(keepalive::check(snap, profile));
     findings.extend(nginx::check(profile, nginx));
+    if let Some(p) = &snap.persisted {
+        findings.extend(persisted::file_findings(p));
+    }
     // Stable: equal ranks keep the profile's order.
     findings.sort_by_key(Finding::rank);
     findings
+}
+
+/// SPEC.md: an audit that cannot read its input exits 2 rather than guess. Returns the
+/// message naming each key and what to do, or None when everything was read.
+pub fn unreadable(snap: &Snapshot) -> Option<String> {
+    let root = crate::host::is_root();
+    let problems: Vec<String> = snap
+        .sysctl
+        .iter()
+        .filter_map(|(k, r)| match r {
+            crate::host::Reading::Unreadable { path, error, permission } => {
+                let hint = match (permission, root) {
+                    (true, false) => "; run tuneguard as root (sudo tuneguard audit ...)",
+                    (true, true) => "; even root may not read this key (a write-only sysctl): drop it from the profile",
+                    _ => "",
+                };
+                Some(format!("{k} ({}): {error}{hint}", path.display()))
+            }
+            _ => None,
+        })
+        .collect();
+    (!problems.is_empty()).then(|| {
+        format!(
+            "could not read {} key(s):\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        )
+    })
 }
 
 /// The exit code of SPEC.md for an audit: 1 when a finding reaches the threshold.

@@ -1,10 +1,13 @@
-//! One sysctl rule against the live value, with the kernel's meaning: what the value
-//! acts as (tcp_syncookies=3 acts as 1), which keys do nothing in the current state
-//! (tcp_max_syn_backlog while syncookies are on), keys the kernel removed or a
-//! namespace hides, and global keys read from inside a child namespace.
+//! One sysctl rule against the host, with the kernel's meaning: what the value acts as
+//! (tcp_syncookies=3 acts as 1, tcp_orphan_retries=0 as 8), which keys do nothing in the
+//! current state (tcp_max_syn_backlog while syncookies are on), keys the kernel removed
+//! or a namespace hides, global keys read from inside a child namespace, and what a
+//! reboot will do (the persisted side, `persisted.rs`).
 
+use super::persisted::{self, Drift};
 use super::{waived, Absence, Finding};
 use crate::catalog::{self, KeyInfo, Meaning, Scope};
+use crate::host::netns::Target;
 use crate::host::{Reading, Snapshot};
 use crate::profile::{value_json, Constraint, KeyRule, Profile, Severity, Value};
 
@@ -29,34 +32,64 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
     if let Some(w) = waived(profile, key, f.clone()) {
         return w;
     }
-    if let (Some(range), Some(kv)) = (&rule.kernel, snap.kernel) {
-        if !range.contains(kv) {
+    match (&rule.kernel, snap.kernel) {
+        (Some(range), Some(kv)) if !range.contains(kv) => {
             return f.skip(format!(
                 "{key}: the rule applies to kernels {range} and this one is {kv}"
             ));
         }
-    }
-    let raw = match snap.sysctl.get(key) {
-        Some(Reading::Value(v)) => v.clone(),
-        Some(Reading::Unreadable { error, .. }) => {
-            return f.skip(format!("{key} could not be read: {error}"))
+        (Some(range), None) => {
+            return f.skip(format!(
+                "{key}: the rule applies to kernels {range} and this kernel's version is unknown (give --kernel)"
+            ));
         }
-        Some(Reading::Absent) | None => return absent(f, snap, rule, info),
+        _ => {}
+    }
+
+    let live = if snap.live {
+        match snap.sysctl.get(key) {
+            Some(Reading::Value(v)) => Some(Value::Text(v.clone())),
+            Some(Reading::Unreadable { error, .. }) => {
+                return f.skip(format!("{key} could not be read: {error}"))
+            }
+            Some(Reading::Absent) | None => return absent(f, snap, rule, info),
+        }
+    } else {
+        None
     };
-    let live = Value::Text(raw.clone());
-    f.live = Some(value_json(&live));
-    f.remedy = rule.fix_for(Some(&live)).map(|v| remedy(snap, key, &v));
+    let view = snap
+        .persisted
+        .as_ref()
+        .map(|p| persisted::view(p, rule, info, snap.kernel, live.as_ref()));
+    if let Some(v) = &view {
+        f.persisted = Some(v.json.clone());
+        f.drift = Some(v.drift.as_str().to_string());
+    }
+    // The value under test: live, or offline what the files give at boot.
+    let (value, is) = match (&live, &view) {
+        (Some(l), _) => (l.clone(), "is"),
+        (None, Some(v)) => match &v.boot.value {
+            Some(b) => (b.clone(), "will be"),
+            None => {
+                return f.skip(format!(
+                    "{key}: no file sets it and its kernel default depends on the machine ({}), so its value after boot is unknown",
+                    info.and_then(|i| i.default_for(snap.kernel)).unwrap_or("not in the catalog")
+                ))
+            }
+        },
+        (None, None) => return f.skip(format!("{key}: no live value and no persisted files to read")),
+    };
+    f.live = live.as_ref().map(value_json);
     if info.is_some_and(|i| i.scope == Scope::Global) && snap.netns.initial == Some(false) {
         f.host_wide = true;
     }
 
     if let Some(cond) = &rule.when {
-        let norm = norm_for(&cond.key);
-        match snap.value(&cond.key) {
-            Some(v) if cond.test.holds(&Value::Text(v.to_string()), &norm) => {}
+        match current(snap, &cond.key) {
+            Some(v) if cond.test.holds(&v, &norm_for(&cond.key)) => {}
             Some(v) => {
                 return f.skip(format!(
-                    "{key} is {raw}; the rule applies only while {} is {}, and it is {v}",
+                    "{key} {is} {value}; the rule applies only while {} is {}, and it {is} {v}",
                     cond.key,
                     describe_test(&cond.test)
                 ))
@@ -71,54 +104,93 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
     }
 
     let meaning = info.map_or(Meaning::Plain, |i| i.meaning);
-    let single = live.ints().filter(|v| v.len() == 1).map(|v| v[0]);
-    if let Some(x) = single {
-        if meaning.effective(x) != x {
-            f.effective = Some(meaning.effective(x).into());
-        }
+    let single = value.ints().filter(|v| v.len() == 1).map(|v| v[0]);
+    let acts_as = single.filter(|x| meaning.effective(*x) != *x);
+    if let Some(x) = acts_as {
+        f.effective = Some(meaning.effective(x).into());
     }
-    let ok = rule.constraint.holds(&live, &|x| meaning.effective(x));
+    let ok = rule.constraint.holds(&value, &|x| meaning.effective(x));
     let want = format!(
         "profile {} wants {}",
         rule.origin,
         describe_constraint(&rule.constraint)
     );
-    let mut message = format!("{key} is {raw}, {want}");
-    if let Some(x) = single.filter(|x| meaning.is_nonstandard(*x)) {
-        message = format!(
-            "{key} is {x}, which the kernel treats as {}: {want}",
-            meaning.effective(x)
-        );
-    }
+    let shown = match acts_as {
+        Some(x) => format!("{x} (which the kernel treats as {})", meaning.effective(x)),
+        None => value.to_string(),
+    };
+    let mut message = format!("{key} {is} {shown}, {want}");
     let mut severity = rule.severity;
     if let Some(note) = dependency_note(snap, key) {
-        if !note.active && !ok {
-            // The value does nothing right now; say so, but it is not today's problem.
-            severity = Severity::Info;
+        if note.active || !ok {
+            if !note.active {
+                // The value does nothing right now; say so, but it is not today's problem.
+                severity = Severity::Info;
+            }
+            message = format!("{message}; {}", note.text);
+        } else {
+            f.explanation = format!("Now: {}. {}", note.text, f.explanation);
         }
-        message = format!("{message}; {}", note.text);
     }
     if f.host_wide {
         message.push_str(" (host-wide: a global key, read from inside a network namespace)");
     }
-    match (ok, single.filter(|x| meaning.is_nonstandard(*x))) {
-        (true, None) => f.pass(message),
+    let nonstandard = single.is_some_and(|x| meaning.is_nonstandard(x));
+    let mut f = match (ok, nonstandard) {
+        (true, false) => f.pass(message),
         // Acts as wanted, but written in a way that confuses tools and people.
-        (true, Some(_)) => f.fail(
+        (true, true) => f.fail(
             Severity::Info,
             format!("{message}; write the standard value instead"),
         ),
         (false, _) => f.fail(severity, message),
+    };
+
+    if let Some(v) = &view {
+        let holds = |x: &Option<Value>| {
+            x.as_ref()
+                .is_some_and(|x| rule.constraint.holds(x, &|n| meaning.effective(n)))
+        };
+        let note = v.note.clone();
+        let reboot_breaks = live.is_some() && ok && v.boot.value.is_some() && !holds(&v.boot.value);
+        let other_breaks = ok && v.other.as_ref().is_some_and(|(_, o)| !holds(&o.value));
+        if reboot_breaks {
+            // Right now, wrong after the next boot: lost at reboot.
+            f = f
+                .clone()
+                .fail(rule.severity.min(Severity::Warning), f.message.clone());
+        } else if other_breaks && f.status == super::Status::Pass {
+            f = f.clone().fail(Severity::Info, f.message.clone());
+        }
+        if let (Some(n), true) = (note, v.drift != Drift::InSync || v.boot.rejected.is_some()) {
+            f.message = format!("{}; {n}", f.message);
+        }
     }
+    if f.status == super::Status::Fail {
+        f.remedy = rule.fix_for(Some(&value)).map(|v| remedy(snap, key, &v));
+    }
+    f
+}
+
+/// A key's value as audit sees it: live, or offline what the files give at boot.
+fn current(snap: &Snapshot, key: &str) -> Option<Value> {
+    if snap.live {
+        return snap.value(key).map(|v| Value::Text(v.to_string()));
+    }
+    let p = snap.persisted.as_ref()?;
+    persisted::boot_value(p, key, catalog::lookup(key), snap.kernel)
 }
 
 /// A key that is not there: removed, not yet added, global and hidden, or unknown.
 fn absent(f: Finding, snap: &Snapshot, rule: &KeyRule, info: Option<&KeyInfo>) -> Finding {
     let key = rule.key.as_str();
-    let kernel = snap.kernel.map_or("unknown".to_string(), |k| k.to_string());
+    let kernel = snap
+        .kernel
+        .map_or("of unknown version".to_string(), |k| k.to_string());
+    let removed = info.and_then(|i| i.removed_in);
     let (absence, message) = match (info, snap.kernel) {
-        (Some(i), Some(kv)) if i.removed_in.is_some_and(|r| kv >= r) => {
-            let r = i.removed_in.unwrap_or(kv);
+        (Some(_), Some(kv)) if removed.is_some_and(|r| kv >= r) => {
+            let r = removed.unwrap_or(kv);
             (
                 Absence::Removed,
                 format!(
@@ -127,6 +199,13 @@ fn absent(f: Finding, snap: &Snapshot, rule: &KeyRule, info: Option<&KeyInfo>) -
                 ),
             )
         }
+        (Some(_), None) if removed.is_some() => (
+            Absence::Removed,
+            format!(
+                "{key} is not here; Linux removed it in {}, and this kernel is {kernel}",
+                removed.unwrap_or(crate::kversion::KernelVersion::new(0, 0))
+            ),
+        ),
         (Some(i), Some(kv)) if i.added_in.is_some_and(|a| kv < a) => (
             Absence::NotYetAdded,
             format!("{key} arrived in Linux {} and this kernel is {kernel}", i.added_in.unwrap_or(kv)),
@@ -149,7 +228,6 @@ fn absent(f: Finding, snap: &Snapshot, rule: &KeyRule, info: Option<&KeyInfo>) -
     };
     let mut f = f;
     f.absent = Some(absence);
-    f.remedy = None;
     match absence {
         Absence::Unknown => f.fail(rule.severity, message),
         // A removed key the profile wants turned on: the profile asks for a feature
@@ -168,17 +246,16 @@ fn absent(f: Finding, snap: &Snapshot, rule: &KeyRule, info: Option<&KeyInfo>) -
     }
 }
 
-pub(super) struct DependencyNote {
-    pub active: bool,
-    pub text: String,
+struct DependencyNote {
+    active: bool,
+    text: String,
 }
 
 /// What the catalog says about keys whose effect depends on another key.
 fn dependency_note(snap: &Snapshot, key: &str) -> Option<DependencyNote> {
     let dep = catalog::DEPENDENCIES.iter().find(|d| d.key == key)?;
-    let raw: i64 = snap.value(dep.on)?.trim().parse().ok()?;
-    let effective = norm_for(dep.on)(raw);
-    let active = dep.active_when.contains(&effective);
+    let raw = current(snap, dep.on)?.ints()?.first().copied()?;
+    let active = dep.active_when.contains(&norm_for(dep.on)(raw));
     let template = if active { dep.active } else { dep.inert };
     Some(DependencyNote {
         active,
@@ -193,7 +270,7 @@ fn norm_for(key: &str) -> impl Fn(i64) -> i64 {
     move |x| meaning.effective(x)
 }
 
-pub(super) fn describe_constraint(c: &Constraint) -> String {
+fn describe_constraint(c: &Constraint) -> String {
     match c {
         Constraint::Range {
             min: Some(a),
@@ -209,15 +286,13 @@ pub(super) fn describe_constraint(c: &Constraint) -> String {
         } => format!("between {a} and {b}"),
         Constraint::Equals(v) => format!("{v}"),
         Constraint::NotEquals(v) => format!("anything but {v}"),
-        Constraint::OneOf(vs) => {
-            format!(
-                "one of {}",
-                vs.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        }
+        Constraint::OneOf(vs) => format!(
+            "one of {}",
+            vs.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Constraint::Range {
             min: None,
             max: None,
@@ -241,14 +316,12 @@ fn remedy(snap: &Snapshot, key: &str, v: &Value) -> String {
     } else {
         format!("{key}={value}")
     };
-    let label = &snap.netns.label;
-    if label == "self" || label.starts_with("proc:") {
-        format!("sysctl -w {arg}")
-    } else if let Some(pid) = label.strip_prefix("pid:") {
-        format!("nsenter --net=/proc/{pid}/ns/net sysctl -w {arg}")
-    } else if label.contains('/') {
-        format!("nsenter --net={label} sysctl -w {arg}")
-    } else {
-        format!("ip netns exec {label} sysctl -w {arg}")
+    let write = format!("sysctl -w {arg}");
+    match &snap.netns.target {
+        _ if !snap.live => format!("set {arg} in a file under /etc/sysctl.d/"),
+        None => write,
+        Some(Target::Pid(pid)) => format!("nsenter --net=/proc/{pid}/ns/net {write}"),
+        Some(Target::Netns(n)) if n.contains('/') => format!("nsenter --net={n} {write}"),
+        Some(Target::Netns(n)) => format!("ip netns exec {n} {write}"),
     }
 }

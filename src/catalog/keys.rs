@@ -14,31 +14,36 @@ const INT_ANY: Shape = Shape {
     fields: 1,
     min: None,
     max: None,
+    ascending: false,
 };
 /// One int the kernel rejects below 0.
 const INT_GE0: Shape = Shape {
     fields: 1,
     min: Some(0),
     max: None,
+    ascending: false,
 };
 /// One u8 (proc_dou8vec_minmax): 0..=255, anything else is EINVAL.
 const U8: Shape = Shape {
     fields: 1,
     min: Some(0),
     max: Some(255),
+    ascending: false,
 };
 /// tcp_tw_reuse: 0, 1 or 2.
 const TW_REUSE: Shape = Shape {
     fields: 1,
     min: Some(0),
     max: Some(2),
+    ascending: false,
 };
-/// ip_local_port_range: two ports. The kernel also wants low <= high and
-/// low >= ip_unprivileged_port_start, which a per-field range cannot say.
+/// ip_local_port_range: two ports, low <= high (EINVAL otherwise). The kernel also
+/// wants low >= ip_unprivileged_port_start, which depends on another key.
 const PORT_RANGE: Shape = Shape {
     fields: 2,
     min: Some(1),
     max: Some(65535),
+    ascending: true,
 };
 /// tcp_rmem / tcp_wmem: three ints, each at least 1 (measured on 6.18: 0 and -1 are
 /// EINVAL, INT_MAX is stored); the kernel does not check their order.
@@ -46,18 +51,21 @@ const BUFFER_TRIPLE: Shape = Shape {
     fields: 3,
     min: Some(1),
     max: None,
+    ascending: false,
 };
 /// tcp_mem: three unsigned longs, in pages.
 const PAGES_TRIPLE: Shape = Shape {
     fields: 3,
     min: Some(0),
     max: None,
+    ascending: false,
 };
 /// fs.nr_open on a 64-bit kernel: BITS_PER_LONG ..= INT_MAX & -BITS_PER_LONG (fs/file.c).
 const NR_OPEN: Shape = Shape {
     fields: 1,
     min: Some(64),
     max: Some(2_147_483_584),
+    ascending: false,
 };
 
 pub static CATALOG: &[KeyInfo] = &[

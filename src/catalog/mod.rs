@@ -21,6 +21,37 @@ pub struct Shape {
     pub min: Option<i64>,
     /// Largest value the kernel accepts in each field, if bounded.
     pub max: Option<i64>,
+    /// The kernel rejects fields that are not in ascending order (ip_local_port_range).
+    pub ascending: bool,
+}
+
+impl Shape {
+    /// Why the kernel would reject these fields with EINVAL, if it would.
+    pub fn rejects(&self, fields: &[i64]) -> Option<String> {
+        if fields.len() != self.fields as usize {
+            return Some(format!(
+                "it takes {} integer(s), not {}",
+                self.fields,
+                fields.len()
+            ));
+        }
+        if let Some(x) = fields
+            .iter()
+            .find(|x| self.min.is_some_and(|m| **x < m) || self.max.is_some_and(|m| **x > m))
+        {
+            let range = match (self.min, self.max) {
+                (Some(a), Some(b)) => format!("{a}..{b}"),
+                (Some(a), None) => format!("at least {a}"),
+                (None, Some(b)) => format!("at most {b}"),
+                (None, None) => "any".into(),
+            };
+            return Some(format!("{x} is out of range ({range})"));
+        }
+        if self.ascending && fields.windows(2).any(|w| w[0] > w[1]) {
+            return Some("the fields must be in ascending order".into());
+        }
+        None
+    }
 }
 
 /// How the kernel reads a value: what it *acts as*, which is what audit compares.
@@ -162,7 +193,8 @@ pub fn validate_key_name(name: &str) -> Result<(), String> {
         ));
     }
     if name.len() > 200 {
-        return Err(format!("key name `{}...` is too long", &name[..40]));
+        let head: String = name.chars().take(40).collect();
+        return Err(format!("key name `{head}...` is too long"));
     }
     for seg in name.split('.') {
         if seg.is_empty() {
@@ -232,5 +264,7 @@ mod tests {
         assert!(validate_key_name("net/core/somaxconn").is_err());
         assert!(validate_key_name("../../etc/passwd").is_err());
         assert!(validate_key_name("net.core.some maxconn").is_err());
+        let long = format!("{}é{}", "a".repeat(39), "b".repeat(200));
+        assert!(validate_key_name(&long).unwrap_err().contains("too long"));
     }
 }

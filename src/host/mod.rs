@@ -2,8 +2,8 @@
 //! caller says which keys to read, and gets back what the kernel showed.
 
 pub mod netns;
-pub mod sysctl_d;
 pub mod sysctl;
+pub mod sysctl_d;
 
 use crate::kversion::KernelVersion;
 use std::collections::BTreeMap;
@@ -17,6 +17,9 @@ pub enum LiveSource {
     Kernel,
     /// A captured proc tree (`DIR/sys/net/core/somaxconn`, ...): offline audit.
     ProcDir(PathBuf),
+    /// No live values at all (`--proc none`): audit what the persisted files under
+    /// `--root` would give at boot, e.g. a repository's deploy tree in CI.
+    Offline,
 }
 
 /// What reading one key gave.
@@ -43,6 +46,8 @@ pub struct NetnsInfo {
     /// trees). Told by the kernel itself: global net.* keys (netdev_max_backlog) exist
     /// only in the initial namespace.
     pub initial: Option<bool>,
+    /// The selected namespace, when one was (for remedies that must run there).
+    pub target: Option<netns::Target>,
 }
 
 /// Everything audit needs from the host, read once.
@@ -52,7 +57,14 @@ pub struct Snapshot {
     pub kernel_release: Option<String>,
     pub kernel: Option<KernelVersion>,
     pub netns: NetnsInfo,
+    /// Live values, by key; empty when offline.
     pub sysctl: BTreeMap<String, Reading>,
+    /// False for `--proc none`: there are no live values, only persisted ones.
+    pub live: bool,
+    /// The persisted configuration, when it applies to the audited namespace.
+    pub persisted: Option<sysctl_d::Persisted>,
+    /// Why `persisted` is None.
+    pub persisted_skipped: Option<String>,
 }
 
 impl Snapshot {
@@ -65,8 +77,82 @@ impl Snapshot {
     }
 }
 
-/// Reads the given keys plus the host facts audit needs.
-pub fn snapshot(source: &LiveSource, netns_label: &str, keys: &[String]) -> Snapshot {
+/// Refuses a source that cannot be read at all, before anything else is read.
+pub fn check_source(source: &LiveSource) -> anyhow::Result<()> {
+    if let LiveSource::ProcDir(d) = source {
+        if !d.join("sys").is_dir() {
+            anyhow::bail!(
+                "--proc {}: no sys/ directory there (expected a captured proc tree such as DIR/sys/net/core/somaxconn, or `none`)",
+                d.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Whether this process runs as root (permission advice depends on it).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// What to read: the live source, the keys, and the root of the persisted files.
+pub struct Request<'a> {
+    pub source: &'a LiveSource,
+    /// The namespace entered (already entered by the caller), if any.
+    pub target: Option<&'a netns::Target>,
+    pub keys: &'a [String],
+    pub root: &'a std::path::Path,
+    /// `--root` was given: its files are audited whatever namespace is selected.
+    pub root_explicit: bool,
+    /// `--kernel`: the version to assume when there is no live kernel.
+    pub kernel: Option<KernelVersion>,
+}
+
+/// Reads the given keys, the persisted configuration and the host facts audit needs.
+pub fn snapshot(req: &Request) -> Snapshot {
+    let mut snap = match req.source {
+        LiveSource::Offline => Snapshot {
+            hostname: "offline".into(),
+            kernel_release: req.kernel.map(|k| k.to_string()),
+            kernel: req.kernel,
+            netns: NetnsInfo {
+                label: "none".into(),
+                initial: None,
+                target: None,
+            },
+            sysctl: BTreeMap::new(),
+            live: false,
+            persisted: None,
+            persisted_skipped: None,
+        },
+        source => read_live(source, req),
+    };
+    // Boot-time loaders run in the host's initial namespace; a child namespace starts
+    // from kernel defaults, so the host's files say nothing about it, unless the user
+    // points --root at files meant for it.
+    let applies = match req.source {
+        LiveSource::Kernel => snap.netns.initial != Some(false),
+        // A captured tree comes from another machine: this one's files say nothing
+        // about it unless --root points at its files.
+        LiveSource::ProcDir(_) => false,
+        LiveSource::Offline => true,
+    };
+    if req.root_explicit || applies {
+        snap.persisted = Some(sysctl_d::read(req.root));
+    } else {
+        snap.persisted_skipped = Some(match req.source {
+            LiveSource::ProcDir(_) => "persisted files were not checked: a captured proc tree is not this machine (give --root with its files)".to_string(),
+            _ => format!(
+                "persisted files were not checked: {} is a child network namespace, which starts from kernel defaults at creation, not from the host's sysctl.d (give --root to audit files meant for it)",
+                snap.netns.label
+            ),
+        });
+    }
+    snap
+}
+
+fn read_live(source: &LiveSource, req: &Request) -> Snapshot {
     let reader = sysctl::Reader::new(source.clone());
     let text = |k: &str| match reader.read(k) {
         Reading::Value(v) => Some(v),
@@ -79,15 +165,30 @@ pub fn snapshot(source: &LiveSource, netns_label: &str, keys: &[String]) -> Snap
         Reading::Absent if *source == LiveSource::Kernel => Some(false),
         _ => None,
     };
-    let label = match source {
-        LiveSource::Kernel => netns_label.to_string(),
-        LiveSource::ProcDir(d) => format!("proc:{}", d.display()),
+    let label = match (source, req.target) {
+        (LiveSource::ProcDir(d), _) => format!("proc:{}", d.display()),
+        (_, Some(t)) => t.label(),
+        (_, None) => "self".to_string(),
     };
     Snapshot {
         hostname,
-        kernel: kernel_release.as_deref().and_then(KernelVersion::parse),
+        kernel: kernel_release
+            .as_deref()
+            .and_then(KernelVersion::parse)
+            .or(req.kernel),
         kernel_release,
-        netns: NetnsInfo { label, initial },
-        sysctl: keys.iter().map(|k| (k.clone(), reader.read(k))).collect(),
+        netns: NetnsInfo {
+            label,
+            initial,
+            target: req.target.cloned(),
+        },
+        sysctl: req
+            .keys
+            .iter()
+            .map(|k| (k.clone(), reader.read(k)))
+            .collect(),
+        live: true,
+        persisted: None,
+        persisted_skipped: None,
     }
 }

@@ -27,6 +27,7 @@ impl Reader {
         match &self.source {
             LiveSource::Kernel => read_live(key),
             LiveSource::ProcDir(dir) => read_file(&key_path(&dir.join("sys"), key)),
+            LiveSource::Offline => Reading::Absent,
         }
     }
 }

@@ -239,7 +239,7 @@ impl Library {
             };
             let pentry = match self.find(parent, base.as_deref()) {
                 Ok(p) => p,
-                Err(e) => return Err(err(format!("extends `{parent}`: {e}")).into()),
+                Err(e) => return Err(err(format!("extends `{parent}`: {e:#}")).into()),
             };
             let pkey = format!("{}@{}", pentry.name, pentry.label());
             if let Some(at) = stack.iter().position(|s| *s == pkey) {
@@ -255,7 +255,20 @@ impl Library {
         }
         stack.pop();
         let own = validate(&label, &entry.text, &file, &name)?;
+        let own_waivers: Vec<String> = own.waivers.keys().cloned().collect();
         merged.overlay(own);
+        for subject in own_waivers {
+            if !merged.has_subject(&subject) {
+                let pos = locate(&entry.text, &["waivers", &subject]);
+                return Err(ProfileError {
+                    file: label,
+                    line: pos.line,
+                    col: pos.col,
+                    message: format!("waiver for `{subject}`, but no rule of this profile or what it extends checks it"),
+                }
+                .into());
+            }
+        }
         Ok(merged)
     }
 }
@@ -295,9 +308,6 @@ pub(super) fn parse(label: &str, text: &str) -> Result<ProfileFile, ProfileError
         // serde_yaml appends " at line L column C"; we say it in front instead.
         if let Some(i) = message.find(" at line ") {
             message.truncate(i);
-        }
-        if message.contains("did not match any variant of untagged enum Value") {
-            message = "expected a number, a list of numbers, or a string".into();
         }
         ProfileError {
             file: label.into(),
@@ -394,6 +404,6 @@ mod tests {
         let e = err_of("sysctl: [\n");
         assert!(e.contains("bad.yaml:"), "{e}");
         let e = err_of("sysctl:\n  net.ipv4.tcp_syncookies: {equals: 300}\n");
-        assert!(e.contains("bad.yaml:2:29: 300 is out of range"), "{e}");
+        assert!(e.contains("bad.yaml:2:29: the kernel rejects `300` for net.ipv4.tcp_syncookies (EINVAL): 300 is out of range (0..255)"), "{e}");
     }
 }

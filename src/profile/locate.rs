@@ -70,6 +70,10 @@ fn find_in_block(
         if (indent(line) as isize) <= parent_indent {
             return None;
         }
+        // Top-level keys sit at column 1; deeper lines belong to other blocks.
+        if parent_indent < 0 && indent(line) > 0 {
+            continue;
+        }
         let body_start = indent(line);
         let body = &line[body_start..];
         for quoted in [seg.to_string(), format!("\"{seg}\""), format!("'{seg}'")] {
@@ -94,6 +98,9 @@ fn find_in_block(
 
 /// The byte offset of `tok` in `text` as a whole word (not part of a longer name).
 fn find_token(text: &str, tok: &str) -> Option<usize> {
+    if tok.is_empty() {
+        return None;
+    }
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-';
     let mut from = 0;
     while let Some(off) = text[from..].find(tok) {
@@ -150,6 +157,16 @@ mod tests {
         assert_eq!(locate(SRC, &["nothing"]), Pos { line: 1, col: 1 });
         // Does not match a key of another block.
         assert_eq!(locate(SRC, &["waivers", "max"]), Pos { line: 8, col: 1 });
+    }
+
+    #[test]
+    fn empty_segments_and_nested_namesakes() {
+        assert_eq!(locate(SRC, &["sysctl", ""]), Pos { line: 3, col: 1 });
+        let src = "waivers:\n  keepalive: because\nkeepalive:\n  max_detection: 0\n";
+        assert_eq!(
+            locate(src, &["keepalive", "max_detection"]),
+            Pos { line: 4, col: 3 }
+        );
     }
 
     #[test]

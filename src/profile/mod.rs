@@ -127,6 +127,16 @@ impl Profile {
         self.waivers.extend(other.waivers);
     }
 
+    /// Whether some rule checks this subject (a key, `keepalive`, `nginx.*`).
+    pub fn has_subject(&self, subject: &str) -> bool {
+        match subject {
+            "keepalive" => self.keepalive.is_some(),
+            "nginx.listen_backlog" => self.listen_backlog.is_some(),
+            "nginx.so_keepalive" => self.so_keepalive.is_some(),
+            key => self.rule(key).is_some(),
+        }
+    }
+
     pub fn rule(&self, key: &str) -> Option<&KeyRule> {
         self.rules.iter().find(|r| r.key == key)
     }

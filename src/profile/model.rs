@@ -20,7 +20,7 @@ pub struct ProfileFile {
     pub extends: Vec<String>,
     /// Rules per sysctl key, by dotted name.
     #[serde(default)]
-    pub sysctl: BTreeMap<String, Rule>,
+    pub sysctl: UniqueMap<Rule>,
     /// The keepalive arithmetic: tcp_keepalive_time + intvl × probes against the idle
     /// timeouts in the path.
     #[serde(default)]
@@ -31,17 +31,101 @@ pub struct ProfileFile {
     /// Checks skipped on purpose: subject (a key, `keepalive`, `nginx.listen_backlog`,
     /// `nginx.so_keepalive`) → the reason, reported with a `skip` finding.
     #[serde(default)]
-    pub waivers: BTreeMap<String, String>,
+    pub waivers: UniqueMap<String>,
 }
 
 /// A value as a profile writes it: a number, a list of numbers (multi-field keys such
 /// as ip_local_port_range), or text (keys outside the catalog).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Value {
     Int(i64),
     List(Vec<i64>),
     Text(String),
+}
+
+/// By hand rather than `untagged`, so a bad value is reported where it is and says
+/// what was expected (an untagged enum buffers the whole mapping and loses both).
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Value;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an integer, a list of integers, or a string")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+                Ok(Value::Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+                i64::try_from(v)
+                    .map(Value::Int)
+                    .map_err(|_| E::custom(format!("{v} is too large")))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+                Err(E::custom(format!(
+                    "{v} is not an integer: sysctl values are whole numbers"
+                )))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+                Err(E::custom(format!("`{v}` is a boolean: write 1 or 0")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+                Ok(Value::Text(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(x) = seq.next_element::<i64>()? {
+                    out.push(x);
+                }
+                Ok(Value::List(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A mapping that refuses a key written twice (serde_yaml would keep the last one
+/// silently, and a profile author would not know which rule applies).
+#[derive(Debug, Clone)]
+pub struct UniqueMap<T>(pub BTreeMap<String, T>);
+
+impl<T> Default for UniqueMap<T> {
+    fn default() -> Self {
+        UniqueMap(BTreeMap::new())
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for UniqueMap<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct M<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for M<T> {
+            type Value = UniqueMap<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    if out.contains_key(&k) {
+                        return Err(serde::de::Error::custom(format!(
+                            "`{k}` appears twice: keep one"
+                        )));
+                    }
+                    let v = map.next_value()?;
+                    out.insert(k, v);
+                }
+                Ok(UniqueMap(out))
+            }
+        }
+        d.deserialize_map(M(std::marker::PhantomData))
+    }
 }
 
 impl Value {

@@ -7,7 +7,7 @@ use super::locate::locate;
 use super::model::{ProfileFile, Rule, Severity, Value};
 use super::{Condition, Keepalive, KeyRule, ListenBacklog, Profile, SoKeepalive, Waiver};
 use crate::catalog::{self, KeyInfo};
-use crate::kversion::KernelRange;
+use crate::kversion::{KernelRange, KernelVersion};
 
 const DEFAULT_SEVERITY: Severity = Severity::Warning;
 
@@ -31,7 +31,7 @@ pub(super) fn validate(
         ..Profile::default()
     };
 
-    for (key, rule) in &file.sysctl {
+    for (key, rule) in &file.sysctl.0 {
         out.rules
             .push(key_rule(key, rule, name, &|field: &str, m: String| {
                 let path: Vec<&str> = if field.is_empty() {
@@ -119,7 +119,7 @@ pub(super) fn validate(
         }
     }
 
-    for (subject, reason) in &file.waivers {
+    for (subject, reason) in &file.waivers.0 {
         if reason.trim().is_empty() {
             return Err(err(
                 &["waivers", subject],
@@ -211,6 +211,14 @@ fn key_rule(
                     format!("min {lo} is greater than max {hi}: no value can satisfy this rule"),
                 ));
             }
+            // Compared as the kernel acts on them: tcp_orphan_retries min 0 acts as 8.
+            let norm = |x: i64| info.map_or(x, |i| i.meaning.effective(x));
+            if let Some((x, _)) = a.iter().zip(&b).find(|(x, y)| norm(**x) > norm(**y)) {
+                return Err(err(
+                    "min",
+                    format!("min {lo} acts as {} in the kernel, above max {hi}: no value can satisfy this rule", norm(*x)),
+                ));
+            }
         }
     }
 
@@ -231,7 +239,19 @@ fn key_rule(
     };
 
     let kernel = match &rule.kernel {
-        Some(s) => Some(KernelRange::parse(s).map_err(|m| err("kernel", m))?),
+        Some(s) => {
+            let range = KernelRange::parse(s).map_err(|m| err("kernel", m))?;
+            let any = (2..=9).any(|major| {
+                (0..=40).any(|minor| range.contains(KernelVersion::new(major, minor)))
+            });
+            if !any {
+                return Err(err(
+                    "kernel",
+                    format!("kernel condition `{s}` matches no kernel version"),
+                ));
+            }
+            Some(range)
+        }
         None => None,
     };
 
@@ -253,6 +273,10 @@ fn key_rule(
                     ))
                 }
             };
+            let winfo = catalog::lookup(&w.key);
+            for v in [&w.equals, &w.not, &w.min, &w.max].into_iter().flatten() {
+                check_value(&w.key, winfo, v, false).map_err(|m| err("when", m))?;
+            }
             if w.key == key {
                 return Err(err(
                     "when",
@@ -300,15 +324,12 @@ fn check_value(key: &str, info: Option<&KeyInfo>, v: &Value, bound: bool) -> Res
     if ints.len() != info.shape.fields as usize {
         return Err(format!("{key} takes {}, not `{v}`", describe_shape(info)));
     }
-    for x in ints {
-        if info.shape.min.is_some_and(|m| x < m) || info.shape.max.is_some_and(|m| x > m) {
-            return Err(format!(
-                "{x} is out of range: the kernel rejects it for {key}, which takes {}",
-                describe_shape(info)
-            ));
-        }
+    match info.shape.rejects(&ints) {
+        Some(why) => Err(format!(
+            "the kernel rejects `{v}` for {key} (EINVAL): {why}"
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn describe_shape(info: &KeyInfo) -> String {

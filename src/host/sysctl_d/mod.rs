@@ -20,7 +20,13 @@ pub mod resolve;
 use parse::Line;
 use std::path::{Component, Path, PathBuf};
 
-pub const DIRS: [&str; 5] = ["/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d"];
+pub const DIRS: [&str; 5] = [
+    "/etc/sysctl.d",
+    "/run/sysctl.d",
+    "/usr/local/lib/sysctl.d",
+    "/usr/lib/sysctl.d",
+    "/lib/sysctl.d",
+];
 pub const SYSCTL_CONF: &str = "/etc/sysctl.conf";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -65,8 +71,10 @@ pub struct Persisted {
     /// Files in the order each loader applies them (indices into `files`).
     pub procps: Vec<usize>,
     pub systemd: Vec<usize>,
-    /// (masked file, the file of the same name that masks it).
-    pub masked: Vec<(PathBuf, PathBuf)>,
+    /// Files no loader reads because a file of the same name in an earlier directory
+    /// masks them: (index into `files`, the masking file). Parsed, so a key set only
+    /// there can be shown as masked.
+    pub masked: Vec<(usize, PathBuf)>,
     pub problems: Vec<Problem>,
     /// Which loader runs at boot under this root.
     pub boot: Loader,
@@ -99,13 +107,24 @@ pub fn read(root: &Path) -> Persisted {
     // (name, host path) of every *.conf, first directory wins.
     let mut chosen: Vec<(String, PathBuf)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    let mut masked: Vec<(PathBuf, PathBuf)> = Vec::new();
     for dir in DIRS {
         let real = resolve_in_root(root, Path::new(dir));
         let entries = match std::fs::read_dir(&real) {
             Ok(e) => e,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                continue
+            }
             Err(e) => {
-                p.problems.push(Problem { path: dir.into(), error: e.to_string() });
+                p.problems.push(Problem {
+                    path: dir.into(),
+                    error: e.to_string(),
+                });
                 continue;
             }
         };
@@ -123,7 +142,7 @@ pub fn read(root: &Path) -> Persisted {
                 continue;
             }
             match chosen.iter().find(|(n, _)| *n == name) {
-                Some((_, by)) => p.masked.push((host, by.clone())),
+                Some((_, by)) => masked.push((host, by.clone())),
                 None => chosen.push((name, host)),
             }
         }
@@ -133,6 +152,11 @@ pub fn read(root: &Path) -> Persisted {
         if let Some(i) = read_file(root, host, &mut p) {
             p.procps.push(i);
             p.systemd.push(i);
+        }
+    }
+    for (host, by) in masked {
+        if let Some(i) = read_file(root, &host, &mut p) {
+            p.masked.push((i, by));
         }
     }
     let conf = resolve_in_root(root, Path::new(SYSCTL_CONF));
@@ -156,17 +180,28 @@ fn read_file(root: &Path, host: &Path, p: &mut Persisted) -> Option<usize> {
     let real = resolve_in_root(root, host);
     let target = link_target(root, host);
     if target.as_deref() == Some(Path::new("/dev/null")) {
-        p.files.push(ConfFile { path: host.into(), target, lines: Vec::new() });
+        p.files.push(ConfFile {
+            path: host.into(),
+            target,
+            lines: Vec::new(),
+        });
         return Some(p.files.len() - 1);
     }
     match std::fs::read(&real) {
         Ok(bytes) => {
             let text = String::from_utf8_lossy(&bytes);
-            p.files.push(ConfFile { path: host.into(), target, lines: parse::parse(&text) });
+            p.files.push(ConfFile {
+                path: host.into(),
+                target,
+                lines: parse::parse(&text),
+            });
             Some(p.files.len() - 1)
         }
         Err(e) => {
-            p.problems.push(Problem { path: host.into(), error: e.to_string() });
+            p.problems.push(Problem {
+                path: host.into(),
+                error: e.to_string(),
+            });
             None
         }
     }
@@ -174,13 +209,17 @@ fn read_file(root: &Path, host: &Path, p: &mut Persisted) -> Option<usize> {
 
 /// The host path a symlink chain at `host` ends at, when `host` is a symlink.
 fn link_target(root: &Path, host: &Path) -> Option<PathBuf> {
-    std::fs::symlink_metadata(root.join(strip_root(host))).ok()?.file_type().is_symlink().then(|| {
-        let real = resolve_in_root(root, host);
-        match real.strip_prefix(root) {
-            Ok(rel) => Path::new("/").join(rel),
-            Err(_) => real,
-        }
-    })
+    std::fs::symlink_metadata(root.join(strip_root(host)))
+        .ok()?
+        .file_type()
+        .is_symlink()
+        .then(|| {
+            let real = resolve_in_root(root, host);
+            match real.strip_prefix(root) {
+                Ok(rel) => Path::new("/").join(rel),
+                Err(_) => real,
+            }
+        })
 }
 
 fn strip_root(p: &Path) -> &Path {
@@ -191,11 +230,15 @@ fn strip_root(p: &Path) -> &Path {
 /// symlinks component by component with absolute targets re-rooted, as a chroot would.
 /// `/dev/null` is returned as is so callers can see a mask.
 pub fn resolve_in_root(root: &Path, host: &Path) -> PathBuf {
-    let mut pending: Vec<PathBuf> = host.components().rev().filter_map(|c| match c {
-        Component::Normal(s) => Some(PathBuf::from(s)),
-        Component::ParentDir => Some(PathBuf::from("..")),
-        _ => None,
-    }).collect();
+    let mut pending: Vec<PathBuf> = host
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(PathBuf::from(s)),
+            Component::ParentDir => Some(PathBuf::from("..")),
+            _ => None,
+        })
+        .collect();
     let mut current = PathBuf::from("/");
     let mut hops = 0;
     while let Some(part) = pending.pop() {
@@ -244,15 +287,52 @@ mod tests {
         symlink("../sysctl.conf", root.join("etc/sysctl.d/99-sysctl.conf")).unwrap();
         symlink("/etc/sysctl.conf", root.join("etc/sysctl.d/98-abs.conf")).unwrap();
         symlink("/dev/null", root.join("etc/sysctl.d/50-masked.conf")).unwrap();
-        std::fs::write(root.join("usr/lib/sysctl.d/50-masked.conf"), "net.core.somaxconn = 2\n").unwrap();
+        std::fs::write(
+            root.join("usr/lib/sysctl.d/50-masked.conf"),
+            "net.core.somaxconn = 2\n",
+        )
+        .unwrap();
         let p = read(root);
-        let names: Vec<_> = p.procps.iter().map(|&i| p.files[i].path.display().to_string()).collect();
-        assert_eq!(names, ["/etc/sysctl.d/50-masked.conf", "/etc/sysctl.d/98-abs.conf", "/etc/sysctl.d/99-sysctl.conf", "/etc/sysctl.conf"]);
+        let names: Vec<_> = p
+            .procps
+            .iter()
+            .map(|&i| p.files[i].path.display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "/etc/sysctl.d/50-masked.conf",
+                "/etc/sysctl.d/98-abs.conf",
+                "/etc/sysctl.d/99-sysctl.conf",
+                "/etc/sysctl.conf"
+            ]
+        );
         assert_eq!(p.systemd.len(), 3);
-        assert!(p.files[p.procps[0]].lines.is_empty(), "a link to /dev/null masks");
-        assert_eq!(p.files[p.procps[1]].target.as_deref(), Some(Path::new("/etc/sysctl.conf")));
-        assert_eq!(p.files[p.procps[1]].lines.len(), 1, "an absolute link is read inside the root");
-        assert_eq!(p.masked, vec![(PathBuf::from("/usr/lib/sysctl.d/50-masked.conf"), PathBuf::from("/etc/sysctl.d/50-masked.conf"))]);
+        assert!(
+            p.files[p.procps[0]].lines.is_empty(),
+            "a link to /dev/null masks"
+        );
+        assert_eq!(
+            p.files[p.procps[1]].target.as_deref(),
+            Some(Path::new("/etc/sysctl.conf"))
+        );
+        assert_eq!(
+            p.files[p.procps[1]].lines.len(),
+            1,
+            "an absolute link is read inside the root"
+        );
+        let masked: Vec<_> = p
+            .masked
+            .iter()
+            .map(|(i, by)| (p.files[*i].path.clone(), by.clone()))
+            .collect();
+        assert_eq!(
+            masked,
+            vec![(
+                PathBuf::from("/usr/lib/sysctl.d/50-masked.conf"),
+                PathBuf::from("/etc/sysctl.d/50-masked.conf")
+            )]
+        );
         assert!(!p.boot_known);
     }
 }

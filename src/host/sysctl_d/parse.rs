@@ -14,9 +14,17 @@
 /// One meaningful line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineKind {
-    Assign { key: String, value: String, ignore_failure: bool },
-    Exclude { key: String },
-    Malformed { why: String },
+    Assign {
+        key: String,
+        value: String,
+        ignore_failure: bool,
+    },
+    Exclude {
+        key: String,
+    },
+    Malformed {
+        why: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,16 +53,30 @@ pub fn parse(text: &str) -> Vec<Line> {
                 let key = normalize_key(k.trim());
                 let value = v.trim().to_string();
                 if key.is_empty() {
-                    LineKind::Malformed { why: "no key before `=`".into() }
+                    LineKind::Malformed {
+                        why: "no key before `=`".into(),
+                    }
                 } else if value.is_empty() {
-                    LineKind::Malformed { why: format!("{key} has no value after `=`: the kernel rejects an empty write") }
+                    LineKind::Malformed {
+                        why: format!(
+                            "{key} has no value after `=`: the kernel rejects an empty write"
+                        ),
+                    }
                 } else {
-                    LineKind::Assign { key, value, ignore_failure }
+                    LineKind::Assign {
+                        key,
+                        value,
+                        ignore_failure,
+                    }
                 }
             }
             None => match line.strip_prefix('-') {
-                Some(k) if !k.trim().is_empty() => LineKind::Exclude { key: normalize_key(k.trim()) },
-                _ => LineKind::Malformed { why: "not an assignment (`key = value`) and not an exclusion (`-key`)".into() },
+                Some(k) if !k.trim().is_empty() => LineKind::Exclude {
+                    key: normalize_key(k.trim()),
+                },
+                _ => LineKind::Malformed {
+                    why: "not an assignment (`key = value`) and not an exclusion (`-key`)".into(),
+                },
             },
         };
         out.push(Line { number, kind });
@@ -67,13 +89,14 @@ pub fn parse(text: &str) -> Vec<Line> {
 /// dotted form, as procps' slashdot() and systemd's sysctl_normalize() swap them.
 pub fn normalize_key(key: &str) -> String {
     match key.find(['.', '/']) {
-        Some(i) if key.as_bytes()[i] == b'/' => {
-            key.chars().map(|c| match c {
+        Some(i) if key.as_bytes()[i] == b'/' => key
+            .chars()
+            .map(|c| match c {
                 '/' => '.',
                 '.' => '/',
                 c => c,
-            }).collect()
-        }
+            })
+            .collect(),
         _ => key.to_string(),
     }
 }
@@ -88,7 +111,10 @@ pub fn is_glob(key: &str) -> bool {
 pub fn glob_matches(pattern: &str, key: &str) -> bool {
     let p: Vec<&str> = pattern.split('.').collect();
     let k: Vec<&str> = key.split('.').collect();
-    p.len() == k.len() && p.iter().zip(&k).all(|(p, k)| segment_matches(p.as_bytes(), k.as_bytes()))
+    p.len() == k.len()
+        && p.iter()
+            .zip(&k)
+            .all(|(p, k)| segment_matches(p.as_bytes(), k.as_bytes()))
 }
 
 fn segment_matches(p: &[u8], s: &[u8]) -> bool {
@@ -127,7 +153,10 @@ mod tests {
     use super::*;
 
     fn kinds(text: &str) -> Vec<(usize, LineKind)> {
-        parse(text).into_iter().map(|l| (l.number, l.kind)).collect()
+        parse(text)
+            .into_iter()
+            .map(|l| (l.number, l.kind))
+            .collect()
     }
 
     #[test]
@@ -153,17 +182,32 @@ net.ipv4.ip_local_port_range = 1024\t65000";
 
     #[test]
     fn slash_keys_swap_literal_dots() {
-        assert_eq!(normalize_key("net/ipv4/conf/eth0.100/rp_filter"), "net.ipv4.conf.eth0/100.rp_filter");
+        assert_eq!(
+            normalize_key("net/ipv4/conf/eth0.100/rp_filter"),
+            "net.ipv4.conf.eth0/100.rp_filter"
+        );
         assert_eq!(normalize_key("net.core.somaxconn"), "net.core.somaxconn");
     }
 
     #[test]
     fn globs_match_by_segment() {
-        assert!(glob_matches("net.ipv4.tcp_keepalive_*", "net.ipv4.tcp_keepalive_time"));
+        assert!(glob_matches(
+            "net.ipv4.tcp_keepalive_*",
+            "net.ipv4.tcp_keepalive_time"
+        ));
         assert!(!glob_matches("net.*", "net.core.somaxconn"));
         assert!(glob_matches("net.*.somaxconn", "net.core.somaxconn"));
-        assert!(glob_matches("net.ipv4.tcp_keepalive_[pt]*", "net.ipv4.tcp_keepalive_probes"));
-        assert!(!glob_matches("net.ipv4.tcp_keepalive_[!pt]*", "net.ipv4.tcp_keepalive_probes"));
-        assert!(glob_matches("net.ipv4.tcp_retries?", "net.ipv4.tcp_retries2"));
+        assert!(glob_matches(
+            "net.ipv4.tcp_keepalive_[pt]*",
+            "net.ipv4.tcp_keepalive_probes"
+        ));
+        assert!(!glob_matches(
+            "net.ipv4.tcp_keepalive_[!pt]*",
+            "net.ipv4.tcp_keepalive_probes"
+        ));
+        assert!(glob_matches(
+            "net.ipv4.tcp_retries?",
+            "net.ipv4.tcp_retries2"
+        ));
     }
 }

@@ -34,6 +34,9 @@ pub struct Resolution {
     pub all: Vec<Assignment>,
     /// Exclusion lines for the key (file, line).
     pub excluded: Vec<(PathBuf, usize)>,
+    /// Lines setting the key in files no loader reads (masked by a same-named file in
+    /// an earlier directory), with the masking file.
+    pub masked: Vec<(Assignment, PathBuf)>,
 }
 
 impl Resolution {
@@ -54,7 +57,11 @@ fn lines_of(p: &Persisted, loader: Loader) -> impl Iterator<Item = (&PathBuf, us
 }
 
 pub fn resolve(p: &Persisted, key: &str) -> Resolution {
-    let mut r = Resolution { procps: procps(p, key), systemd: systemd(p, key), ..Resolution::default() };
+    let mut r = Resolution {
+        procps: procps(p, key),
+        systemd: systemd(p, key),
+        ..Resolution::default()
+    };
     let mut seen_files: Vec<&PathBuf> = Vec::new();
     for loader in [Loader::Procps, Loader::Systemd] {
         for (file, line, kind) in lines_of(p, loader) {
@@ -62,7 +69,9 @@ pub fn resolve(p: &Persisted, key: &str) -> Resolution {
                 continue;
             }
             match kind {
-                LineKind::Assign { key: k, value, .. } if k == key || (is_glob(k) && glob_matches(k, key)) => {
+                LineKind::Assign { key: k, value, .. }
+                    if k == key || (is_glob(k) && glob_matches(k, key)) =>
+                {
                     r.all.push(Assignment {
                         file: file.clone(),
                         line,
@@ -76,6 +85,22 @@ pub fn resolve(p: &Persisted, key: &str) -> Resolution {
         }
         seen_files.extend(p.order(Loader::Procps).iter().map(|&i| &p.files[i].path));
     }
+    for (i, by) in &p.masked {
+        let f = &p.files[*i];
+        for l in &f.lines {
+            if let LineKind::Assign { key: k, value, .. } = &l.kind {
+                if k == key || (is_glob(k) && glob_matches(k, key)) {
+                    let a = Assignment {
+                        file: f.path.clone(),
+                        line: l.number,
+                        value: value.clone(),
+                        glob: is_glob(k).then(|| k.clone()),
+                    };
+                    r.masked.push((a, by.clone()));
+                }
+            }
+        }
+    }
     r
 }
 
@@ -86,10 +111,20 @@ fn procps(p: &Persisted, key: &str) -> Option<Assignment> {
     for (file, line, kind) in lines_of(p, Loader::Procps) {
         match kind {
             LineKind::Assign { key: k, value, .. } if k == key => {
-                exact = Some(Assignment { file: file.clone(), line, value: value.clone(), glob: None });
+                exact = Some(Assignment {
+                    file: file.clone(),
+                    line,
+                    value: value.clone(),
+                    glob: None,
+                });
             }
             LineKind::Assign { key: k, value, .. } if is_glob(k) && glob_matches(k, key) => {
-                glob = Some(Assignment { file: file.clone(), line, value: value.clone(), glob: Some(k.clone()) });
+                glob = Some(Assignment {
+                    file: file.clone(),
+                    line,
+                    value: value.clone(),
+                    glob: Some(k.clone()),
+                });
             }
             LineKind::Exclude { key: k } if k == key => excluded = true,
             _ => {}
@@ -110,7 +145,12 @@ fn systemd(p: &Persisted, key: &str) -> Option<Assignment> {
         if k != key && !(is_glob(k) && glob_matches(k, key)) {
             continue;
         }
-        let here = Assignment { file: file.clone(), line, value: value.clone().unwrap_or_default(), glob: is_glob(k).then(|| k.clone()) };
+        let here = Assignment {
+            file: file.clone(),
+            line,
+            value: value.clone().unwrap_or_default(),
+            glob: is_glob(k).then(|| k.clone()),
+        };
         if let Some(pos) = table.iter().position(|(t, _, _)| t == k) {
             if table[pos].1 == value {
                 continue;
@@ -122,7 +162,7 @@ fn systemd(p: &Persisted, key: &str) -> Option<Assignment> {
     if let Some((_, value, at)) = table.iter().find(|(t, _, _)| t == key) {
         return value.as_ref().map(|_| at.clone());
     }
-    table.into_iter().filter(|(_, v, _)| v.is_some()).map(|(_, _, a)| a).last()
+    table.into_iter().rev().find(|(_, v, _)| v.is_some()).map(|(_, _, a)| a)
 }
 
 #[cfg(test)]
@@ -143,12 +183,20 @@ mod tests {
             boot_known: true,
         };
         for (path, text) in files {
-            p.files.push(ConfFile { path: path.into(), target: None, lines: parse(text) });
+            p.files.push(ConfFile {
+                path: path.into(),
+                target: None,
+                lines: parse(text),
+            });
             p.procps.push(p.files.len() - 1);
             p.systemd.push(p.files.len() - 1);
         }
         if let Some(text) = conf {
-            p.files.push(ConfFile { path: "/etc/sysctl.conf".into(), target: None, lines: parse(text) });
+            p.files.push(ConfFile {
+                path: "/etc/sysctl.conf".into(),
+                target: None,
+                lines: parse(text),
+            });
             p.procps.push(p.files.len() - 1);
         }
         p
@@ -162,37 +210,85 @@ mod tests {
 
     #[test]
     fn later_file_wins_and_sysctl_conf_is_procps_only() {
-        let p = tree(&[("/etc/sysctl.d/10-a.conf", "net.core.somaxconn = 1024\n"), ("/usr/lib/sysctl.d/20-b.conf", "net.core.somaxconn=2048\n")], Some("net.core.somaxconn = 4096\n"));
+        let p = tree(
+            &[
+                ("/etc/sysctl.d/10-a.conf", "net.core.somaxconn = 1024\n"),
+                ("/usr/lib/sysctl.d/20-b.conf", "net.core.somaxconn=2048\n"),
+            ],
+            Some("net.core.somaxconn = 4096\n"),
+        );
         let r = resolve(&p, K);
-        assert_eq!(won(r.procps), Some(("/etc/sysctl.conf".into(), 1, "4096".into())));
-        assert_eq!(won(r.systemd), Some(("/usr/lib/sysctl.d/20-b.conf".into(), 1, "2048".into())));
+        assert_eq!(
+            won(r.procps),
+            Some(("/etc/sysctl.conf".into(), 1, "4096".into()))
+        );
+        assert_eq!(
+            won(r.systemd),
+            Some(("/usr/lib/sysctl.d/20-b.conf".into(), 1, "2048".into()))
+        );
         assert_eq!(r.all.len(), 3);
     }
 
     #[test]
     fn exact_beats_glob_wherever_it_is() {
-        let p = tree(&[("/etc/sysctl.d/10-a.conf", "net.core.somaxconn = 1024\n"), ("/etc/sysctl.d/20-b.conf", "net.core.* = 9\nnet.*.somaxconn = 8\n")], None);
+        let p = tree(
+            &[
+                ("/etc/sysctl.d/10-a.conf", "net.core.somaxconn = 1024\n"),
+                (
+                    "/etc/sysctl.d/20-b.conf",
+                    "net.core.* = 9\nnet.*.somaxconn = 8\n",
+                ),
+            ],
+            None,
+        );
         let r = resolve(&p, K);
-        assert_eq!(won(r.procps.clone()), Some(("/etc/sysctl.d/10-a.conf".into(), 1, "1024".into())));
+        assert_eq!(
+            won(r.procps.clone()),
+            Some(("/etc/sysctl.d/10-a.conf".into(), 1, "1024".into()))
+        );
         assert_eq!(r.procps, r.systemd);
-        let p = tree(&[("/etc/sysctl.d/20-b.conf", "net.core.* = 9\nnet.*.somaxconn = 8\n")], None);
+        let p = tree(
+            &[(
+                "/etc/sysctl.d/20-b.conf",
+                "net.core.* = 9\nnet.*.somaxconn = 8\n",
+            )],
+            None,
+        );
         let r = resolve(&p, K);
-        assert_eq!(won(r.procps.clone()), Some(("/etc/sysctl.d/20-b.conf".into(), 2, "8".into())));
+        assert_eq!(
+            won(r.procps.clone()),
+            Some(("/etc/sysctl.d/20-b.conf".into(), 2, "8".into()))
+        );
         assert_eq!(r.procps, r.systemd);
     }
 
     #[test]
     fn exclusion_after_assignment_differs_between_loaders() {
-        let p = tree(&[("/etc/sysctl.d/10-a.conf", "net.core.somaxconn = 1024\n-net.core.somaxconn\nnet.core.* = 7\n")], None);
+        let p = tree(
+            &[(
+                "/etc/sysctl.d/10-a.conf",
+                "net.core.somaxconn = 1024\n-net.core.somaxconn\nnet.core.* = 7\n",
+            )],
+            None,
+        );
         let r = resolve(&p, K);
-        assert_eq!(won(r.procps), Some(("/etc/sysctl.d/10-a.conf".into(), 1, "1024".into())));
+        assert_eq!(
+            won(r.procps),
+            Some(("/etc/sysctl.d/10-a.conf".into(), 1, "1024".into()))
+        );
         assert_eq!(r.systemd, None);
         assert_eq!(r.excluded.len(), 1);
     }
 
     #[test]
     fn systemd_keeps_the_first_line_of_a_repeated_value() {
-        let p = tree(&[("/etc/sysctl.d/10-a.conf", "net.core.somaxconn = 5\nnet.core.somaxconn = 5\n")], None);
+        let p = tree(
+            &[(
+                "/etc/sysctl.d/10-a.conf",
+                "net.core.somaxconn = 5\nnet.core.somaxconn = 5\n",
+            )],
+            None,
+        );
         let r = resolve(&p, K);
         assert_eq!(r.procps.unwrap().line, 2);
         assert_eq!(r.systemd.unwrap().line, 1);

@@ -1,0 +1,313 @@
+//! What a reboot will do: the winning line for a key under each loader, the value the
+//! key will have after boot, and the drift class of SPEC.md. Also the findings about the
+//! files themselves (unreadable files, malformed lines).
+
+use super::Finding;
+use crate::catalog::{KeyInfo, Meaning};
+use crate::host::sysctl_d::parse::LineKind;
+use crate::host::sysctl_d::resolve::{resolve, Assignment};
+use crate::host::sysctl_d::{Loader, Persisted};
+use crate::kversion::KernelVersion;
+use crate::profile::{value_json, KeyRule, Severity, Value};
+use serde_json::json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drift {
+    InSync,
+    LiveNotPersisted,
+    PersistedBelowProfile,
+    Shadowed,
+    LoadersDisagree,
+}
+
+impl Drift {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Drift::InSync => "in-sync",
+            Drift::LiveNotPersisted => "live-not-persisted",
+            Drift::PersistedBelowProfile => "persisted-below-profile",
+            Drift::Shadowed => "shadowed",
+            Drift::LoadersDisagree => "loaders-disagree",
+        }
+    }
+}
+
+/// The value a loader leaves the key with after boot.
+#[derive(Debug, Clone)]
+pub struct AfterBoot {
+    /// None when nothing sets it and the kernel default is a formula.
+    pub value: Option<Value>,
+    /// "/etc/sysctl.d/99-x.conf:3", "the kernel default", ...
+    pub source: String,
+    /// Set when the kernel would refuse the persisted text.
+    pub rejected: Option<String>,
+    pub from_file: bool,
+}
+
+/// The persisted side of one key, as audit needs it.
+pub struct View {
+    pub json: serde_json::Value,
+    pub drift: Drift,
+    /// After boot with the loader that runs at boot.
+    pub boot: AfterBoot,
+    /// The other loader's result, when it differs.
+    pub other: Option<(Loader, AfterBoot)>,
+    /// A sentence for the finding's message, when there is something to say.
+    pub note: Option<String>,
+}
+
+/// The kernel's reading of a persisted text for a key: the first `fields` integers;
+/// trailing text after them is ignored by proc_dointvec (measured: `33 # c` stores 33).
+pub fn kernel_reading(info: Option<&KeyInfo>, text: &str) -> Result<Value, String> {
+    let Some(info) = info else {
+        return Ok(Value::Text(text.to_string()));
+    };
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    let n = info.shape.fields as usize;
+    let ints: Option<Vec<i64>> = tokens.iter().take(n).map(|t| t.parse().ok()).collect();
+    match ints {
+        Some(v) if v.len() == n => {
+            if let Some(x) = v.iter().find(|x| {
+                info.shape.min.is_some_and(|m| **x < m) || info.shape.max.is_some_and(|m| **x > m)
+            }) {
+                return Err(format!("the kernel rejects {x} for {} (EINVAL)", info.name));
+            }
+            Ok(if n == 1 {
+                Value::Int(v[0])
+            } else {
+                Value::List(v)
+            })
+        }
+        _ => Err(format!(
+            "the kernel rejects `{text}` for {} (EINVAL): it takes {n} integer(s)",
+            info.name
+        )),
+    }
+}
+
+fn after_boot(
+    winner: Option<&Assignment>,
+    info: Option<&KeyInfo>,
+    kernel: Option<KernelVersion>,
+) -> AfterBoot {
+    let default = || {
+        info.and_then(|i| i.default_for(kernel))
+            .and_then(|d| kernel_reading(info, d).ok())
+            .filter(|v| v.ints().is_some())
+    };
+    match winner {
+        Some(a) => match kernel_reading(info, &a.value) {
+            Ok(v) => AfterBoot {
+                value: Some(v),
+                source: at(a),
+                rejected: None,
+                from_file: true,
+            },
+            Err(why) => AfterBoot {
+                value: default(),
+                source: "the kernel default".into(),
+                rejected: Some(format!(
+                    "{} sets `{}`, but {why}, so the default stays",
+                    at(a),
+                    a.value
+                )),
+                from_file: false,
+            },
+        },
+        None => AfterBoot {
+            value: default(),
+            source: "the kernel default (no file sets it)".into(),
+            rejected: None,
+            from_file: false,
+        },
+    }
+}
+
+/// What the boot loader leaves a key at (a file's value or the kernel default), for
+/// keys audit reads but has no rule for (a `when` condition, a dependency).
+pub fn boot_value(
+    p: &Persisted,
+    key: &str,
+    info: Option<&KeyInfo>,
+    kernel: Option<KernelVersion>,
+) -> Option<Value> {
+    let r = resolve(p, key);
+    after_boot(r.winner(p.boot), info, kernel).value
+}
+
+fn at(a: &Assignment) -> String {
+    match &a.glob {
+        Some(g) => format!("{}:{} (glob {g})", a.file.display(), a.line),
+        None => format!("{}:{}", a.file.display(), a.line),
+    }
+}
+
+fn same(a: &Option<Value>, b: &Option<Value>, meaning: Meaning) -> bool {
+    let eff = |v: &Option<Value>| {
+        v.as_ref().and_then(Value::ints).map(|xs| {
+            xs.into_iter()
+                .map(|x| meaning.effective(x))
+                .collect::<Vec<_>>()
+        })
+    };
+    match (eff(a), eff(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a.as_ref().map(Value::to_sysctl_string) == b.as_ref().map(Value::to_sysctl_string),
+    }
+}
+
+pub fn view(
+    p: &Persisted,
+    rule: &KeyRule,
+    info: Option<&KeyInfo>,
+    kernel: Option<KernelVersion>,
+    live: Option<&Value>,
+) -> View {
+    let key = rule.key.as_str();
+    let meaning = info.map_or(Meaning::Plain, |i| i.meaning);
+    let r = resolve(p, key);
+    let other_loader = match p.boot {
+        Loader::Systemd => Loader::Procps,
+        Loader::Procps => Loader::Systemd,
+    };
+    let boot_winner = r.winner(p.boot);
+    let boot = after_boot(boot_winner, info, kernel);
+    let other = after_boot(r.winner(other_loader), info, kernel);
+    let disagree = !r.all.is_empty() && !same(&boot.value, &other.value, meaning);
+    let holds = |v: &Option<Value>| {
+        v.as_ref()
+            .is_some_and(|v| rule.constraint.holds(v, &|x| meaning.effective(x)))
+    };
+    let winners: Vec<&Assignment> = [r.procps.as_ref(), r.systemd.as_ref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let shadowed: Vec<&Assignment> = r
+        .all
+        .iter()
+        .filter(|a| !winners.contains(a))
+        .filter(|a| !same(&kernel_reading(info, &a.value).ok(), &boot.value, meaning))
+        .collect();
+    let drift = if disagree {
+        Drift::LoadersDisagree
+    } else if boot.from_file && !holds(&boot.value) {
+        Drift::PersistedBelowProfile
+    } else if live.is_some_and(|l| !same(&Some(l.clone()), &boot.value, meaning)) {
+        Drift::LiveNotPersisted
+    } else if !shadowed.is_empty() || !r.masked.is_empty() {
+        Drift::Shadowed
+    } else {
+        Drift::InSync
+    };
+
+    let entry = |a: Option<&Assignment>, ab: &AfterBoot| match a {
+        Some(a) => {
+            json!({ "value": value_or_text(info, &a.value), "file": a.file, "line": a.line, "glob": a.glob, "applied": ab.rejected.is_none() })
+        }
+        None => serde_json::Value::Null,
+    };
+    let json = json!({
+        "value": boot_winner.map(|a| value_or_text(info, &a.value)),
+        "file": boot_winner.map(|a| a.file.clone()),
+        "line": boot_winner.map(|a| a.line),
+        "boot_loader": p.boot.name(),
+        "boot_loader_assumed": !p.boot_known,
+        "after_reboot": boot.value.as_ref().map(value_json),
+        "after_reboot_source": boot.source,
+        "procps": entry(r.procps.as_ref(), if p.boot == Loader::Procps { &boot } else { &other }),
+        "systemd": entry(r.systemd.as_ref(), if p.boot == Loader::Systemd { &boot } else { &other }),
+        "shadowed": shadowed.iter().map(|a| json!({ "file": a.file, "line": a.line, "value": value_or_text(info, &a.value) })).collect::<Vec<_>>(),
+        "masked": r.masked.iter().map(|(a, by)| json!({ "file": a.file, "line": a.line, "value": value_or_text(info, &a.value), "masked_by": by })).collect::<Vec<_>>(),
+        "excluded": r.excluded.iter().map(|(f, l)| json!({ "file": f, "line": l })).collect::<Vec<_>>(),
+    });
+
+    let show = |v: &Option<Value>| v.as_ref().map_or("unknown".to_string(), |v| v.to_string());
+    let note = match drift {
+        Drift::InSync => boot.rejected.clone(),
+        Drift::LoadersDisagree => Some(format!(
+            "{} sets {} ({}) but {} would set {} ({})",
+            p.boot.name(),
+            show(&boot.value),
+            boot.source,
+            other_loader.name(),
+            show(&other.value),
+            other.source
+        )),
+        Drift::PersistedBelowProfile => Some(format!(
+            "persisted as {} in {}",
+            show(&boot.value),
+            boot.source
+        )),
+        Drift::LiveNotPersisted => Some(format!(
+            "not persisted: after a reboot it would be {} ({})",
+            show(&boot.value),
+            boot.source
+        )),
+        Drift::Shadowed => {
+            let mut parts: Vec<String> = shadowed
+                .iter()
+                .map(|a| format!("{} sets {}, overridden by {}", at(a), a.value, boot.source))
+                .collect();
+            parts.extend(r.masked.iter().map(|(a, by)| {
+                format!(
+                    "{} sets {}, but {} masks that file",
+                    at(a),
+                    a.value,
+                    by.display()
+                )
+            }));
+            Some(parts.join("; "))
+        }
+    };
+    View {
+        json,
+        drift,
+        boot,
+        other: disagree.then_some((other_loader, other)),
+        note,
+    }
+}
+
+fn value_or_text(info: Option<&KeyInfo>, text: &str) -> serde_json::Value {
+    match kernel_reading(info, text) {
+        Ok(v) => value_json(&v),
+        Err(_) => json!(text),
+    }
+}
+
+/// Findings about the files: unreadable ones and malformed lines. Both loaders skip a
+/// malformed line, so a setting someone wrote there never applies.
+pub fn file_findings(p: &Persisted) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for prob in &p.problems {
+        let subject = prob.path.display().to_string();
+        let mut f = Finding::new("persisted", &subject, Severity::Warning);
+        f.explanation = "tuneguard could not read this file, so the persisted value of any key it sets is unknown; the loaders \
+at boot (running as root) may read it."
+            .into();
+        out.push(f.fail(
+            Severity::Warning,
+            format!("{subject} could not be read: {}", prob.error),
+        ));
+    }
+    for &i in p.procps.iter().chain(&p.systemd) {
+        let file = &p.files[i];
+        for l in &file.lines {
+            if let LineKind::Malformed { why } = &l.kind {
+                let subject = format!("{}:{}", file.path.display(), l.number);
+                if out.iter().any(|f: &Finding| f.subject == subject) {
+                    continue;
+                }
+                let mut f = Finding::new("persisted", &subject, Severity::Warning);
+                f.explanation = "sysctl --system and systemd-sysctl skip a line they cannot parse with a warning in the boot \
+log, so whatever it meant to set is not set."
+                    .into();
+                out.push(f.fail(
+                    Severity::Warning,
+                    format!("{subject}: malformed line skipped by both loaders: {why}"),
+                ));
+            }
+        }
+    }
+    out
+}
