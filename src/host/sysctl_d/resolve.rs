@@ -162,7 +162,11 @@ fn systemd(p: &Persisted, key: &str) -> Option<Assignment> {
     if let Some((_, value, at)) = table.iter().find(|(t, _, _)| t == key) {
         return value.as_ref().map(|_| at.clone());
     }
-    table.into_iter().rev().find(|(_, v, _)| v.is_some()).map(|(_, _, a)| a)
+    table
+        .into_iter()
+        .rev()
+        .find(|(_, v, _)| v.is_some())
+        .map(|(_, _, a)| a)
 }
 
 #[cfg(test)]
