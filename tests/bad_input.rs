@@ -234,3 +234,64 @@ fn commands_of_later_versions_refuse_plainly() {
         );
     }
 }
+
+#[test]
+fn empty_names_do_not_hang_and_long_multibyte_names_do_not_panic() {
+    expect_error(
+        "extends: [\"\"]\n",
+        "p.yaml:1:1: extends ``: no profile named ``",
+    );
+    expect_error("sysctl:\n  \"\": {min: 1}\n", "p.yaml:2:3: empty key name");
+    expect_error(
+        "sysctl:\n  net.core.somaxconn: {min: 1}\nwaivers:\n  \"\": because\n",
+        "p.yaml:4:3: empty key name",
+    );
+    let long = format!("{}é{}", "a".repeat(39), "b".repeat(200));
+    expect_error(
+        &format!("sysctl:\n  {long}: {{min: 1}}\n"),
+        "p.yaml:2:3: key name `",
+    );
+    let r = run(&["explain", &long]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("too long"), "{}", r.stderr);
+}
+
+#[test]
+fn errors_point_at_the_offending_line_not_the_block() {
+    expect_error(
+        "sysctl:\n  net.core.somaxconn:\n    rationale: x\n    min: 1.5\n",
+        "p.yaml:4:10: sysctl.net.core.somaxconn.min: 1.5 is not an integer",
+    );
+    expect_error(
+        "waivers:\n  keepalive: because\nkeepalive:\n  max_detection: 0\n",
+        "p.yaml:4:3: max_detection must be at least 1 second",
+    );
+    expect_error(
+        "sysctl:\n  net.core.somaxconn: {min: 1}\n  net.core.somaxconn: {min: 2}\n",
+        "appears twice",
+    );
+}
+
+#[test]
+fn impossible_rules_are_errors() {
+    expect_error(
+        "sysctl:\n  net.ipv4.ip_local_port_range: {equals: [60000, 1024]}\n",
+        "ascending order",
+    );
+    expect_error(
+        "sysctl:\n  net.ipv4.tcp_orphan_retries: {min: 0, max: 3}\n",
+        "p.yaml:2:33: min 0 acts as 8 in the kernel",
+    );
+    expect_error(
+        "sysctl:\n  net.core.somaxconn: {min: 1, kernel: \">=6.0, <5.0\"}\n",
+        "matches no kernel version",
+    );
+    expect_error(
+        "sysctl:\n  net.ipv4.tcp_max_syn_backlog: {min: 1, when: {key: net.ipv4.tcp_syncookies, equals: 999}}\n",
+        "the kernel rejects `999` for net.ipv4.tcp_syncookies",
+    );
+    expect_error(
+        "extends: [baseline]\nwaivers:\n  net.ipv4.tcp_fin_timeout: no rule checks it\n",
+        "p.yaml:3:3: waiver for `net.ipv4.tcp_fin_timeout`, but no rule",
+    );
+}

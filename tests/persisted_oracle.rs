@@ -35,10 +35,20 @@ fn assert_safe(tree: &Path) {
         for line in std::fs::read_to_string(&entry).unwrap_or_default().lines() {
             let l = line.trim();
             // Comments, and lines both loaders skip as malformed (no `=`, no leading `-`).
-            if l.is_empty() || l.starts_with('#') || l.starts_with(';') || !(l.contains('=') || l.starts_with('-')) {
+            if l.is_empty()
+                || l.starts_with('#')
+                || l.starts_with(';')
+                || !(l.contains('=') || l.starts_with('-'))
+            {
                 continue;
             }
-            let key = l.trim_start_matches('-').split('=').next().unwrap().trim().replace('/', ".");
+            let key = l
+                .trim_start_matches('-')
+                .split('=')
+                .next()
+                .unwrap()
+                .trim()
+                .replace('/', ".");
             assert!(
                 key.starts_with("net.") && !GLOBAL_NET_KEYS.contains(&key.as_str()),
                 "oracle trees may only hold per-netns net.* keys, not `{key}` ({})",
@@ -69,7 +79,10 @@ fn load(tree: &Path, loader: &str) -> BTreeMap<String, String> {
     let empty_file = empty.path().join("sysctl.conf");
     std::fs::write(&empty_file, "").unwrap();
     for must in ["/etc/sysctl.d", "/usr/lib/sysctl.d", "/etc/sysctl.conf"] {
-        assert!(Path::new(must).exists(), "the oracle covers {must} with the tree's; it must exist on this machine");
+        assert!(
+            Path::new(must).exists(),
+            "the oracle covers {must} with the tree's; it must exist on this machine"
+        );
     }
     let t = tree.display();
     let e = empty.path().display();
@@ -97,11 +110,25 @@ for k in {keys}; do printf '%s=%s\n' "$k" "$(sysctl -n "$k")"; done
         f = empty_file.display(),
         keys = KEYS.join(" ")
     );
-    let out = Command::new("unshare").args(["--mount", "--net", "bash", "-c", &script]).output().expect("unshare");
-    assert!(out.status.success(), "oracle run failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("unshare")
+        .args(["--mount", "--net", "bash", "-c", &script])
+        .output()
+        .expect("unshare");
+    assert!(
+        out.status.success(),
+        "oracle run failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.split_whitespace().collect::<Vec<_>>().join(" "))))
+        .filter_map(|l| {
+            l.split_once('=').map(|(k, v)| {
+                (
+                    k.to_string(),
+                    v.split_whitespace().collect::<Vec<_>>().join(" "),
+                )
+            })
+        })
         .collect()
 }
 
@@ -115,7 +142,16 @@ fn predicted(tree: &Path, loader: &str) -> BTreeMap<String, String> {
     }
     std::fs::write(&profile, text).unwrap();
     let r = run(&[
-        "audit", "--root", tree.to_str().unwrap(), "--proc", "none", "--no-nginx", "--format", "json", "--profile", profile.to_str().unwrap(),
+        "audit",
+        "--root",
+        tree.to_str().unwrap(),
+        "--proc",
+        "none",
+        "--no-nginx",
+        "--format",
+        "json",
+        "--profile",
+        profile.to_str().unwrap(),
     ]);
     std::fs::remove_file(&profile).unwrap();
     let j = r.json();
@@ -123,7 +159,11 @@ fn predicted(tree: &Path, loader: &str) -> BTreeMap<String, String> {
     KEYS.iter()
         .map(|k| {
             let e = &finding(&j, k)["persisted"][loader];
-            let v = if e.is_null() || e["applied"] == false { fresh.get(k) } else { plain(&e["value"]) };
+            let v = if e.is_null() || e["applied"] == false {
+                fresh.get(k)
+            } else {
+                plain(&e["value"])
+            };
             (k.to_string(), v)
         })
         .collect()
@@ -138,7 +178,11 @@ fn plain(v: &Value) -> String {
 }
 
 fn systemd_files(tree: &Path) -> Vec<String> {
-    let out = Command::new("systemd-analyze").arg(format!("--root={}", tree.display())).args(["cat-config", "sysctl.d"]).output().unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg(format!("--root={}", tree.display()))
+        .args(["cat-config", "sysctl.d"])
+        .output()
+        .unwrap();
     let prefix = tree.display().to_string();
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -151,22 +195,62 @@ fn systemd_files(tree: &Path) -> Vec<String> {
 fn check_tree(d: &Dirs) {
     let tree = d.root.path();
     for loader in ["procps", "systemd"] {
-        assert_eq!(predicted(tree, loader), load(tree, loader), "{loader} disagrees with tuneguard on this tree");
+        assert_eq!(
+            predicted(tree, loader),
+            load(tree, loader),
+            "{loader} disagrees with tuneguard on this tree"
+        );
     }
-    let r = run(&["audit", "--root", tree.to_str().unwrap(), "--proc", "none", "--no-nginx", "--format", "json"]);
-    let ours: Vec<String> = r.json()["persisted"]["systemd"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
-    assert_eq!(ours, systemd_files(tree), "systemd-analyze cat-config lists other files");
+    let r = run(&[
+        "audit",
+        "--root",
+        tree.to_str().unwrap(),
+        "--proc",
+        "none",
+        "--no-nginx",
+        "--format",
+        "json",
+    ]);
+    let ours: Vec<String> = r.json()["persisted"]["systemd"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ours,
+        systemd_files(tree),
+        "systemd-analyze cat-config lists other files"
+    );
 }
 
 #[test]
 fn order_masking_and_sysctl_conf() {
     let d = Dirs::new();
-    d.write("etc/sysctl.d/10-tune.conf", "net.core.somaxconn = 16384\nnet.ipv4.tcp_fin_timeout=20\n");
-    d.write("usr/lib/sysctl.d/10-tune.conf", "net.ipv4.tcp_retries2 = 5\n"); // masked by name
-    d.write("usr/lib/sysctl.d/50-vendor.conf", "net.core.somaxconn = 1024\nnet.ipv4.tcp_keepalive_time = 900\n");
-    d.write("run/sysctl.d/30-run.conf", "net.ipv4.tcp_keepalive_time = 1200\nnet.ipv4.tcp_keepalive_probes = 4\n");
-    d.write("usr/local/lib/sysctl.d/40-local.conf", "net.ipv4.tcp_keepalive_probes = 6\n");
-    d.write("etc/sysctl.conf", "net.ipv4.tcp_abort_on_overflow = 1\nnet.core.somaxconn = 2048\n");
+    d.write(
+        "etc/sysctl.d/10-tune.conf",
+        "net.core.somaxconn = 16384\nnet.ipv4.tcp_fin_timeout=20\n",
+    );
+    d.write(
+        "usr/lib/sysctl.d/10-tune.conf",
+        "net.ipv4.tcp_retries2 = 5\n",
+    ); // masked by name
+    d.write(
+        "usr/lib/sysctl.d/50-vendor.conf",
+        "net.core.somaxconn = 1024\nnet.ipv4.tcp_keepalive_time = 900\n",
+    );
+    d.write(
+        "run/sysctl.d/30-run.conf",
+        "net.ipv4.tcp_keepalive_time = 1200\nnet.ipv4.tcp_keepalive_probes = 4\n",
+    );
+    d.write(
+        "usr/local/lib/sysctl.d/40-local.conf",
+        "net.ipv4.tcp_keepalive_probes = 6\n",
+    );
+    d.write(
+        "etc/sysctl.conf",
+        "net.ipv4.tcp_abort_on_overflow = 1\nnet.core.somaxconn = 2048\n",
+    );
     check_tree(&d);
 }
 

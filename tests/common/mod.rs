@@ -142,13 +142,47 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_tuneguard")
 }
 
-/// Runs tuneguard with the given arguments.
+/// Runs tuneguard with the given arguments; a run that does not end within a minute is
+/// killed and fails the test (a hang must not stall the suite).
 pub fn tg(args: &[&str]) -> Output {
-    Command::new(bin())
+    use std::io::Read;
+    let mut child = Command::new(bin())
         .args(args)
         .env_remove("NO_COLOR")
-        .output()
-        .expect("running tuneguard")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running tuneguard");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tuneguard {args:?} did not finish within 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+    }
 }
 
 pub struct Run {
