@@ -147,6 +147,21 @@ fn tcp_max_syn_backlog_matters_only_without_syncookies() {
         (Some("fail"), Some("error")),
         "{f}"
     );
+    assert_eq!(
+        f["remedy"],
+        format!(
+            "ip netns exec {} sysctl -w net.ipv4.tcp_max_syn_backlog=16384",
+            ns.name
+        )
+    );
+    ns.set("net.ipv4.tcp_max_syn_backlog", "16384");
+    let (_, r) = audit_json(&ns, &["--profile", "web-frontend"]);
+    let f = finding(&r, "net.ipv4.tcp_max_syn_backlog");
+    assert_eq!(f["status"], "pass", "{f}");
+    assert!(
+        f["remedy"].is_null(),
+        "a passing finding offers no fix: {f}"
+    );
 }
 
 #[test]

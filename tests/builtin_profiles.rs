@@ -93,6 +93,10 @@ fn every_builtin_rule_can_pass_and_can_fail() {
                 continue;
             }
             assert_eq!(f["status"], "pass", "{name}: {f:#}");
+            assert!(
+                f["remedy"].is_null(),
+                "{name}: a passing finding offers no fix: {f:#}"
+            );
             if f["kind"] == "relation" {
                 // Break the keepalive arithmetic with the kernel default idle time.
                 let old = ns.get("net.ipv4.tcp_keepalive_time");
