@@ -173,8 +173,8 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
                     "{:36} {:18} {:8}{apply}{extra}  (from {})\n",
                     r.key,
                     r.constraint.to_string(),
-                    r.severity.as_str(),
-                    r.origin
+                    r.why.severity.as_str(),
+                    r.why.origin
                 ));
             }
             if let Some(k) = &p.keepalive {
@@ -183,8 +183,8 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
                     "keepalive",
                     k.max_detection,
                     k.idle_timeout,
-                    k.severity.as_str(),
-                    k.origin
+                    k.why.severity.as_str(),
+                    k.why.origin
                 ));
             }
             if let Some(b) = &p.listen_backlog {
@@ -193,8 +193,8 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
                     "nginx.listen_backlog",
                     b.min,
                     b.within_somaxconn,
-                    b.severity.as_str(),
-                    b.origin
+                    b.why.severity.as_str(),
+                    b.why.origin
                 ));
             }
             if let Some(k) = &p.so_keepalive {
@@ -202,8 +202,8 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
                     "{:36} required {} {}  (from {})\n",
                     "nginx.so_keepalive",
                     k.required,
-                    k.severity.as_str(),
-                    k.origin
+                    k.why.severity.as_str(),
+                    k.why.origin
                 ));
             }
             for (s, w) in &p.waivers {

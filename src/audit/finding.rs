@@ -1,6 +1,6 @@
 //! A finding: one checked rule, as the report and the JSON schema show it.
 
-use crate::profile::Severity;
+use crate::profile::{Reasons, Severity};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -98,6 +98,16 @@ impl Finding {
             remedy: None,
             evidence: None,
         }
+    }
+
+    /// A finding for a profile rule, carrying the rule's reasons.
+    pub fn for_rule(kind: &'static str, subject: &str, why: &Reasons) -> Self {
+        let mut f = Finding::new(kind, subject, why.severity);
+        f.profile = Some(why.origin.clone());
+        f.rationale = why.rationale.clone();
+        f.fact = why.fact.clone();
+        f.incident = why.incident;
+        f
     }
 
     pub fn pass(mut self, message: String) -> Self {

@@ -56,15 +56,11 @@ fn one(
     what: &str,
     values: Option<&[i64]>,
 ) -> Finding {
-    let mut f = Finding::new("relation", subject, rule.severity);
-    f.profile = Some(rule.origin.clone());
-    f.rationale = rule.rationale.clone();
-    f.fact = rule.fact.clone();
-    f.incident = rule.incident;
+    let mut f = Finding::for_rule("relation", subject, &rule.why);
     f.expected = Some(serde_json::json!({ "max": bound }));
     f.explanation = format!(
         "{ARITHMETIC} Profile {} bounds it by {what}. {SO_KEEPALIVE_NOTE}",
-        rule.origin
+        rule.why.origin
     );
     if let Some(w) = waived(profile, "keepalive", f.clone()) {
         return w;
@@ -82,7 +78,7 @@ fn one(
     );
     if time <= 0 || intvl <= 0 || probes <= 0 {
         return f.fail(
-            rule.severity,
+            rule.why.severity,
             format!(
                 "keepalive time {time}, intvl {intvl}, probes {probes}: zero or negative values make keepalive probe \
 constantly or declare peers dead at once"
@@ -93,7 +89,7 @@ constantly or declare peers dead at once"
     let msg = format!(
         "dead peers are found after {time} + {intvl} × {probes} = {}; profile {} allows at most {} ({what})",
         human_seconds(detection),
-        rule.origin,
+        rule.why.origin,
         human_seconds(bound)
     );
     if detection <= bound {
@@ -103,6 +99,6 @@ constantly or declare peers dead at once"
             "lower net.ipv4.tcp_keepalive_time, _intvl or _probes until time + intvl × probes fits (the profile's per-key rules give values that do)"
                 .into(),
         );
-        f.fail(rule.severity, msg)
+        f.fail(rule.why.severity, msg)
     }
 }

@@ -23,11 +23,7 @@ pub(super) fn check(profile: &Profile, input: &NginxInput) -> Vec<Finding> {
     };
     let mut out = Vec::new();
     if let Some(b) = &profile.listen_backlog {
-        let mut f = Finding::new("nginx", "nginx.listen_backlog", b.severity);
-        f.profile = Some(b.origin.clone());
-        f.rationale = b.rationale.clone();
-        f.fact = b.fact.clone();
-        f.incident = b.incident;
+        let mut f = Finding::for_rule("nginx", "nginx.listen_backlog", &b.why);
         let mut expected = serde_json::Map::new();
         if let Some(m) = b.min {
             expected.insert("min".into(), m.into());
@@ -46,11 +42,7 @@ net.core.somaxconn at that moment, and the socket keeps that cap until listen() 
         );
     }
     if let Some(k) = &profile.so_keepalive {
-        let mut f = Finding::new("nginx", "nginx.so_keepalive", k.severity);
-        f.profile = Some(k.origin.clone());
-        f.rationale = k.rationale.clone();
-        f.fact = k.fact.clone();
-        f.incident = k.incident;
+        let mut f = Finding::for_rule("nginx", "nginx.so_keepalive", &k.why);
         f.expected = Some(serde_json::json!({ "required": k.required }));
         f.explanation =
             "listen ... so_keepalive=on|idle:intvl:cnt sets SO_KEEPALIVE on the listening socket; \

@@ -14,12 +14,8 @@ use crate::profile::{value_json, Constraint, KeyRule, Profile, Severity, Value};
 pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Finding {
     let key = rule.key.as_str();
     let info = catalog::lookup(key);
-    let mut f = Finding::new("sysctl", key, rule.severity);
+    let mut f = Finding::for_rule("sysctl", key, &rule.why);
     f.expected = Some(rule.constraint.to_json());
-    f.profile = Some(rule.origin.clone());
-    f.rationale = rule.rationale.clone();
-    f.fact = rule.fact.clone();
-    f.incident = rule.incident;
     f.scope = info.map(|i| match i.scope {
         Scope::PerNetns => "per-netns",
         Scope::Global => "global",
@@ -112,7 +108,7 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
     let ok = rule.constraint.holds(&value, &|x| meaning.effective(x));
     let want = format!(
         "profile {} wants {}",
-        rule.origin,
+        rule.why.origin,
         describe_constraint(&rule.constraint)
     );
     let shown = match acts_as {
@@ -120,7 +116,7 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
         None => value.to_string(),
     };
     let mut message = format!("{key} {is} {shown}, {want}");
-    let mut severity = rule.severity;
+    let mut severity = rule.why.severity;
     if let Some(note) = dependency_note(snap, key) {
         if note.active || !ok {
             if !note.active {
@@ -158,7 +154,7 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
             // Right now, wrong after the next boot: lost at reboot.
             f = f
                 .clone()
-                .fail(rule.severity.min(Severity::Warning), f.message.clone());
+                .fail(rule.why.severity.min(Severity::Warning), f.message.clone());
         } else if other_breaks && f.status == super::Status::Pass {
             f = f.clone().fail(Severity::Info, f.message.clone());
         }
@@ -195,7 +191,7 @@ fn absent(f: Finding, snap: &Snapshot, rule: &KeyRule, info: Option<&KeyInfo>) -
                 Absence::Removed,
                 format!(
                     "{key} was removed in Linux {r} and this kernel is {kernel}; drop it from profile {} or limit the rule with kernel: \"<{r}\"",
-                    rule.origin
+                    rule.why.origin
                 ),
             )
         }
@@ -229,11 +225,11 @@ fn absent(f: Finding, snap: &Snapshot, rule: &KeyRule, info: Option<&KeyInfo>) -
     let mut f = f;
     f.absent = Some(absence);
     match absence {
-        Absence::Unknown => f.fail(rule.severity, message),
+        Absence::Unknown => f.fail(rule.why.severity, message),
         // A removed key the profile wants turned on: the profile asks for a feature
         // this kernel no longer has.
         Absence::Removed if !rule.constraint.holds(&Value::Int(0), &norm_for(key)) => {
-            let sev = rule.severity.min(Severity::Warning);
+            let sev = rule.why.severity.min(Severity::Warning);
             f.fail(
                 sev,
                 format!(

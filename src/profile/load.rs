@@ -336,7 +336,7 @@ mod tests {
             assert!(!p.rules.is_empty());
             for r in &p.rules {
                 assert!(
-                    r.rationale.is_some() && r.fact.is_some(),
+                    r.why.rationale.is_some() && r.why.fact.is_some(),
                     "{name}: {} lacks rationale/fact",
                     r.key
                 );
@@ -353,7 +353,7 @@ mod tests {
     fn extends_layers_rules_in_place() {
         let p = lib().select(&["web-frontend".into()]).unwrap();
         let r = p.rule("net.core.somaxconn").unwrap();
-        assert_eq!(r.origin, "web-frontend");
+        assert_eq!(r.why.origin, "web-frontend");
         assert_eq!(
             r.constraint,
             Constraint::Range {
@@ -362,7 +362,7 @@ mod tests {
             }
         );
         assert_eq!(
-            p.rule("net.ipv4.tcp_abort_on_overflow").unwrap().origin,
+            p.rule("net.ipv4.tcp_abort_on_overflow").unwrap().why.origin,
             "baseline"
         );
         assert_eq!(p.names, vec!["web-frontend"]);

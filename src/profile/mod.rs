@@ -20,6 +20,18 @@ use std::collections::BTreeMap;
 /// Where a rule came from: the profile's name (for "profile web-frontend wants ...").
 pub type Origin = String;
 
+/// Why a rule exists and how much it matters: the same for every kind of rule, and
+/// copied into every finding the rule produces.
+#[derive(Debug, Clone)]
+pub struct Reasons {
+    pub severity: Severity,
+    pub rationale: Option<String>,
+    pub fact: Option<String>,
+    pub incident: Option<u32>,
+    /// The profile that set the rule.
+    pub origin: Origin,
+}
+
 /// A checked rule for one sysctl key.
 #[derive(Debug, Clone)]
 pub struct KeyRule {
@@ -27,13 +39,9 @@ pub struct KeyRule {
     pub constraint: Constraint,
     /// What apply writes, when the profile says; else `fix_for` picks the bound.
     pub apply: Option<Value>,
-    pub severity: Severity,
-    pub rationale: Option<String>,
-    pub fact: Option<String>,
-    pub incident: Option<u32>,
     pub kernel: Option<KernelRange>,
     pub when: Option<Condition>,
-    pub origin: Origin,
+    pub why: Reasons,
 }
 
 impl KeyRule {
@@ -56,11 +64,7 @@ pub struct Condition {
 pub struct Keepalive {
     pub max_detection: Option<u64>,
     pub idle_timeout: Option<u64>,
-    pub severity: Severity,
-    pub rationale: Option<String>,
-    pub fact: Option<String>,
-    pub incident: Option<u32>,
-    pub origin: Origin,
+    pub why: Reasons,
 }
 
 #[derive(Debug, Clone)]
@@ -68,21 +72,13 @@ pub struct ListenBacklog {
     pub min: Option<u64>,
     pub within_somaxconn: bool,
     pub apply: Option<u64>,
-    pub severity: Severity,
-    pub rationale: Option<String>,
-    pub fact: Option<String>,
-    pub incident: Option<u32>,
-    pub origin: Origin,
+    pub why: Reasons,
 }
 
 #[derive(Debug, Clone)]
 pub struct SoKeepalive {
     pub required: bool,
-    pub severity: Severity,
-    pub rationale: Option<String>,
-    pub fact: Option<String>,
-    pub incident: Option<u32>,
-    pub origin: Origin,
+    pub why: Reasons,
 }
 
 #[derive(Debug, Clone)]

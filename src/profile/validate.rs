@@ -5,7 +5,7 @@ use super::constraint::Constraint;
 use super::error::ProfileError;
 use super::locate::locate;
 use super::model::{ProfileFile, Rule, Severity, Value};
-use super::{Condition, Keepalive, KeyRule, ListenBacklog, Profile, SoKeepalive, Waiver};
+use super::{Condition, Keepalive, KeyRule, ListenBacklog, Profile, Reasons, SoKeepalive, Waiver};
 use crate::catalog::{self, KeyInfo};
 use crate::kversion::{KernelRange, KernelVersion};
 
@@ -64,11 +64,7 @@ pub(super) fn validate(
         out.keepalive = Some(Keepalive {
             max_detection: k.max_detection,
             idle_timeout: k.idle_timeout,
-            severity: k.severity.unwrap_or(DEFAULT_SEVERITY),
-            rationale: k.rationale.clone(),
-            fact: k.fact.clone(),
-            incident: k.incident,
-            origin: name.to_string(),
+            why: reasons(&k.severity, &k.rationale, &k.fact, k.incident, name),
         });
     }
 
@@ -100,21 +96,13 @@ pub(super) fn validate(
                 min: b.min,
                 within_somaxconn: b.within_somaxconn.unwrap_or(false),
                 apply: b.apply.or(b.min),
-                severity: b.severity.unwrap_or(DEFAULT_SEVERITY),
-                rationale: b.rationale.clone(),
-                fact: b.fact.clone(),
-                incident: b.incident,
-                origin: name.to_string(),
+                why: reasons(&b.severity, &b.rationale, &b.fact, b.incident, name),
             });
         }
         if let Some(k) = &n.so_keepalive {
             out.so_keepalive = Some(SoKeepalive {
                 required: k.required.unwrap_or(true),
-                severity: k.severity.unwrap_or(DEFAULT_SEVERITY),
-                rationale: k.rationale.clone(),
-                fact: k.fact.clone(),
-                incident: k.incident,
-                origin: name.to_string(),
+                why: reasons(&k.severity, &k.rationale, &k.fact, k.incident, name),
             });
         }
     }
@@ -294,13 +282,15 @@ fn key_rule(
         key: key.to_string(),
         constraint,
         apply,
-        severity: rule.severity.unwrap_or(DEFAULT_SEVERITY),
-        rationale: rule.rationale.clone(),
-        fact: rule.fact.clone(),
-        incident: rule.incident,
+        why: reasons(
+            &rule.severity,
+            &rule.rationale,
+            &rule.fact,
+            rule.incident,
+            origin,
+        ),
         kernel,
         when,
-        origin: origin.to_string(),
     })
 }
 
@@ -342,5 +332,21 @@ fn describe_shape(info: &KeyInfo) -> String {
     match info.shape.fields {
         1 => format!("one integer{range}"),
         n => format!("{n} integers{range} (a list like [a, b] or a string \"a b\")"),
+    }
+}
+
+fn reasons(
+    severity: &Option<Severity>,
+    rationale: &Option<String>,
+    fact: &Option<String>,
+    incident: Option<u32>,
+    origin: &str,
+) -> Reasons {
+    Reasons {
+        severity: severity.unwrap_or(DEFAULT_SEVERITY),
+        rationale: rationale.clone(),
+        fact: fact.clone(),
+        incident,
+        origin: origin.to_string(),
     }
 }
