@@ -5,10 +5,10 @@ use crate::audit::{self, NginxInput};
 use crate::catalog;
 use crate::cli::{Cli, Command, ExplainFormat, Format, ProfilesAction};
 use crate::host::{self, netns};
-use crate::profile::{Library, ProfileSource};
+use crate::profile::Library;
 use crate::report::style::Style;
 use crate::report::text::Verbosity;
-use crate::report::{explain, json, junit, text, AuditReport};
+use crate::report::{self, explain, json, junit, text, AuditReport};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 
@@ -109,31 +109,7 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
     let library = Library::load(root)?;
     match action {
         ProfilesAction::List => {
-            let mut out = String::new();
-            let mut broken = false;
-            for l in library.list() {
-                let source = match &l.source {
-                    ProfileSource::Builtin => "built-in".to_string(),
-                    ProfileSource::Site(p) | ProfileSource::File(p) => {
-                        let over = if l.overrides_builtin {
-                            ", overrides the built-in"
-                        } else {
-                            ""
-                        };
-                        format!("site: {}{over}", p.display())
-                    }
-                };
-                out.push_str(&format!(
-                    "{:20} {} {}\n",
-                    style.bold(&l.name),
-                    l.description.as_deref().unwrap_or(""),
-                    style.dim(&format!("({source})"))
-                ));
-                if let Some(e) = l.error {
-                    broken = true;
-                    out.push_str(&format!("{:20} {} {e}\n", "", style.red("broken:")));
-                }
-            }
+            let (out, broken) = report::profiles::list(&library.list(), style);
             write_stdout(&out)?;
             Ok(if broken { 2 } else { 0 })
         }
@@ -145,74 +121,7 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
                 )
             })?;
             let p = library.select(std::slice::from_ref(&name))?;
-            let mut out = String::new();
-            let from = match source {
-                ProfileSource::Builtin => format!("builtin:profiles/{name}.yaml"),
-                ProfileSource::Site(p) | ProfileSource::File(p) => p.display().to_string(),
-            };
-            out.push_str(&style.dim(&format!("# {from}\n")));
-            out.push_str(&text);
-            if !text.ends_with('\n') {
-                out.push('\n');
-            }
-            out.push_str(&style.bold("\n# resolved, after extends:\n"));
-            for r in &p.rules {
-                let mut extra = String::new();
-                if let Some(k) = &r.kernel {
-                    extra.push_str(&format!(" kernel {k}"));
-                }
-                if let Some(w) = &r.when {
-                    extra.push_str(&format!(" when {} {}", w.key, w.test));
-                }
-                let apply = r
-                    .apply
-                    .as_ref()
-                    .map(|v| format!(" apply {v}"))
-                    .unwrap_or_default();
-                out.push_str(&format!(
-                    "{:36} {:18} {:8}{apply}{extra}  (from {})\n",
-                    r.key,
-                    r.constraint.to_string(),
-                    r.why.severity.as_str(),
-                    r.why.origin
-                ));
-            }
-            if let Some(k) = &p.keepalive {
-                out.push_str(&format!(
-                    "{:36} max_detection {:?} idle_timeout {:?} {}  (from {})\n",
-                    "keepalive",
-                    k.max_detection,
-                    k.idle_timeout,
-                    k.why.severity.as_str(),
-                    k.why.origin
-                ));
-            }
-            if let Some(b) = &p.listen_backlog {
-                out.push_str(&format!(
-                    "{:36} min {:?} within_somaxconn {} {}  (from {})\n",
-                    "nginx.listen_backlog",
-                    b.min,
-                    b.within_somaxconn,
-                    b.why.severity.as_str(),
-                    b.why.origin
-                ));
-            }
-            if let Some(k) = &p.so_keepalive {
-                out.push_str(&format!(
-                    "{:36} required {} {}  (from {})\n",
-                    "nginx.so_keepalive",
-                    k.required,
-                    k.why.severity.as_str(),
-                    k.why.origin
-                ));
-            }
-            for (s, w) in &p.waivers {
-                out.push_str(&format!(
-                    "{s:36} waived: {}  (from {})\n",
-                    w.reason, w.origin
-                ));
-            }
-            write_stdout(&out)?;
+            write_stdout(&report::profiles::show(&name, &text, &source, &p, style))?;
             Ok(0)
         }
         ProfilesAction::Validate { file } => {

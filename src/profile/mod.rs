@@ -4,7 +4,7 @@
 
 mod constraint;
 mod error;
-mod load;
+pub mod load;
 mod locate;
 pub mod model;
 mod validate;
