@@ -19,7 +19,7 @@ fn fresh_namespace_passes_baseline_and_live_values_match_the_kernel() {
         if f["kind"] == "sysctl" && f["status"] == "pass" {
             let key = f["subject"].as_str().unwrap();
             assert_eq!(
-                f["live"].to_string(),
+                plain(&f["live"]),
                 ns.get(key),
                 "{key}: tool and kernel disagree"
             );

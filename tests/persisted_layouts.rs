@@ -5,34 +5,12 @@ mod common;
 use common::*;
 use serde_json::Value;
 
-/// A profile checking `keys` with a rule no value fails (`min: 0`), so findings carry the
-/// persisted side without failing on the live value.
-fn profile_for(dirs: &Dirs, keys: &[&str]) -> String {
-    let mut text = String::from("sysctl:\n");
-    for k in keys {
-        text.push_str(&format!("  {k}: {{min: 0, rationale: test}}\n"));
-    }
-    write_profile(dirs.root.path(), "keys", &text)
-}
-
-fn offline(dirs: &Dirs, profile: &str, extra: &[&str]) -> (i32, Value) {
-    let root = dirs.root.path().to_str().unwrap();
-    let mut args = vec![
-        "audit",
-        "--root",
-        root,
-        "--proc",
-        "none",
-        "--no-nginx",
-        "--format",
-        "json",
-        "--profile",
-        profile,
-    ];
-    args.extend_from_slice(extra);
-    let r = run(&args);
+/// An offline JSON audit of the tree with a profile checking `keys`.
+fn offline_keys(dirs: &Dirs, keys: &[&str]) -> Value {
+    let p = keys_profile(dirs.root.path(), keys);
+    let r = offline(dirs.root.path(), &["--format", "json", "--profile", &p]);
     assert!(r.code == 0 || r.code == 1, "exit {}: {}", r.code, r.stderr);
-    (r.code, r.json())
+    r.json()
 }
 
 fn winner(f: &Value, loader: &str) -> (String, u64, Value) {
@@ -65,8 +43,7 @@ fn debian_like_tree() {
     std::os::unix::fs::symlink("usr/lib", d.root.path().join("lib")).unwrap();
     d.write("etc/sysctl.d/60-net.conf", "net.core.somaxconn = 8192\n");
     d.write("lib/systemd/systemd-sysctl", "");
-    let p = profile_for(&d, &["net.core.somaxconn", "net.ipv4.tcp_keepalive_time"]);
-    let (_, j) = offline(&d, &p, &[]);
+    let j = offline_keys(&d, &["net.core.somaxconn", "net.ipv4.tcp_keepalive_time"]);
     let files = &j["persisted"];
     assert_eq!(files["boot_loader"], "systemd-sysctl");
     assert_eq!(files["boot_loader_assumed"], false);
@@ -118,7 +95,7 @@ fn rhel_like_tree_with_masking_and_sysctl_conf_only_for_procps() {
     );
     d.write("etc/sysctl.conf", "net.ipv4.tcp_keepalive_time = 300\n");
     d.write("usr/lib/systemd/systemd-sysctl", "");
-    let p = profile_for(
+    let j = offline_keys(
         &d,
         &[
             "net.core.somaxconn",
@@ -126,7 +103,6 @@ fn rhel_like_tree_with_masking_and_sysctl_conf_only_for_procps() {
             "net.ipv4.tcp_keepalive_time",
         ],
     );
-    let (_, j) = offline(&d, &p, &[]);
     assert_eq!(
         j["persisted"]["masked"],
         serde_json::json!([{"file": "/usr/lib/sysctl.d/50-default.conf", "masked_by": "/etc/sysctl.d/50-default.conf"}])
@@ -171,19 +147,10 @@ fn a_later_file_wins_and_the_earlier_is_shadowed() {
         "usr/lib/sysctl.d/99-vendor.conf",
         "net.core.somaxconn = 1024\n",
     );
-    let root = d.root.path().to_str().unwrap();
-    let r = run(&[
-        "audit",
-        "--root",
-        root,
-        "--proc",
-        "none",
-        "--no-nginx",
-        "--format",
-        "json",
-        "--profile",
-        "web-frontend",
-    ]);
+    let r = offline(
+        d.root.path(),
+        &["--format", "json", "--profile", "web-frontend"],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let j = r.json();
     let f = finding(&j, "net.core.somaxconn");
@@ -203,16 +170,7 @@ fn a_later_file_wins_and_the_earlier_is_shadowed() {
     );
     assert_eq!(j["persisted"]["boot_loader_assumed"], true);
     // Text shows it on the key's line.
-    let t = run(&[
-        "audit",
-        "--root",
-        root,
-        "--proc",
-        "none",
-        "--no-nginx",
-        "--profile",
-        "web-frontend",
-    ]);
+    let t = offline(d.root.path(), &["--profile", "web-frontend"]);
     let line = t
         .stdout
         .lines()
@@ -248,6 +206,13 @@ fn live_value_not_persisted_is_lost_at_reboot() {
         "{f}"
     );
     assert_eq!(code, 0, "a warning does not reach --fail-on error");
+    assert!(
+        f["remedy"]
+            .as_str()
+            .unwrap()
+            .starts_with("persist it: put `net.core.somaxconn = 16384`"),
+        "the live value is right: the fix is to persist it, not to write it again: {f}"
+    );
     // Persisted too: in sync, passes.
     d.write("etc/sysctl.d/90-net.conf", "net.core.somaxconn=16384\n");
     let (_, j) = audit_json(&ns, &["--root", root, "--profile", "web-frontend"]);
@@ -281,8 +246,7 @@ fn every_malformed_line_shape_is_a_finding_and_nothing_is_lost() {
         "net.ipv4.tcp_keepalive_probes",
         "net.ipv4.tcp_syncookies",
     ];
-    let p = profile_for(&d, &keys);
-    let (_, j) = offline(&d, &p, &[]);
+    let j = offline_keys(&d, &keys);
     let after = |k: &str| finding(&j, k)["persisted"]["after_reboot"].clone();
     assert_eq!(
         after("net.core.somaxconn"),
@@ -361,19 +325,10 @@ fn offline_audit_of_a_deploy_tree_gates_ci() {
         "etc/sysctl.d/90-web.conf",
         "net.core.somaxconn = 16384\nnet.ipv4.tcp_syncookies = 1\n",
     );
-    let root = d.root.path().to_str().unwrap();
-    let r = run(&[
-        "audit",
-        "--root",
-        root,
-        "--proc",
-        "none",
-        "--no-nginx",
-        "--profile",
-        "web-frontend",
-        "--kernel",
-        "6.1",
-    ]);
+    let r = offline(
+        d.root.path(),
+        &["--profile", "web-frontend", "--kernel", "6.1"],
+    );
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(
         r.stdout.contains("Linux 6.1") && r.stdout.contains("net.core.somaxconn will be 16384"),
@@ -384,30 +339,13 @@ fn offline_audit_of_a_deploy_tree_gates_ci() {
         "etc/sysctl.d/95-override.conf",
         "net.core.somaxconn = 128\n",
     );
-    let r = run(&[
-        "audit",
-        "--root",
-        root,
-        "--proc",
-        "none",
-        "--no-nginx",
-        "--profile",
-        "web-frontend",
-    ]);
+    let r = offline(d.root.path(), &["--profile", "web-frontend"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     // Not persisted and a default that depends on the machine: said, not guessed.
-    let j = run(&[
-        "audit",
-        "--root",
-        root,
-        "--proc",
-        "none",
-        "--no-nginx",
-        "--format",
-        "json",
-        "--profile",
-        "small-proxy",
-    ])
+    let j = offline(
+        d.root.path(),
+        &["--format", "json", "--profile", "small-proxy"],
+    )
     .json();
     let f = finding(&j, "net.ipv4.tcp_max_orphans");
     assert_eq!(f["status"], "skip");

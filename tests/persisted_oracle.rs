@@ -9,7 +9,6 @@
 
 mod common;
 use common::*;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -136,24 +135,8 @@ for k in {keys}; do printf '%s=%s\n' "$k" "$(sysctl -n "$k")"; done
 /// tuneguard's answer per loader: the winning line's value, or the default a fresh
 /// namespace has when no line applies.
 fn predicted(tree: &Path, loader: &str) -> BTreeMap<String, String> {
-    let profile = tree.join("keys.yaml");
-    let mut text = String::from("sysctl:\n");
-    for k in KEYS {
-        text.push_str(&format!("  {k}: {{min: 0}}\n"));
-    }
-    std::fs::write(&profile, text).unwrap();
-    let r = run(&[
-        "audit",
-        "--root",
-        tree.to_str().unwrap(),
-        "--proc",
-        "none",
-        "--no-nginx",
-        "--format",
-        "json",
-        "--profile",
-        profile.to_str().unwrap(),
-    ]);
+    let profile = keys_profile(tree, KEYS);
+    let r = offline(tree, &["--format", "json", "--profile", &profile]);
     std::fs::remove_file(&profile).unwrap();
     let j = r.json();
     let fresh = Netns::new();
@@ -168,14 +151,6 @@ fn predicted(tree: &Path, loader: &str) -> BTreeMap<String, String> {
             (k.to_string(), v)
         })
         .collect()
-}
-
-fn plain(v: &Value) -> String {
-    match v {
-        Value::Array(a) => a.iter().map(plain).collect::<Vec<_>>().join(" "),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn systemd_files(tree: &Path) -> Vec<String> {
@@ -202,16 +177,7 @@ fn check_tree(d: &Dirs) {
             "{loader} disagrees with tuneguard on this tree"
         );
     }
-    let r = run(&[
-        "audit",
-        "--root",
-        tree.to_str().unwrap(),
-        "--proc",
-        "none",
-        "--no-nginx",
-        "--format",
-        "json",
-    ]);
+    let r = offline(tree, &["--format", "json"]);
     let ours: Vec<String> = r.json()["persisted"]["systemd"]
         .as_array()
         .unwrap()

@@ -5,7 +5,7 @@
 //! reboot will do (the persisted side, `persisted.rs`).
 
 use super::persisted::{self, Drift};
-use super::{waived, Absence, Finding};
+use super::{waived, Absence, Finding, Status};
 use crate::catalog::{self, KeyInfo, Meaning, Scope};
 use crate::host::netns::Target;
 use crate::host::{Reading, Snapshot};
@@ -147,22 +147,34 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
             x.as_ref()
                 .is_some_and(|x| rule.constraint.holds(x, &|n| meaning.effective(n)))
         };
-        let note = v.note.clone();
         let reboot_breaks = live.is_some() && ok && v.boot.value.is_some() && !holds(&v.boot.value);
         let other_breaks = ok && v.other.as_ref().is_some_and(|(_, o)| !holds(&o.value));
-        if reboot_breaks {
-            // Right now, wrong after the next boot: lost at reboot.
-            f = f
-                .clone()
-                .fail(rule.why.severity.min(Severity::Warning), f.message.clone());
-        } else if other_breaks && f.status == super::Status::Pass {
-            f = f.clone().fail(Severity::Info, f.message.clone());
+        // Right now, wrong after the next boot (lost at reboot): a warning at most; only
+        // the loader that does not run at boot would break it: info.
+        let fails_later = if reboot_breaks {
+            Some(rule.why.severity.min(Severity::Warning))
+        } else if other_breaks && f.status == Status::Pass {
+            Some(Severity::Info)
+        } else {
+            None
+        };
+        if let Some(severity) = fails_later {
+            f.status = Status::Fail;
+            f.severity = severity;
         }
-        if let (Some(n), true) = (note, v.drift != Drift::InSync || v.boot.rejected.is_some()) {
+        if let (Some(n), true) = (
+            &v.note,
+            v.drift != Drift::InSync || v.boot.rejected.is_some(),
+        ) {
             f.message = format!("{}; {n}", f.message);
         }
+        if reboot_breaks {
+            f.remedy = Some(format!(
+                "persist it: put `{key} = {value}` in a file under /etc/sysctl.d whose name sorts after every other file that sets {key}"
+            ));
+        }
     }
-    if f.status == super::Status::Fail {
+    if f.status == Status::Fail && f.remedy.is_none() {
         f.remedy = rule.fix_for(Some(&value)).map(|v| remedy(snap, key, &v));
     }
     f

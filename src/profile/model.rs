@@ -236,8 +236,8 @@ pub struct KeepaliveRule {
     /// The worst-case detection time must be at most this many seconds.
     #[serde(default)]
     pub max_detection: Option<u64>,
-    /// The first probe must go out before this idle timeout (seconds) of a load
-    /// balancer, NAT or firewall in the path drops the idle connection.
+    /// The idle timeout (seconds) of a load balancer, NAT or firewall in the path: the
+    /// worst-case detection time must fit within it too (SPEC.md, FACTS.md §2).
     #[serde(default)]
     pub idle_timeout: Option<u64>,
     #[serde(default)]

@@ -29,46 +29,31 @@ impl Style {
         Style { color }
     }
 
-    pub fn red(&self, s: &str) -> String {
+    /// `s` through `f` when coloring, else as it is.
+    fn paint(&self, s: &str, f: impl Fn(&str) -> String) -> String {
         if self.color {
-            s.red().bold().to_string()
+            f(s)
         } else {
             s.to_string()
         }
+    }
+
+    pub fn red(&self, s: &str) -> String {
+        self.paint(s, |s| s.red().bold().to_string())
     }
     pub fn yellow(&self, s: &str) -> String {
-        if self.color {
-            s.yellow().to_string()
-        } else {
-            s.to_string()
-        }
+        self.paint(s, |s| s.yellow().to_string())
     }
     pub fn green(&self, s: &str) -> String {
-        if self.color {
-            s.green().to_string()
-        } else {
-            s.to_string()
-        }
+        self.paint(s, |s| s.green().to_string())
     }
     pub fn dim(&self, s: &str) -> String {
-        if self.color {
-            s.dimmed().to_string()
-        } else {
-            s.to_string()
-        }
+        self.paint(s, |s| s.dimmed().to_string())
     }
     pub fn bold(&self, s: &str) -> String {
-        if self.color {
-            s.bold().to_string()
-        } else {
-            s.to_string()
-        }
+        self.paint(s, |s| s.bold().to_string())
     }
     pub fn cyan(&self, s: &str) -> String {
-        if self.color {
-            s.cyan().to_string()
-        } else {
-            s.to_string()
-        }
+        self.paint(s, |s| s.cyan().to_string())
     }
 }

@@ -245,3 +245,37 @@ pub fn write_profile(dir: &Path, name: &str, text: &str) -> String {
     std::fs::write(&p, text).unwrap();
     p.display().to_string()
 }
+
+/// `tuneguard audit --root ROOT --proc none --no-nginx` plus `extra`: what the files
+/// under ROOT give at boot, with no live kernel.
+pub fn offline(root: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "audit",
+        "--root",
+        root.to_str().unwrap(),
+        "--proc",
+        "none",
+        "--no-nginx",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// A profile file in `dir` checking each key with a rule no value fails (`min: 0`), so
+/// findings carry the live and persisted sides without failing on them.
+pub fn keys_profile(dir: &Path, keys: &[&str]) -> String {
+    let mut text = String::from("sysctl:\n");
+    for k in keys {
+        text.push_str(&format!("  {k}: {{min: 0}}\n"));
+    }
+    write_profile(dir, "keys", &text)
+}
+
+/// A JSON value as sysctl(8) prints it: arrays as space-separated fields.
+pub fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Array(a) => a.iter().map(plain).collect::<Vec<_>>().join(" "),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -84,6 +84,20 @@ pub struct Persisted {
 }
 
 impl Persisted {
+    /// Nothing read yet: no files, boot loader assumed to be systemd.
+    pub fn empty(root: &Path) -> Self {
+        Persisted {
+            root: root.to_path_buf(),
+            files: Vec::new(),
+            procps: Vec::new(),
+            systemd: Vec::new(),
+            masked: Vec::new(),
+            problems: Vec::new(),
+            boot: Loader::Systemd,
+            boot_known: false,
+        }
+    }
+
     pub fn order(&self, loader: Loader) -> &[usize] {
         match loader {
             Loader::Procps => &self.procps,
@@ -94,16 +108,7 @@ impl Persisted {
 
 /// Reads everything both loaders would read under `root`.
 pub fn read(root: &Path) -> Persisted {
-    let mut p = Persisted {
-        root: root.to_path_buf(),
-        files: Vec::new(),
-        procps: Vec::new(),
-        systemd: Vec::new(),
-        masked: Vec::new(),
-        problems: Vec::new(),
-        boot: Loader::Systemd,
-        boot_known: false,
-    };
+    let mut p = Persisted::empty(root);
     // (name, host path) of every *.conf, first directory wins.
     let mut chosen: Vec<(String, PathBuf)> = Vec::new();
     let mut seen = std::collections::HashSet::new();

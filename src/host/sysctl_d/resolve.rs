@@ -172,20 +172,11 @@ fn systemd(p: &Persisted, key: &str) -> Option<Assignment> {
 #[cfg(test)]
 mod tests {
     use super::super::parse::parse;
-    use super::super::{ConfFile, Loader, Persisted};
+    use super::super::{ConfFile, Persisted};
     use super::*;
 
     fn tree(files: &[(&str, &str)], conf: Option<&str>) -> Persisted {
-        let mut p = Persisted {
-            root: "/".into(),
-            files: Vec::new(),
-            procps: Vec::new(),
-            systemd: Vec::new(),
-            masked: Vec::new(),
-            problems: Vec::new(),
-            boot: Loader::Systemd,
-            boot_known: true,
-        };
+        let mut p = Persisted::empty(std::path::Path::new("/"));
         for (path, text) in files {
             p.files.push(ConfFile {
                 path: path.into(),
