@@ -2,6 +2,7 @@
 //! caller says which keys to read, and gets back what the kernel showed.
 
 pub mod netns;
+pub mod nginx;
 pub mod sysctl;
 pub mod sysctl_d;
 

@@ -1,0 +1,688 @@
+//! The sockets a configuration makes nginx open, decided as nginx decides them
+//! (ngx_http_core_listen, ngx_http_add_addresses, ngx_http_init_listening and their
+//! stream twins): which `listen` owns each socket's options, the backlog it will ask
+//! listen() for, and the errors nginx would raise, at `nginx -t` or only at start.
+
+use super::{Arg, Config, Directive, FileId};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::ops::Range;
+
+/// NGX_LISTEN_BACKLOG on Linux.
+pub const DEFAULT_BACKLOG: i32 = 511;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Proto {
+    Http,
+    Stream,
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Http => "http",
+            Proto::Stream => "stream",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Address {
+    Inet(SocketAddr),
+    Unix(String),
+}
+
+impl Address {
+    pub fn is_wildcard(&self) -> bool {
+        matches!(self, Address::Inet(a) if a.ip().is_unspecified())
+    }
+
+    fn family_port(&self) -> Option<(bool, u16)> {
+        match self {
+            Address::Inet(a) => Some((a.is_ipv4(), a.port())),
+            Address::Unix(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Inet(a) => write!(f, "{a}"),
+            Address::Unix(p) => write!(f, "unix:{p}"),
+        }
+    }
+}
+
+/// `so_keepalive=` as nginx stores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoKeepalive {
+    /// `on`: SO_KEEPALIVE with the tcp_keepalive_* sysctls.
+    On,
+    /// `off`: explicitly off.
+    Off,
+    /// `idle:intvl:cnt`: SO_KEEPALIVE with these overrides; an empty field falls back to
+    /// its sysctl.
+    Tuned {
+        idle: Option<u64>,
+        intvl: Option<u64>,
+        cnt: Option<u64>,
+    },
+}
+
+/// A `listen` directive, where it is, and what it asked for.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    pub proto: Proto,
+    pub addr: Address,
+    pub file: FileId,
+    pub line: u32,
+    /// The directive's bytes, and its arguments' (the address first): an edit adds or
+    /// changes `backlog=` here.
+    pub span: Range<usize>,
+    pub args: Vec<Arg>,
+    /// No `listen` in the server: nginx's default `*:80`.
+    pub implicit: bool,
+    pub server: usize,
+    /// The argument index of `backlog=`, if written.
+    pub backlog_arg: Option<usize>,
+    pub backlog: Option<i32>,
+    pub so_keepalive: Option<SoKeepalive>,
+    pub reuseport: bool,
+    pub ipv6only: bool,
+    pub udp: bool,
+    pub default_server: bool,
+    /// Has a socket option (backlog, so_keepalive, bind, ...): wants its own socket, and
+    /// only one listen per address may have one.
+    pub sets_options: bool,
+}
+
+/// One socket nginx will open (per worker, with reuseport).
+#[derive(Debug, Clone)]
+pub struct Socket {
+    pub proto: Proto,
+    pub addr: Address,
+    pub udp: bool,
+    /// What nginx passes to listen(): the configured number as nginx's `int`, or 511.
+    pub backlog: i32,
+    pub backlog_configured: bool,
+    pub so_keepalive: Option<SoKeepalive>,
+    pub reuseport: bool,
+    /// The `listen` whose options the socket takes (index into `ListenModel::listens`):
+    /// the one with socket options, else the first for this address. Edits go here.
+    pub owner: usize,
+    /// Every `listen` this socket answers for, the owner included.
+    pub serves: Vec<usize>,
+}
+
+impl Socket {
+    /// What listen() gets from the kernel today: the backlog, compared unsigned, capped
+    /// at somaxconn (`listen(fd, -1)` gets somaxconn).
+    pub fn effective(&self, somaxconn: u32) -> u32 {
+        let asked = self.backlog as u32;
+        asked.min(somaxconn)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum When {
+    /// `nginx -t` fails: nginx will not load the configuration at all.
+    Test,
+    /// `nginx -t` passes but starting fails (bind: Address already in use).
+    Start,
+}
+
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub when: When,
+    /// nginx's own words where it has them.
+    pub message: String,
+    pub file: FileId,
+    pub line: u32,
+    /// The listens involved (indexes into `ListenModel::listens`), when any.
+    pub listens: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListenModel {
+    pub listens: Vec<Listen>,
+    pub sockets: Vec<Socket>,
+    pub problems: Vec<Problem>,
+    /// `worker_processes`: None for `auto`.
+    pub workers: Option<u32>,
+}
+
+/// Every socket the configuration asks for, in http{} and stream{}.
+pub fn model(conf: &Config) -> ListenModel {
+    let mut m = ListenModel {
+        workers: Some(1),
+        ..Default::default()
+    };
+    let mut server = 0;
+    for top in conf.top() {
+        match top.name.as_str() {
+            "worker_processes" => {
+                m.workers = top.args.first().and_then(|a| {
+                    if a.value == "auto" {
+                        None
+                    } else {
+                        a.value.parse().ok()
+                    }
+                })
+            }
+            "http" | "stream" => {
+                let proto = if top.name == "http" {
+                    Proto::Http
+                } else {
+                    Proto::Stream
+                };
+                let first = m.listens.len();
+                for srv in top.children().into_iter().filter(|d| d.name == "server") {
+                    server += 1;
+                    let before = m.listens.len();
+                    for l in srv.children().into_iter().filter(|d| d.name == "listen") {
+                        parse_listen(&mut m, proto, l, server);
+                    }
+                    if m.listens.len() == before && !has_listen(srv) {
+                        no_listen(&mut m, proto, srv, server);
+                    }
+                }
+                sockets(&mut m, proto, first);
+            }
+            _ => {}
+        }
+    }
+    m
+}
+
+fn has_listen(srv: &Directive) -> bool {
+    srv.children().iter().any(|d| d.name == "listen")
+}
+
+fn no_listen(m: &mut ListenModel, proto: Proto, srv: &Directive, server: usize) {
+    match proto {
+        // ngx_http_core_server: `*:80` (`*:8000` when nginx does not start as root;
+        // tuneguard assumes root, as a system nginx is).
+        Proto::Http => m.listens.push(Listen {
+            proto,
+            addr: Address::Inet(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 80)),
+            file: srv.file,
+            line: srv.line,
+            span: srv.span.clone(),
+            args: Vec::new(),
+            implicit: true,
+            server,
+            backlog_arg: None,
+            backlog: None,
+            so_keepalive: None,
+            reuseport: false,
+            ipv6only: true,
+            udp: false,
+            default_server: false,
+            sets_options: false,
+        }),
+        Proto::Stream => m.problems.push(Problem {
+            when: When::Test,
+            message: "no \"listen\" is defined for server".into(),
+            file: srv.file,
+            line: srv.line,
+            listens: Vec::new(),
+        }),
+    }
+}
+
+fn problem(m: &mut ListenModel, d: &Directive, message: String) {
+    m.problems.push(Problem {
+        when: When::Test,
+        message,
+        file: d.file,
+        line: d.line,
+        listens: Vec::new(),
+    });
+}
+
+fn parse_listen(m: &mut ListenModel, proto: Proto, d: &Directive, server: usize) {
+    let Some(first) = d.args.first() else {
+        return problem(m, d, "invalid number of arguments in \"listen\" directive".into());
+    };
+    let addrs = match parse_address(&first.value) {
+        Ok(a) => a,
+        Err(e) => {
+            return problem(
+                m,
+                d,
+                format!("{e} in \"{}\" of the \"listen\" directive", first.value),
+            )
+        }
+    };
+    let mut l = Listen {
+        proto,
+        addr: addrs[0].clone(),
+        file: d.file,
+        line: d.line,
+        span: d.span.clone(),
+        args: d.args.clone(),
+        implicit: false,
+        server,
+        backlog_arg: None,
+        backlog: None,
+        so_keepalive: None,
+        reuseport: false,
+        ipv6only: true,
+        udp: false,
+        default_server: false,
+        sets_options: false,
+    };
+    for (i, arg) in d.args.iter().enumerate().skip(1) {
+        if let Err(e) = parameter(proto, &mut l, i, &arg.value) {
+            return problem(m, d, e);
+        }
+    }
+    if l.udp && (l.backlog.is_some() || l.so_keepalive.is_some()) {
+        let p = if l.backlog.is_some() { "backlog" } else { "so_keepalive" };
+        return problem(m, d, format!("\"{p}\" parameter is incompatible with \"udp\""));
+    }
+    for addr in addrs {
+        m.listens.push(Listen {
+            addr,
+            ..l.clone()
+        });
+    }
+}
+
+/// One listen parameter, as nginx 1.22 on Linux reads it.
+fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), String> {
+    let http = proto == Proto::Http;
+    let (name, value) = match p.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (p, None),
+    };
+    match (name, value) {
+        ("default_server" | "default", None) if http => l.default_server = true,
+        ("ssl" | "proxy_protocol", None) => {}
+        ("http2" | "quic", None) if http => {}
+        ("udp", None) if !http => l.udp = true,
+        ("bind", None) => l.sets_options = true,
+        ("deferred", None) if http => l.sets_options = true,
+        ("reuseport", None) => {
+            l.reuseport = true;
+            l.sets_options = true;
+        }
+        ("backlog", Some(v)) => {
+            // ngx_atoi into nginx's `int`: a huge number wraps, 0 and -1 are refused.
+            let n = atoi(v).map(|n| n as i32);
+            match n {
+                Some(n) if n != 0 && n != -1 => {
+                    l.backlog = Some(n);
+                    l.backlog_arg = Some(i);
+                    l.sets_options = true;
+                }
+                _ => return Err(format!("invalid backlog \"{v}\"")),
+            }
+        }
+        ("rcvbuf" | "sndbuf", Some(v)) => {
+            if parse_size(v).is_none() {
+                return Err(format!("invalid {name} \"{v}\""));
+            }
+            l.sets_options = true;
+        }
+        ("fastopen", Some(v)) if http => {
+            if atoi(v).is_none() {
+                return Err(format!("invalid fastopen \"{v}\""));
+            }
+            l.sets_options = true;
+        }
+        ("ipv6only", Some(v)) => {
+            l.ipv6only = match v {
+                "on" => true,
+                "off" => false,
+                _ => return Err(format!("invalid ipv6only flags \"{v}\"")),
+            };
+            l.sets_options = true;
+        }
+        ("so_keepalive", Some(v)) => {
+            l.so_keepalive = Some(
+                parse_so_keepalive(v)
+                    .ok_or_else(|| format!("invalid so_keepalive value: \"{v}\""))?,
+            );
+            l.sets_options = true;
+        }
+        _ => return Err(format!("invalid parameter \"{p}\"")),
+    }
+    Ok(())
+}
+
+fn parse_so_keepalive(v: &str) -> Option<SoKeepalive> {
+    match v {
+        "on" => return Some(SoKeepalive::On),
+        "off" => return Some(SoKeepalive::Off),
+        _ => {}
+    }
+    let mut parts = v.splitn(3, ':');
+    let field = |s: Option<&str>, time: bool| -> Option<Option<u64>> {
+        match s {
+            None | Some("") => Some(None),
+            Some(s) if time => parse_time(s).map(Some),
+            Some(s) => atoi(s).map(Some),
+        }
+    };
+    let idle = field(parts.next(), true)?;
+    let intvl = field(parts.next(), true)?;
+    let cnt = field(parts.next(), false)?;
+    let all_zero = [idle, intvl, cnt].iter().all(|f| f.unwrap_or(0) == 0);
+    (!all_zero).then_some(SoKeepalive::Tuned { idle, intvl, cnt })
+}
+
+/// ngx_atoi: decimal digits only, no sign.
+fn atoi(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    s.parse::<u64>().ok().filter(|&n| n <= i64::MAX as u64)
+}
+
+/// ngx_parse_size: a number with an optional k/K/m/M/g/G.
+fn parse_size(s: &str) -> Option<u64> {
+    let (num, mult) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 1 << 10),
+        b'm' | b'M' => (&s[..s.len() - 1], 1 << 20),
+        b'g' | b'G' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    atoi(num)?.checked_mul(mult)
+}
+
+/// ngx_parse_time in seconds: `90`, `30s`, `2m`, `1h30m`; units in decreasing order.
+pub fn parse_time(s: &str) -> Option<u64> {
+    let units: [(u8, u64); 7] = [
+        (b'y', 365 * 86400),
+        (b'M', 30 * 86400),
+        (b'w', 7 * 86400),
+        (b'd', 86400),
+        (b'h', 3600),
+        (b'm', 60),
+        (b's', 1),
+    ];
+    let b = s.as_bytes();
+    let (mut i, mut total, mut step) = (0, 0u64, 0usize);
+    let mut any = false;
+    while i < b.len() {
+        if b[i] == b' ' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let n: u64 = s[start..i].parse().ok()?;
+        let mult = match b.get(i) {
+            None | Some(b' ') => 1,
+            Some(&u) => {
+                let pos = units.iter().position(|&(c, _)| c == u)?;
+                if pos < step || (b.get(i + 1) == Some(&b's') && u == b'm') {
+                    return None;
+                }
+                step = pos + 1;
+                i += 1;
+                units[pos].1
+            }
+        };
+        total = total.checked_add(n.checked_mul(mult)?)?;
+        any = true;
+    }
+    any.then_some(total)
+}
+
+/// The address of a `listen`, as ngx_parse_url reads it with `listen` set: unix:,
+/// `[v6]:port`, `addr:port`, a port alone (IPv4 wildcard), `*:port`, a host name
+/// (every address it resolves to), default port 80.
+fn parse_address(s: &str) -> Result<Vec<Address>, &'static str> {
+    if let Some(path) = s.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err("no path in the unix domain socket");
+        }
+        if path.len() >= 108 {
+            return Err("too long path in the unix domain socket");
+        }
+        return Ok(vec![Address::Unix(path.to_string())]);
+    }
+    let inet = |ip: IpAddr, port| vec![Address::Inet(SocketAddr::new(ip, port))];
+    if let Some(rest) = s.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or("invalid host")?;
+        let ip: Ipv6Addr = host.parse().map_err(|_| "invalid IPv6 address")?;
+        let port = match after {
+            "" => 80,
+            p => port(p.strip_prefix(':').ok_or("invalid host")?)?,
+        };
+        return Ok(inet(IpAddr::V6(ip), port));
+    }
+    if s.contains('/') {
+        return Err("invalid host");
+    }
+    let (host, port) = match s.split_once(':') {
+        Some((h, p)) => (h, port(p)?),
+        None if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) => {
+            return Ok(inet(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port(s)?));
+        }
+        None => (s, 80),
+    };
+    if host.is_empty() {
+        return Err("no host");
+    }
+    if host == "*" {
+        return Ok(inet(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+    }
+    if let Ok(ip) = host.parse::<Ipv4Addr>() {
+        return Ok(inet(IpAddr::V4(ip), port));
+    }
+    // A name: nginx resolves it when it reads the configuration, and listens on each
+    // address it gets.
+    let mut out: Vec<Address> = Vec::new();
+    for a in (host, port).to_socket_addrs().map_err(|_| "host not found")? {
+        let a = Address::Inet(a);
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    if out.is_empty() {
+        return Err("host not found");
+    }
+    Ok(out)
+}
+
+fn port(s: &str) -> Result<u16, &'static str> {
+    match atoi(s) {
+        Some(n) if (1..=65535).contains(&n) => Ok(n as u16),
+        _ => Err("invalid port"),
+    }
+}
+
+/// Groups the listens of one context into addresses and sockets, as
+/// ngx_http_add_addresses and ngx_http_init_listening do.
+fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
+    // Per address: the listens on it, in order.
+    let mut addrs: Vec<(Address, bool, Vec<usize>)> = Vec::new();
+    for i in first..m.listens.len() {
+        let l = &m.listens[i];
+        match addrs.iter_mut().find(|(a, udp, _)| *a == l.addr && *udp == l.udp) {
+            Some((_, _, v)) => v.push(i),
+            None => addrs.push((l.addr.clone(), l.udp, vec![i])),
+        }
+    }
+    let mut out: Vec<Socket> = Vec::new();
+    for (addr, udp, idx) in &addrs {
+        let owner = check_address(m, proto, addr, idx);
+        let o = &m.listens[owner];
+        out.push(Socket {
+            proto,
+            addr: addr.clone(),
+            udp: *udp,
+            backlog: o.backlog.unwrap_or(DEFAULT_BACKLOG),
+            backlog_configured: o.backlog.is_some(),
+            so_keepalive: o.so_keepalive,
+            reuseport: o.reuseport,
+            owner,
+            serves: idx.clone(),
+        });
+    }
+    // With a wildcard on a port, an address without its own socket options is answered
+    // by the wildcard's socket; one with options binds its own, and on Linux that bind
+    // fails while the wildcard listens: the wildcard trap.
+    let mut keep = vec![true; out.len()];
+    for w in 0..out.len() {
+        if !out[w].addr.is_wildcard() {
+            continue;
+        }
+        let (v4, port) = out[w].addr.family_port().expect("inet");
+        for s in 0..out.len() {
+            if s == w || out[s].udp != out[w].udp || out[s].addr.is_wildcard() {
+                continue;
+            }
+            if out[s].addr.family_port() != Some((v4, port)) {
+                continue;
+            }
+            if m.listens[out[s].owner].sets_options {
+                if !(out[s].reuseport && out[w].reuseport) {
+                    trap(m, &out[w], &out[s]);
+                }
+            } else {
+                keep[s] = false;
+                let moved = out[s].serves.clone();
+                out[w].serves.extend(moved);
+            }
+        }
+    }
+    // An IPv6 wildcard with ipv6only=off takes the IPv4 port as well.
+    for w in 0..out.len() {
+        let l = &m.listens[out[w].owner];
+        if !(out[w].addr.is_wildcard() && !l.ipv6only) {
+            continue;
+        }
+        let (v4, port) = out[w].addr.family_port().expect("inet");
+        if v4 {
+            continue;
+        }
+        for s in 0..out.len() {
+            if keep[s] && out[s].addr.family_port() == Some((true, port)) && out[s].udp == out[w].udp {
+                trap(m, &out[w], &out[s]);
+            }
+        }
+    }
+    m.sockets
+        .extend(out.into_iter().zip(keep).filter(|(_, k)| *k).map(|(s, _)| s));
+}
+
+fn trap(m: &mut ListenModel, wildcard: &Socket, bound: &Socket) {
+    let l = &m.listens[bound.owner];
+    let message = format!(
+        "bind() to {} failed (98: Address already in use): this listen has socket options, \
+so it wants its own socket, but {} already takes the port; nginx -t passes, start fails",
+        bound.addr, wildcard.addr
+    );
+    m.problems.push(Problem {
+        when: When::Start,
+        message,
+        file: l.file,
+        line: l.line,
+        listens: vec![wildcard.owner, bound.owner],
+    });
+}
+
+/// nginx's checks for one address; returns the listen that owns its options.
+fn check_address(m: &mut ListenModel, proto: Proto, addr: &Address, idx: &[usize]) -> usize {
+    let mut owner: Option<usize> = None;
+    let mut default: Option<usize> = None;
+    let mut errors = Vec::new();
+    for (n, &i) in idx.iter().enumerate() {
+        let l = &m.listens[i];
+        if proto == Proto::Stream && n > 0 {
+            errors.push((i, format!("duplicate \"{addr}\" address and port pair")));
+            continue;
+        }
+        if idx[..n].iter().any(|&j| m.listens[j].server == l.server) {
+            errors.push((i, format!("a duplicate listen {addr}")));
+            continue;
+        }
+        if l.sets_options {
+            if owner.is_some() {
+                errors.push((i, format!("duplicate listen options for {addr}")));
+                continue;
+            }
+            owner = Some(i);
+        }
+        if l.default_server {
+            if default.is_some() {
+                errors.push((i, format!("a duplicate default server for {addr}")));
+                continue;
+            }
+            default = Some(i);
+        }
+    }
+    for (i, message) in errors {
+        let (file, line) = (m.listens[i].file, m.listens[i].line);
+        let listens = owner.into_iter().chain([i]).collect();
+        m.problems.push(Problem {
+            when: When::Test,
+            message,
+            file,
+            line,
+            listens,
+        });
+    }
+    owner.unwrap_or(idx[0])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses() {
+        let one = |s: &str| parse_address(s).unwrap().remove(0).to_string();
+        assert_eq!(one("80"), "0.0.0.0:80");
+        assert_eq!(one("*:8080"), "0.0.0.0:8080");
+        assert_eq!(one("127.0.0.1"), "127.0.0.1:80");
+        assert_eq!(one("[::]:443"), "[::]:443");
+        assert_eq!(one("[::1]"), "[::1]:80");
+        assert_eq!(one("unix:/run/a.sock"), "unix:/run/a.sock");
+        assert_eq!(parse_address("0").unwrap_err(), "invalid port");
+        assert_eq!(parse_address("1.2.3.4:70000").unwrap_err(), "invalid port");
+        assert_eq!(parse_address(":80").unwrap_err(), "no host");
+    }
+
+    #[test]
+    fn times_and_keepalive() {
+        assert_eq!(parse_time("30"), Some(30));
+        assert_eq!(parse_time("1h30m"), Some(5400));
+        assert_eq!(parse_time("30m1h"), None);
+        assert_eq!(parse_time("5ms"), None);
+        assert_eq!(
+            parse_so_keepalive("30m::10"),
+            Some(SoKeepalive::Tuned {
+                idle: Some(1800),
+                intvl: None,
+                cnt: Some(10)
+            })
+        );
+        assert_eq!(parse_so_keepalive("::"), None);
+        assert_eq!(parse_so_keepalive("0:0:0"), None);
+        assert_eq!(parse_so_keepalive("x"), None);
+    }
+
+    #[test]
+    fn effective_backlog_compares_unsigned() {
+        let s = Socket {
+            proto: Proto::Http,
+            addr: Address::Unix("/x".into()),
+            udp: false,
+            backlog: (2147483648u64 as i64) as i32,
+            backlog_configured: true,
+            so_keepalive: None,
+            reuseport: false,
+            owner: 0,
+            serves: vec![0],
+        };
+        assert_eq!(s.effective(4096), 4096);
+    }
+}

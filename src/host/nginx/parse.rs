@@ -1,0 +1,321 @@
+//! The directive tree, as `ngx_conf_parse` walks it: blocks, the bodies of handler blocks
+//! (`types`, `map`, ...) that take any name, and `include` in every context with nginx's
+//! path rule. Files come from a [`Files`] source: the disk under `--root`, or the files
+//! of an `nginx -T` dump.
+
+use super::glob;
+use super::lexer::{End, Lexer, Token};
+use super::{Arg, Body, Config, ConfError, Directive, FileId, Included, SourceFile};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where the files nginx would open come from. Paths are as nginx sees them on the host.
+pub enum Files {
+    /// The disk, with host paths read under this root.
+    Root(PathBuf),
+    /// The files an `nginx -T` dump printed, by path.
+    Dump(BTreeMap<PathBuf, Vec<u8>>),
+}
+
+impl Files {
+    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        match self {
+            Files::Root(root) => std::fs::read(on_disk(root, path)),
+            Files::Dump(files) => files.get(path).cloned().ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "not in the nginx -T dump")
+            }),
+        }
+    }
+
+    /// The paths a glob pattern matches, sorted as glob(3) sorts them.
+    fn glob(&self, pattern: &Path) -> std::io::Result<Vec<PathBuf>> {
+        use std::os::unix::ffi::OsStrExt;
+        let parts: Vec<&[u8]> = pattern
+            .iter()
+            .skip(1)
+            .map(|c| c.as_bytes())
+            .collect();
+        let mut found = match self {
+            Files::Root(root) => {
+                let mut paths = vec![PathBuf::from("/")];
+                for (i, part) in parts.iter().enumerate() {
+                    let last = i + 1 == parts.len();
+                    let mut next = Vec::new();
+                    for dir in &paths {
+                        if !glob::is_pattern(part) {
+                            let p = dir.join(std::ffi::OsStr::from_bytes(part));
+                            let disk = on_disk(root, &p);
+                            if (last || disk.is_dir()) && disk.symlink_metadata().is_ok() {
+                                next.push(p);
+                            }
+                            continue;
+                        }
+                        let Ok(entries) = std::fs::read_dir(on_disk(root, dir)) else {
+                            continue;
+                        };
+                        for e in entries.flatten() {
+                            let name = e.file_name();
+                            if glob::matches(part, name.as_bytes()) {
+                                let p = dir.join(&name);
+                                if last || on_disk(root, &p).is_dir() {
+                                    next.push(p);
+                                }
+                            }
+                        }
+                    }
+                    paths = next;
+                }
+                paths
+            }
+            Files::Dump(files) => files
+                .keys()
+                .filter(|p| {
+                    let names: Vec<&[u8]> = p.iter().skip(1).map(|c| c.as_bytes()).collect();
+                    names.len() == parts.len()
+                        && parts.iter().zip(&names).all(|(pat, name)| {
+                            if glob::is_pattern(pat) {
+                                glob::matches(pat, name)
+                            } else {
+                                pat == name
+                            }
+                        })
+                })
+                .cloned()
+                .collect(),
+        };
+        found.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+        Ok(found)
+    }
+}
+
+/// A host path under the root; symlinks inside the tree are followed within it.
+fn on_disk(root: &Path, path: &Path) -> PathBuf {
+    if root == Path::new("/") {
+        path.to_path_buf()
+    } else {
+        crate::host::sysctl_d::resolve_in_root(root, path)
+    }
+}
+
+/// Blocks whose bodies are read by a handler of their own: any word may start an entry,
+/// nested blocks are refused, and `include` still works.
+const HANDLER_BLOCKS: &[&str] = &["types", "map", "geo", "split_clients", "charset_map"];
+
+pub struct Parser<'f> {
+    files: &'f Files,
+    /// The directory of the main config file: nginx's conf prefix, against which every
+    /// relative include resolves, however deeply nested.
+    prefix: PathBuf,
+    sources: Vec<SourceFile>,
+    by_path: BTreeMap<PathBuf, FileId>,
+    /// The include chain being parsed, to name a cycle instead of recursing forever
+    /// (nginx itself runs out of file descriptors).
+    stack: Vec<FileId>,
+}
+
+#[derive(Clone, Copy)]
+struct Context {
+    in_block: bool,
+    handler: bool,
+}
+
+impl<'f> Parser<'f> {
+    pub fn parse(files: &'f Files, main: &Path) -> Result<Config, ConfError> {
+        let prefix = main.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut p = Parser {
+            files,
+            prefix,
+            sources: Vec::new(),
+            by_path: BTreeMap::new(),
+            stack: Vec::new(),
+        };
+        let bytes = files.read(main).map_err(|e| ConfError {
+            file: main.to_path_buf(),
+            line: 0,
+            message: format!("open() \"{}\" failed ({e})", main.display()),
+        })?;
+        let id = p.add_source(main, bytes);
+        let directives = p.parse_file(id, Context {
+            in_block: false,
+            handler: false,
+        })?;
+        Ok(Config {
+            main: id,
+            files: p.sources,
+            directives,
+        })
+    }
+
+    fn add_source(&mut self, path: &Path, bytes: Vec<u8>) -> FileId {
+        if let Some(&id) = self.by_path.get(path) {
+            return id;
+        }
+        let id = FileId(self.sources.len());
+        self.sources.push(SourceFile {
+            path: path.to_path_buf(),
+            bytes,
+        });
+        self.by_path.insert(path.to_path_buf(), id);
+        id
+    }
+
+    fn parse_file(&mut self, id: FileId, ctx: Context) -> Result<Vec<Directive>, ConfError> {
+        self.stack.push(id);
+        // The bytes are shared by every directive of the file; clone the handle once.
+        let bytes = std::mem::take(&mut self.sources[id.0].bytes);
+        let mut lexer = Lexer::new(&bytes);
+        let result = self.parse_block(id, &mut lexer, Context {
+            in_block: false,
+            ..ctx
+        });
+        self.sources[id.0].bytes = bytes;
+        self.stack.pop();
+        result
+    }
+
+    fn error(&self, file: FileId, line: u32, message: String) -> ConfError {
+        ConfError {
+            file: self.sources[file.0].path.clone(),
+            line,
+            message,
+        }
+    }
+
+    fn parse_block(
+        &mut self,
+        file: FileId,
+        lexer: &mut Lexer,
+        ctx: Context,
+    ) -> Result<Vec<Directive>, ConfError> {
+        let mut out = Vec::new();
+        loop {
+            let st = lexer
+                .next_statement()
+                .map_err(|e| self.error(file, e.line, e.message))?;
+            match st.end {
+                End::BlockDone(_) if !ctx.in_block => {
+                    return Err(self.error(file, lexer.line(), "unexpected \"}\"".into()))
+                }
+                End::BlockDone(_) => return Ok(out),
+                End::FileDone if ctx.in_block => {
+                    return Err(self.error(
+                        file,
+                        lexer.line(),
+                        "unexpected end of file, expecting \"}\"".into(),
+                    ))
+                }
+                End::FileDone => return Ok(out),
+                _ => {}
+            }
+            let mut words = st.words.into_iter();
+            let name_tok = words.next().expect("the lexer never ends a statement without words");
+            let name = String::from_utf8_lossy(&name_tok.value).into_owned();
+            let args: Vec<Arg> = words.map(arg).collect();
+            let (opens, end_at) = match st.end {
+                End::BlockStart(at) => (true, at),
+                End::Semicolon(at) => (false, at),
+                _ => unreachable!("block and file ends returned above"),
+            };
+            let line = name_tok.line;
+            if opens && ctx.handler {
+                return Err(self.error(file, lexer.line(), "unexpected \"{\"".into()));
+            }
+            let mut d = Directive {
+                name,
+                args,
+                file,
+                line,
+                span: name_tok.raw.start..end_at + 1,
+                body: Body::None,
+            };
+            if d.name == "include" {
+                if opens {
+                    return Err(self.error(
+                        file,
+                        line,
+                        "directive \"include\" is not terminated by \";\"".into(),
+                    ));
+                }
+                d.body = Body::Include(self.include(&d, ctx)?);
+            } else if opens {
+                let handler = HANDLER_BLOCKS.contains(&d.name.as_str());
+                let children = self.parse_block(file, lexer, Context {
+                    in_block: true,
+                    handler,
+                })?;
+                d.body = Body::Block(children);
+            }
+            out.push(d);
+        }
+    }
+
+    fn include(&mut self, d: &Directive, ctx: Context) -> Result<Vec<Included>, ConfError> {
+        if d.args.len() != 1 {
+            return Err(self.error(
+                d.file,
+                d.line,
+                "invalid number of arguments in \"include\" directive".into(),
+            ));
+        }
+        let value = Path::new(&d.args[0].value);
+        let path = if value.is_absolute() {
+            value.to_path_buf()
+        } else {
+            self.prefix.join(value)
+        };
+        use std::os::unix::ffi::OsStrExt;
+        let targets = if glob::is_pattern(path.as_os_str().as_bytes()) {
+            self.files.glob(&path).map_err(|e| {
+                self.error(d.file, d.line, format!("glob() \"{}\" failed ({e})", path.display()))
+            })?
+        } else {
+            vec![path]
+        };
+        let mut out = Vec::new();
+        for target in targets {
+            if let Some(&id) = self.by_path.get(&target) {
+                if self.stack.contains(&id) {
+                    let chain: Vec<String> = self
+                        .stack
+                        .iter()
+                        .map(|f| self.sources[f.0].path.display().to_string())
+                        .chain([target.display().to_string()])
+                        .collect();
+                    return Err(self.error(
+                        d.file,
+                        d.line,
+                        format!("include cycle: {}", chain.join(" -> ")),
+                    ));
+                }
+            }
+            let id = match self.by_path.get(&target) {
+                Some(&id) => id,
+                None => {
+                    let bytes = self.files.read(&target).map_err(|e| {
+                        self.error(
+                            d.file,
+                            d.line,
+                            format!("open() \"{}\" failed ({e})", target.display()),
+                        )
+                    })?;
+                    self.add_source(&target, bytes)
+                }
+            };
+            // A file included twice is parsed twice, as nginx does.
+            let directives = self.parse_file(id, ctx)?;
+            out.push(Included {
+                file: id,
+                directives,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn arg(t: Token) -> Arg {
+    Arg {
+        value: String::from_utf8_lossy(&t.value).into_owned(),
+        raw: t.raw,
+        line: t.line,
+    }
+}
