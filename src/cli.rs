@@ -4,6 +4,7 @@
 
 use crate::host::netns::Target;
 use crate::host::LiveSource;
+use crate::host::NginxWant;
 use crate::kversion::KernelVersion;
 use crate::profile::Severity;
 use crate::report::style::ColorChoice;
@@ -123,12 +124,20 @@ pub struct Select {
     /// Profile name or file; repeatable, later ones override earlier ones (default: baseline).
     #[arg(long = "profile", value_name = "NAME|FILE")]
     pub profiles: Vec<String>,
-    /// nginx's main config file (nginx checks are not in this version yet).
+    /// nginx's main config file (default: the running master's, `nginx -V`'s, or
+    /// /etc/nginx/nginx.conf), read under --root.
     #[arg(long, value_name = "FILE")]
     pub nginx_conf: Option<PathBuf>,
-    /// Skip nginx checks.
-    #[arg(long, conflicts_with = "nginx_conf")]
+    /// Read nginx's configuration from the output of `nginx -T` instead of its files.
+    #[arg(long, value_name = "FILE", conflicts_with = "nginx_conf")]
+    pub nginx_dump: Option<PathBuf>,
+    /// Skip nginx and listener checks.
+    #[arg(long, conflicts_with_all = ["nginx_conf", "nginx_dump"])]
     pub no_nginx: bool,
+    /// Check only one family: sysctl keys (live and persisted), or nginx and the
+    /// namespace's listeners.
+    #[arg(long, value_enum, conflicts_with = "no_nginx")]
+    pub only: Option<Only>,
     /// Audit the network namespace NAME (under /run/netns) or PATH.
     #[arg(long, value_name = "NAME|PATH", conflicts_with = "pid")]
     pub netns: Option<String>,
@@ -158,7 +167,9 @@ pub struct Selected {
     pub kernel: Option<KernelVersion>,
     pub root: PathBuf,
     pub root_explicit: bool,
-    pub nginx: bool,
+    pub nginx: NginxWant,
+    /// Check sysctl keys (live and persisted).
+    pub sysctl: bool,
     /// Flags accepted now whose feature arrives later, to tell the user plainly.
     pub not_yet: Vec<&'static str>,
 }
@@ -171,9 +182,17 @@ impl Select {
             }
         }
         let mut not_yet = Vec::new();
-        if self.nginx_conf.is_some() {
-            not_yet.push("--nginx-conf: this version does not read nginx's configuration yet; nginx rules are reported as skip");
-        }
+        let cwd = || std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        let nginx = match (&self.nginx_conf, &self.nginx_dump) {
+            _ if self.no_nginx || self.only == Some(Only::Sysctl) => NginxWant::Off,
+            // A relative --nginx-conf is relative to the current directory, as nginx's -c.
+            (Some(c), _) if self.root == std::path::Path::new("/") => {
+                NginxWant::Conf(cwd().join(c))
+            }
+            (Some(c), _) => NginxWant::Conf(std::path::Path::new("/").join(c)),
+            (_, Some(d)) => NginxWant::Dump(d.clone()),
+            (None, None) => NginxWant::Auto,
+        };
         if self.state_dir.is_some() {
             not_yet.push("--state-dir: journals and locks belong to apply, rollback and recover, which are not in this version yet");
         }
@@ -197,10 +216,17 @@ impl Select {
             },
             root_explicit: self.root != std::path::Path::new("/"),
             root: self.root.clone(),
-            nginx: !self.no_nginx,
+            nginx,
+            sysctl: self.only != Some(Only::Nginx),
             not_yet,
         })
     }
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    Sysctl,
+    Nginx,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

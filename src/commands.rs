@@ -1,7 +1,7 @@
 //! Running a parsed command line: read, decide, tell. Returns the exit code of SPEC.md;
 //! errors (exit 2) are printed by main.
 
-use crate::audit::{self, NginxInput};
+use crate::audit;
 use crate::catalog;
 use crate::cli::{Cli, Command, ExplainFormat, Format, ProfilesAction};
 use crate::host::{self, netns};
@@ -37,7 +37,23 @@ pub fn run(cli: Cli) -> Result<i32> {
             if let Some(t) = &sel.netns {
                 netns::enter(t)?;
             }
-            let keys = profile.keys_to_read();
+            let mut keys = if sel.sysctl {
+                profile.keys_to_read()
+            } else {
+                Vec::new()
+            };
+            if sel.nginx != host::NginxWant::Off {
+                // The live checks compare every listener with what listen() gives today;
+                // so_keepalive falls back to the keepalive keys.
+                for k in ["net.core.somaxconn"]
+                    .iter()
+                    .chain(crate::profile::KEEPALIVE_KEYS.iter())
+                {
+                    if !keys.iter().any(|x| x == k) {
+                        keys.push(k.to_string());
+                    }
+                }
+            }
             let snap = host::snapshot(&host::Request {
                 source: &sel.live,
                 target: sel.netns.as_ref(),
@@ -45,16 +61,14 @@ pub fn run(cli: Cli) -> Result<i32> {
                 root: &sel.root,
                 root_explicit: sel.root_explicit,
                 kernel: sel.kernel,
+                nginx: &sel.nginx,
+                listeners: sel.nginx != host::NginxWant::Off,
+                persisted: sel.sysctl,
             });
             if let Some(why) = audit::unreadable(&snap) {
                 bail!("{why}");
             }
-            let nginx = if sel.nginx {
-                NginxInput::NotSupported
-            } else {
-                NginxInput::Disabled
-            };
-            let findings = audit::audit(&snap, &profile, &nginx);
+            let findings = audit::audit(&snap, &profile, audit::Scope { sysctl: sel.sysctl });
             let fail_on = fail_on.into();
             let report = AuditReport {
                 snapshot: &snap,

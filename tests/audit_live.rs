@@ -318,12 +318,16 @@ fn waivers_skip_with_their_reason() {
 }
 
 #[test]
-fn nginx_rules_say_plainly_they_are_not_checked_yet() {
+fn nginx_rules_say_why_they_were_not_checked() {
     let ns = Netns::new();
+    let dirs = Dirs::new();
+    let root = dirs.root.path().to_str().unwrap();
     let r = run(&[
         "audit",
         "--netns",
         &ns.name,
+        "--root",
+        root,
         "--format",
         "json",
         "--profile",
@@ -332,13 +336,12 @@ fn nginx_rules_say_plainly_they_are_not_checked_yet() {
     let j = r.json();
     let f = finding(&j, "nginx.listen_backlog");
     assert_eq!(f["status"], "skip");
+    let msg = f["message"].as_str().unwrap();
     assert!(
-        f["message"]
-            .as_str()
-            .unwrap()
-            .contains("does not read nginx"),
+        msg.contains("no nginx configuration found") && msg.contains("/etc/nginx/nginx.conf"),
         "{f}"
     );
+
     let r = run(&[
         "audit",
         "--netns",
@@ -353,6 +356,8 @@ fn nginx_rules_say_plainly_they_are_not_checked_yet() {
         .as_str()
         .unwrap()
         .contains("--no-nginx"));
+
+    // A configuration named on the command line that is not there is an input error.
     let r = run(&[
         "audit",
         "--netns",
@@ -360,9 +365,6 @@ fn nginx_rules_say_plainly_they_are_not_checked_yet() {
         "--nginx-conf",
         "/nonexistent/nginx.conf",
     ]);
-    assert!(
-        r.stderr.contains("--nginx-conf") && r.stderr.contains("does not read nginx"),
-        "{}",
-        r.stderr
-    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("/nonexistent/nginx.conf"), "{}", r.stderr);
 }

@@ -71,6 +71,9 @@ pub struct Finding {
     pub incident: Option<u32>,
     pub remedy: Option<String>,
     pub evidence: Option<serde_json::Value>,
+    /// The socket and the `listen` that owns it, for nginx findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nginx: Option<super::nginx::NginxRef>,
 }
 
 impl Finding {
@@ -97,6 +100,7 @@ impl Finding {
             incident: None,
             remedy: None,
             evidence: None,
+            nginx: None,
         }
     }
 

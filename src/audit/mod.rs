@@ -3,12 +3,13 @@
 
 mod finding;
 mod keepalive;
+mod listeners;
 mod nginx;
 mod persisted;
 mod sysctl;
 
 pub use finding::{Absence, Finding, Status};
-pub use nginx::NginxInput;
+pub use nginx::{source_line, NginxRef};
 
 use crate::host::Snapshot;
 use crate::profile::{Profile, Severity};
@@ -43,18 +44,30 @@ impl Summary {
     }
 }
 
-/// Every rule of the profile becomes exactly one finding, worst first.
-pub fn audit(snap: &Snapshot, profile: &Profile, nginx: &NginxInput) -> Vec<Finding> {
-    let mut findings: Vec<Finding> = profile
-        .rules
-        .iter()
-        .map(|r| sysctl::check(snap, profile, r))
-        .collect();
-    findings.extend(keepalive::check(snap, profile));
-    findings.extend(nginx::check(profile, nginx));
-    if let Some(p) = &snap.persisted {
-        findings.extend(persisted::file_findings(p));
+/// Which check families run (`--only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    pub sysctl: bool,
+}
+
+/// Every sysctl rule of the profile becomes exactly one finding; nginx rules one per
+/// socket; live listeners one per address. Worst first.
+pub fn audit(snap: &Snapshot, profile: &Profile, scope: Scope) -> Vec<Finding> {
+    let mut findings: Vec<Finding> = Vec::new();
+    if scope.sysctl {
+        findings.extend(
+            profile
+                .rules
+                .iter()
+                .map(|r| sysctl::check(snap, profile, r)),
+        );
+        findings.extend(keepalive::check(snap, profile));
+        if let Some(p) = &snap.persisted {
+            findings.extend(persisted::file_findings(p));
+        }
     }
+    findings.extend(nginx::check(snap, profile));
+    findings.extend(listeners::check(snap));
     // Stable: equal ranks keep the profile's order.
     findings.sort_by_key(Finding::rank);
     findings
@@ -79,6 +92,14 @@ pub fn unreadable(snap: &Snapshot) -> Option<String> {
             _ => None,
         })
         .collect();
+    let mut problems = problems;
+    if let crate::host::NginxState::Unreadable { path, error } = &snap.nginx {
+        let hint = if root { "" } else { "; run tuneguard as root" };
+        problems.push(format!(
+            "nginx configuration {}: {error}{hint}",
+            path.display()
+        ));
+    }
     (!problems.is_empty()).then(|| {
         format!(
             "could not read {} key(s):\n  {}",

@@ -1,57 +1,394 @@
-//! nginx listen checks. Reading nginx's configuration and live listeners is not in this
-//! version yet, so each nginx rule of the profile reports `skip` saying exactly that,
-//! rather than passing silently.
+//! nginx's listening sockets against the profile: the backlog each socket asks for, what
+//! the kernel gives it (min(backlog, somaxconn), FACTS.md §1), so_keepalive, and the
+//! configuration errors nginx itself would raise. The live side is in `listeners.rs`.
 
-use super::{waived, Finding};
-use crate::profile::Profile;
+use super::{human_seconds, waived, Finding};
+use crate::host::nginx::listen::{ListenModel, SoKeepalive, Socket, When};
+use crate::host::nginx::Config;
+use crate::host::{NginxRead, NginxState, Snapshot};
+use crate::profile::{Profile, Severity};
+use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NginxInput {
-    /// `--no-nginx`.
-    Disabled,
-    /// nginx was asked for but this version cannot read it yet.
-    NotSupported,
+const BACKLOG_EXPLAINED: &str = "nginx asks listen() for the listen's backlog= (511 when unset on \
+Linux); the kernel caps it at net.core.somaxconn at that moment, and the socket keeps that cap until \
+listen() is called on it again. The accept queue then holds backlog+1 completed connections; past \
+that, new SYNs are dropped (ListenOverflows).";
+
+const RELISTEN: &str = "a reload calls listen() again only when the configured backlog number \
+changes; otherwise only a restart picks up a new somaxconn";
+
+const SO_KEEPALIVE_EXPLAINED: &str = "listen ... so_keepalive=on|idle:intvl:cnt sets SO_KEEPALIVE \
+(and TCP_KEEPIDLE/INTVL/CNT) on the listening socket; accepted connections inherit it on Linux. \
+Empty fields fall back to the tcp_keepalive_* sysctls. Without it, a client that vanished is never \
+probed and its connection is held until nginx's own timeouts.";
+
+/// The listen a finding is about, as the JSON report names it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NginxRef {
+    pub socket: String,
+    pub proto: &'static str,
+    /// The `listen` that owns the socket's options (or nginx's implicit `*:80`).
+    pub file: String,
+    pub line: u32,
+    pub listen: String,
+    pub backlog: i32,
+    pub backlog_configured: bool,
 }
 
-pub(super) fn check(profile: &Profile, input: &NginxInput) -> Vec<Finding> {
-    let why = match input {
-        NginxInput::Disabled => "skipped: --no-nginx was given".to_string(),
-        NginxInput::NotSupported => {
-            "not checked: this version of tuneguard does not read nginx's configuration yet"
-                .to_string()
+pub fn nginx_ref(conf: &Config, m: &ListenModel, s: &Socket) -> NginxRef {
+    let l = &m.listens[s.owner];
+    let text = &conf.files[l.file.0].bytes[l.span.clone()];
+    NginxRef {
+        socket: s.addr.to_string(),
+        proto: s.proto.as_str(),
+        file: conf.path(l.file).display().to_string(),
+        line: l.line,
+        listen: if l.implicit {
+            "(no listen: nginx's default *:80)".into()
+        } else {
+            String::from_utf8_lossy(text).into_owned()
+        },
+        backlog: s.backlog,
+        backlog_configured: s.backlog_configured,
+    }
+}
+
+/// somaxconn as the audit knows it: live, else what the files give at boot.
+pub(super) fn somaxconn(snap: &Snapshot) -> Option<(u32, &'static str)> {
+    const KEY: &str = "net.core.somaxconn";
+    if let Some(v) = snap.value(KEY) {
+        return v.trim().parse().ok().map(|n| (n, "live"));
+    }
+    let p = snap.persisted.as_ref()?;
+    let v = super::persisted::boot_value(p, KEY, crate::catalog::lookup(KEY), snap.kernel)?;
+    let n = *v.ints()?.first()?;
+    u32::try_from(n).ok().map(|n| (n, "at boot"))
+}
+
+pub(super) fn check(snap: &Snapshot, profile: &Profile) -> Vec<Finding> {
+    let read = match &snap.nginx {
+        NginxState::Read(r) => r,
+        other => {
+            let why = match other {
+                NginxState::Off => {
+                    "not checked: nginx checks are off (--no-nginx or --only sysctl)".to_string()
+                }
+                NginxState::NotFound(why) => format!("not checked: {why}"),
+                NginxState::Unreadable { path, error } => {
+                    format!("not checked: {} could not be read: {error}", path.display())
+                }
+                NginxState::Read(_) => unreachable!(),
+            };
+            return skipped_rules(profile, &why);
         }
     };
+    let conf = match &read.conf {
+        Ok(c) => c,
+        Err(e) => {
+            let mut f = Finding::new("nginx", "nginx config", Severity::Error);
+            f.id = "nginx/config".into();
+            f.explanation = "tuneguard reads the configuration as nginx does; this is where nginx \
+would stop."
+                .into();
+            let mut out = vec![f.fail(
+                Severity::Error,
+                format!("nginx would refuse {}: {e}", read.main.display()),
+            )];
+            out.extend(skipped_rules(
+                profile,
+                "not checked: the configuration does not parse",
+            ));
+            return out;
+        }
+    };
+    let m = &read.model;
+    let mut out = problems(conf, m);
+    let refused = m.problems.iter().any(|p| p.when == When::Test);
+    if refused {
+        out.extend(skipped_rules(
+            profile,
+            "not checked: nginx -t would refuse this configuration",
+        ));
+        return out;
+    }
+    let cap = somaxconn(snap);
+    for (i, s) in m.sockets.iter().enumerate() {
+        if s.udp || trapped(m, i) {
+            continue;
+        }
+        let at = nginx_ref(conf, m, s);
+        if let Some(rule) = &profile.listen_backlog {
+            if rule.min.is_some() {
+                out.push(backlog_min(profile, rule, s, &at, cap));
+            }
+            if rule.within_somaxconn {
+                out.push(within_somaxconn(profile, rule, s, &at, cap));
+            }
+        }
+        if let Some(rule) = &profile.so_keepalive {
+            out.push(so_keepalive(snap, profile, rule, s, &at));
+        }
+    }
+    if m.sockets.is_empty() {
+        out.extend(skipped_rules(
+            profile,
+            &format!(
+                "not checked: {} declares no listening socket",
+                read.main.display()
+            ),
+        ));
+    }
+    out
+}
+
+/// Whether the socket's own listen is the bound side of a wildcard trap.
+fn trapped(m: &ListenModel, socket: usize) -> bool {
+    let owner = m.sockets[socket].owner;
+    m.problems
+        .iter()
+        .any(|p| p.when == When::Start && p.listens.last() == Some(&owner))
+}
+
+fn skipped_rules(profile: &Profile, why: &str) -> Vec<Finding> {
     let mut out = Vec::new();
     if let Some(b) = &profile.listen_backlog {
-        let mut f = Finding::for_rule("nginx", "nginx.listen_backlog", &b.why);
-        let mut expected = serde_json::Map::new();
-        if let Some(m) = b.min {
-            expected.insert("min".into(), m.into());
-        }
-        if b.within_somaxconn {
-            expected.insert("max".into(), "net.core.somaxconn".into());
-        }
-        f.expected = Some(expected.into());
-        f.explanation =
-            "nginx asks listen() for its backlog (511 when unset on Linux); the kernel caps it at \
-net.core.somaxconn at that moment, and the socket keeps that cap until listen() is called again."
-                .into();
+        let f = Finding::for_rule("nginx", "nginx.listen_backlog", &b.why);
         out.push(
             waived(profile, "nginx.listen_backlog", f.clone())
                 .unwrap_or_else(|| f.skip(format!("nginx listen backlog {why}"))),
         );
     }
     if let Some(k) = &profile.so_keepalive {
-        let mut f = Finding::for_rule("nginx", "nginx.so_keepalive", &k.why);
-        f.expected = Some(serde_json::json!({ "required": k.required }));
-        f.explanation =
-            "listen ... so_keepalive=on|idle:intvl:cnt sets SO_KEEPALIVE on the listening socket; \
-accepted connections inherit it on Linux."
-                .into();
+        let f = Finding::for_rule("nginx", "nginx.so_keepalive", &k.why);
         out.push(
             waived(profile, "nginx.so_keepalive", f.clone())
                 .unwrap_or_else(|| f.skip(format!("nginx so_keepalive {why}"))),
         );
     }
     out
+}
+
+/// The errors nginx itself would raise: at `nginx -t`, or only when it starts.
+fn problems(conf: &Config, m: &ListenModel) -> Vec<Finding> {
+    m.problems
+        .iter()
+        .map(|p| {
+            let at = format!("{}:{}", conf.path(p.file).display(), p.line);
+            let mut f = Finding::new("nginx", "nginx config", Severity::Error);
+            f.id = format!("nginx/config/{at}");
+            let (msg, remedy) = match p.when {
+                When::Test => (
+                    format!("nginx -t fails: {} in {at}", p.message),
+                    "keep socket options (backlog=, so_keepalive=, reuseport, ...) on one listen per address, and each address once per server".to_string(),
+                ),
+                When::Start => {
+                    let wildcard = &m.listens[p.listens[0]];
+                    (
+                        format!("nginx -t passes but start fails: {} ({at})", p.message),
+                        format!(
+                            "put the socket options on the wildcard listen at {}:{}, which owns the port's socket, and remove them from {at}",
+                            conf.path(wildcard.file).display(),
+                            wildcard.line
+                        ),
+                    )
+                }
+            };
+            f.explanation = "nginx answers every address of a port through the wildcard socket \
+unless a listen has socket options; only one listen per address may carry them (FACTS.md §4)."
+                .into();
+            f.fact = Some("FACTS.md §4: listen options and the wildcard trap".into());
+            f.remedy = Some(remedy);
+            f.fail(Severity::Error, msg)
+        })
+        .collect()
+}
+
+fn socket_finding(what: &str, at: &NginxRef, why: &crate::profile::Reasons) -> Finding {
+    let mut f = Finding::for_rule("nginx", &format!("listen {}", at.socket), why);
+    f.id = format!("nginx/{what}/{}/{}", at.proto, at.socket);
+    f.nginx = Some(at.clone());
+    f
+}
+
+fn asked(s: &Socket, at: &NginxRef) -> String {
+    if s.backlog_configured {
+        format!("backlog={} at {}:{}", s.backlog, at.file, at.line)
+    } else {
+        format!(
+            "no backlog= at {}:{} (nginx asks for 511)",
+            at.file, at.line
+        )
+    }
+}
+
+fn backlog_min(
+    profile: &Profile,
+    rule: &crate::profile::ListenBacklog,
+    s: &Socket,
+    at: &NginxRef,
+    cap: Option<(u32, &str)>,
+) -> Finding {
+    let mut f = socket_finding("listen_backlog", at, &rule.why);
+    f.explanation = BACKLOG_EXPLAINED.into();
+    f.expected = rule.min.map(|m| serde_json::json!({ "min": m }));
+    f.live = Some(serde_json::json!({ "backlog": s.backlog }));
+    if let Some(w) = waived(profile, "nginx.listen_backlog", f.clone()) {
+        return w;
+    }
+    let Some(min) = rule.min else {
+        return f.pass(format!("{}; profile sets no minimum", asked(s, at)));
+    };
+    let min32 = u32::try_from(min).unwrap_or(u32::MAX);
+    let (effective, cut) = match cap {
+        Some((c, src)) => {
+            let e = s.effective(c);
+            f.effective = Some(e.into());
+            (
+                e,
+                (e < s.backlog as u32).then(|| format!(", cut to somaxconn {c} ({src})")),
+            )
+        }
+        None => (s.backlog as u32, None),
+    };
+    let msg = format!(
+        "effective backlog {effective}: {}{}; profile {} wants at least {min}",
+        asked(s, at),
+        cut.clone().unwrap_or_default(),
+        rule.why.origin
+    );
+    if effective >= min32 {
+        return f.pass(msg);
+    }
+    f.remedy = Some(if (s.backlog as u32) < min32 {
+        format!(
+            "set backlog={min} on the listen at {}:{} (it owns {}), with net.core.somaxconn at least {min}; changing the number makes a reload call listen() again",
+            at.file, at.line, at.socket
+        )
+    } else {
+        format!("raise net.core.somaxconn to at least {min}, then restart nginx: {RELISTEN}")
+    });
+    f.fail(rule.why.severity, msg)
+}
+
+fn within_somaxconn(
+    profile: &Profile,
+    rule: &crate::profile::ListenBacklog,
+    s: &Socket,
+    at: &NginxRef,
+    cap: Option<(u32, &str)>,
+) -> Finding {
+    let mut f = socket_finding("within_somaxconn", at, &rule.why);
+    f.kind = "relation";
+    f.explanation = BACKLOG_EXPLAINED.into();
+    f.expected = Some(serde_json::json!({ "max": "net.core.somaxconn" }));
+    if let Some(w) = waived(profile, "nginx.listen_backlog", f.clone()) {
+        return w;
+    }
+    let Some((c, src)) = cap else {
+        return f.skip(format!(
+            "{}: net.core.somaxconn is unknown here, so the cut cannot be told",
+            asked(s, at)
+        ));
+    };
+    f.live = Some(serde_json::json!({ "backlog": s.backlog, "somaxconn": c }));
+    let e = s.effective(c);
+    if e == s.backlog as u32 {
+        return f.pass(format!("{} fits under somaxconn {c} ({src})", asked(s, at)));
+    }
+    f.remedy = Some(format!(
+        "raise net.core.somaxconn to {} (then restart nginx: {RELISTEN}), or lower backlog= at {}:{} to what the kernel gives",
+        s.backlog as u32, at.file, at.line
+    ));
+    f.fail(
+        rule.why.severity,
+        format!(
+            "{} is above net.core.somaxconn {c} ({src}): listen() silently cuts it to {e}",
+            asked(s, at)
+        ),
+    )
+}
+
+fn so_keepalive(
+    snap: &Snapshot,
+    profile: &Profile,
+    rule: &crate::profile::SoKeepalive,
+    s: &Socket,
+    at: &NginxRef,
+) -> Finding {
+    let mut f = socket_finding("so_keepalive", at, &rule.why);
+    f.explanation = SO_KEEPALIVE_EXPLAINED.into();
+    f.expected = Some(serde_json::json!({ "required": rule.required }));
+    if let Some(w) = waived(profile, "nginx.so_keepalive", f.clone()) {
+        return w;
+    }
+    let (idle, intvl, cnt) = match s.so_keepalive {
+        None | Some(SoKeepalive::Off) => {
+            f.live = Some(serde_json::Value::Null);
+            let what = if s.so_keepalive.is_some() {
+                "so_keepalive=off"
+            } else {
+                "no so_keepalive"
+            };
+            let msg = format!(
+                "{what} on the listen at {}:{}: accepted connections do not set SO_KEEPALIVE, so the kernel never probes a vanished client",
+                at.file, at.line
+            );
+            if !rule.required {
+                return f.pass(format!("{msg} (not required)"));
+            }
+            f.remedy = Some(format!(
+                "add so_keepalive=on (or idle:intvl:cnt) to the listen at {}:{}; it is a socket option, so it must sit on the listen that owns {}",
+                at.file, at.line, at.socket
+            ));
+            return f.fail(rule.why.severity, msg);
+        }
+        Some(SoKeepalive::On) => (None, None, None),
+        Some(SoKeepalive::Tuned { idle, intvl, cnt }) => (idle, intvl, cnt),
+    };
+    let sysctl = |k: &str| snap.value(k).and_then(|v| v.trim().parse::<u64>().ok());
+    let time = idle.or_else(|| sysctl("net.ipv4.tcp_keepalive_time"));
+    let intvl = intvl.or_else(|| sysctl("net.ipv4.tcp_keepalive_intvl"));
+    let cnt = cnt.or_else(|| sysctl("net.ipv4.tcp_keepalive_probes"));
+    let bound = profile
+        .keepalive
+        .as_ref()
+        .and_then(|k| match (k.max_detection, k.idle_timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        });
+    let (Some(t), Some(i), Some(c)) = (time, intvl, cnt) else {
+        return f.pass(
+            "so_keepalive is on; the tcp_keepalive_* values it falls back to are unreadable here"
+                .into(),
+        );
+    };
+    let detection = t.saturating_add(i.saturating_mul(c));
+    f.live = Some(serde_json::json!({ "idle": t, "intvl": i, "cnt": c, "detection": detection }));
+    let msg = format!(
+        "so_keepalive on at {}:{}: a vanished client is found after {t} + {i} × {c} = {}",
+        at.file,
+        at.line,
+        human_seconds(detection as i64)
+    );
+    match bound {
+        Some(b) if detection > b => {
+            f.remedy = Some(format!(
+                "shorten so_keepalive=idle:intvl:cnt at {}:{} (or the tcp_keepalive_* keys it falls back to) so the sum stays under {b} s",
+                at.file, at.line
+            ));
+            f.fail(
+                rule.why.severity,
+                format!(
+                    "{msg}, over the profile's keepalive bound of {}",
+                    human_seconds(b as i64)
+                ),
+            )
+        }
+        _ => f.pass(msg),
+    }
+}
+
+/// How the configuration was found, for the report.
+pub fn source_line(r: &NginxRead) -> String {
+    format!("{} ({})", r.main.display(), r.how)
 }

@@ -3,6 +3,7 @@
 
 pub mod netns;
 pub mod nginx;
+pub mod sockets;
 pub mod sysctl;
 pub mod sysctl_d;
 
@@ -66,6 +67,54 @@ pub struct Snapshot {
     pub persisted: Option<sysctl_d::Persisted>,
     /// Why `persisted` is None.
     pub persisted_skipped: Option<String>,
+    pub nginx: NginxState,
+    /// Listening sockets of the audited namespace, from the kernel (sock_diag). None when
+    /// there is no live kernel to ask or listeners were not asked for.
+    pub listeners: Option<Result<Listeners, String>>,
+}
+
+/// Listening sockets and who holds them.
+#[derive(Debug, Clone, Default)]
+pub struct Listeners {
+    pub tcp: Vec<sockets::TcpSocket>,
+    pub unix: Vec<sockets::UnixListener>,
+    pub owners: sockets::Owners,
+}
+
+/// Which nginx configuration to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NginxWant {
+    Off,
+    /// Find it: the running master's, `nginx -V`'s, /etc/nginx/nginx.conf.
+    Auto,
+    Conf(PathBuf),
+    /// An `nginx -T` output file.
+    Dump(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub enum NginxState {
+    /// Not asked for (`--no-nginx`, `--only sysctl`).
+    Off,
+    /// Asked for, none found: where we looked.
+    NotFound(String),
+    /// The main file (or dump) could not be read at all.
+    Unreadable {
+        path: PathBuf,
+        error: String,
+    },
+    Read(Box<NginxRead>),
+}
+
+#[derive(Debug, Clone)]
+pub struct NginxRead {
+    pub main: PathBuf,
+    /// How the configuration was found, for the report.
+    pub how: String,
+    /// The configuration, or what nginx would say refusing it.
+    pub conf: Result<nginx::Config, nginx::ConfError>,
+    /// The sockets it asks for (empty when the configuration could not be parsed).
+    pub model: nginx::listen::ListenModel,
 }
 
 impl Snapshot {
@@ -108,6 +157,11 @@ pub struct Request<'a> {
     pub root_explicit: bool,
     /// `--kernel`: the version to assume when there is no live kernel.
     pub kernel: Option<KernelVersion>,
+    pub nginx: &'a NginxWant,
+    /// Read the namespace's listening sockets (when there is a live kernel).
+    pub listeners: bool,
+    /// Read the persisted sysctl files (not for `--only nginx`).
+    pub persisted: bool,
 }
 
 /// Reads the given keys, the persisted configuration and the host facts audit needs.
@@ -126,9 +180,16 @@ pub fn snapshot(req: &Request) -> Snapshot {
             live: false,
             persisted: None,
             persisted_skipped: None,
+            nginx: NginxState::Off,
+            listeners: None,
         },
         source => read_live(source, req),
     };
+    if req.listeners && *req.source == LiveSource::Kernel {
+        snap.listeners = Some(read_listeners());
+    }
+    let running = snap.listeners.as_ref().and_then(|l| l.as_ref().ok());
+    snap.nginx = read_nginx(req, running);
     // Boot-time loaders run in the host's initial namespace; a child namespace starts
     // from kernel defaults, so the host's files say nothing about it, unless the user
     // points --root at files meant for it.
@@ -139,7 +200,9 @@ pub fn snapshot(req: &Request) -> Snapshot {
         LiveSource::ProcDir(_) => false,
         LiveSource::Offline => true,
     };
-    if req.root_explicit || applies {
+    if !req.persisted {
+        snap.persisted_skipped = Some("persisted files were not checked: --only nginx".into());
+    } else if req.root_explicit || applies {
         snap.persisted = Some(sysctl_d::read(req.root));
     } else {
         snap.persisted_skipped = Some(match req.source {
@@ -191,5 +254,74 @@ fn read_live(source: &LiveSource, req: &Request) -> Snapshot {
         live: true,
         persisted: None,
         persisted_skipped: None,
+        nginx: NginxState::Off,
+        listeners: None,
     }
+}
+
+fn read_listeners() -> Result<Listeners, String> {
+    let why = |e: std::io::Error| format!("reading listening sockets through sock_diag: {e}");
+    let tcp = sockets::tcp_listeners().map_err(why)?;
+    let unix = sockets::unix_listeners().map_err(why)?;
+    let inodes = tcp
+        .iter()
+        .map(|s| s.inode)
+        .chain(unix.iter().map(|u| u.inode))
+        .collect();
+    Ok(Listeners {
+        owners: sockets::owners(&inodes),
+        tcp,
+        unix,
+    })
+}
+
+fn read_nginx(req: &Request, running: Option<&Listeners>) -> NginxState {
+    let (main, how, conf) = match req.nginx {
+        NginxWant::Off => return NginxState::Off,
+        NginxWant::Dump(path) => match std::fs::read(path) {
+            Ok(bytes) => {
+                let conf = nginx::load_dump(&bytes);
+                let main = conf
+                    .as_ref()
+                    .map(|c| c.path(c.main).to_path_buf())
+                    .unwrap_or_else(|_| path.clone());
+                (main, format!("the nginx -T dump {}", path.display()), conf)
+            }
+            Err(e) => {
+                return NginxState::Unreadable {
+                    path: path.clone(),
+                    error: e.to_string(),
+                }
+            }
+        },
+        want => {
+            let found = match want {
+                NginxWant::Conf(p) => nginx::discover::Found {
+                    path: p.clone(),
+                    how: "--nginx-conf".into(),
+                },
+                _ => match nginx::discover::find(req.root, !req.root_explicit, running) {
+                    Ok(f) => f,
+                    Err(why) => return NginxState::NotFound(why),
+                },
+            };
+            let conf = nginx::load(req.root, &found.path);
+            if let Err(e) = &conf {
+                if e.line == 0 && e.file == found.path {
+                    return NginxState::Unreadable {
+                        path: found.path,
+                        error: e.message.clone(),
+                    };
+                }
+            }
+            (found.path, found.how, conf)
+        }
+    };
+    let model = conf.as_ref().map(nginx::listen::model).unwrap_or_default();
+    NginxState::Read(Box::new(NginxRead {
+        main,
+        how,
+        conf,
+        model,
+    }))
 }

@@ -26,9 +26,9 @@ fn match_from(pat: &[u8], name: &[u8]) -> bool {
                     continue;
                 }
                 b'?' => Some(p + 1),
-                b'[' => class(&pat[p..], name[n]).map(|(ok, len)| (ok, p + len)).and_then(
-                    |(ok, next)| ok.then_some(next),
-                ),
+                b'[' => class(&pat[p..], name[n])
+                    .map(|(ok, len)| (ok, p + len))
+                    .and_then(|(ok, next)| ok.then_some(next)),
                 b'\\' if p + 1 < pat.len() => (pat[p + 1] == name[n]).then_some(p + 2),
                 c => (c == name[n]).then_some(p + 1),
             }

@@ -156,9 +156,7 @@ impl<'a> Lexer<'a> {
                         need_space = false;
                     }
                     _ => {
-                        return Err(
-                            self.error(self.line, format!("unexpected \"{}\"", ch as char))
-                        )
+                        return Err(self.error(self.line, format!("unexpected \"{}\"", ch as char)))
                     }
                 }
             }
@@ -341,7 +339,10 @@ mod tests {
 
     #[test]
     fn brace_and_sharp_only_at_word_start() {
-        assert_eq!(words("return 200 x};").unwrap(), vec![vec!["return", "200", "x}"]]);
+        assert_eq!(
+            words("return 200 x};").unwrap(),
+            vec![vec!["return", "200", "x}"]]
+        );
         assert_eq!(words("return a#b;").unwrap(), vec![vec!["return", "a#b"]]);
         assert_eq!(words("a b #c;\n;").unwrap(), vec![vec!["a", "b"]]);
     }
@@ -352,10 +353,16 @@ mod tests {
             words("a \"x y\" 'p\\'q' \\\"r \"t\\tu\" v\\w;").unwrap(),
             vec![vec!["a", "x y", "p'q", "\"r", "t\tu", "v\\w"]]
         );
-        assert_eq!(words("return 200 ${host}x;").unwrap(), vec![vec!["return", "200", "${host}x"]]);
+        assert_eq!(
+            words("return 200 ${host}x;").unwrap(),
+            vec![vec!["return", "200", "${host}x"]]
+        );
         assert_eq!(words("a b\"c\";").unwrap(), vec![vec!["a", "b\"c\""]]);
         assert!(words("a \"b\"c;").is_err());
-        assert_eq!(words("if ($a = \"b\") {").unwrap(), vec![vec!["if", "($a", "=", "b", ")"]]);
+        assert_eq!(
+            words("if ($a = \"b\") {").unwrap(),
+            vec![vec!["if", "($a", "=", "b", ")"]]
+        );
     }
 
     #[test]
@@ -369,11 +376,17 @@ mod tests {
 
     #[test]
     fn errors_as_nginx_words_them() {
-        assert_eq!(words("a b").unwrap_err().message, "unexpected end of file, expecting \";\" or \"}\"");
+        assert_eq!(
+            words("a b").unwrap_err().message,
+            "unexpected end of file, expecting \";\" or \"}\""
+        );
         assert_eq!(words(";").unwrap_err().message, "unexpected \";\"");
         assert_eq!(words("a }").unwrap_err().message, "unexpected \"}\"");
         let long = format!("a {};\nb;", "x".repeat(4096));
-        assert!(words(&long).unwrap_err().message.starts_with("too long parameter"));
+        assert!(words(&long)
+            .unwrap_err()
+            .message
+            .starts_with("too long parameter"));
         let fits = format!("a {};\nb;", "x".repeat(4095));
         assert!(words(&fits).is_ok());
     }

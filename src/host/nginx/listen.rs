@@ -243,7 +243,11 @@ fn problem(m: &mut ListenModel, d: &Directive, message: String) {
 
 fn parse_listen(m: &mut ListenModel, proto: Proto, d: &Directive, server: usize) {
     let Some(first) = d.args.first() else {
-        return problem(m, d, "invalid number of arguments in \"listen\" directive".into());
+        return problem(
+            m,
+            d,
+            "invalid number of arguments in \"listen\" directive".into(),
+        );
     };
     let addrs = match parse_address(&first.value) {
         Ok(a) => a,
@@ -279,14 +283,19 @@ fn parse_listen(m: &mut ListenModel, proto: Proto, d: &Directive, server: usize)
         }
     }
     if l.udp && (l.backlog.is_some() || l.so_keepalive.is_some()) {
-        let p = if l.backlog.is_some() { "backlog" } else { "so_keepalive" };
-        return problem(m, d, format!("\"{p}\" parameter is incompatible with \"udp\""));
+        let p = if l.backlog.is_some() {
+            "backlog"
+        } else {
+            "so_keepalive"
+        };
+        return problem(
+            m,
+            d,
+            format!("\"{p}\" parameter is incompatible with \"udp\""),
+        );
     }
     for addr in addrs {
-        m.listens.push(Listen {
-            addr,
-            ..l.clone()
-        });
+        m.listens.push(Listen { addr, ..l.clone() });
     }
 }
 
@@ -479,7 +488,10 @@ fn parse_address(s: &str) -> Result<Vec<Address>, &'static str> {
     // A name: nginx resolves it when it reads the configuration, and listens on each
     // address it gets.
     let mut out: Vec<Address> = Vec::new();
-    for a in (host, port).to_socket_addrs().map_err(|_| "host not found")? {
+    for a in (host, port)
+        .to_socket_addrs()
+        .map_err(|_| "host not found")?
+    {
         let a = Address::Inet(a);
         if !out.contains(&a) {
             out.push(a);
@@ -505,7 +517,10 @@ fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
     let mut addrs: Vec<(Address, bool, Vec<usize>)> = Vec::new();
     for i in first..m.listens.len() {
         let l = &m.listens[i];
-        match addrs.iter_mut().find(|(a, udp, _)| *a == l.addr && *udp == l.udp) {
+        match addrs
+            .iter_mut()
+            .find(|(a, udp, _)| *a == l.addr && *udp == l.udp)
+        {
             Some((_, _, v)) => v.push(i),
             None => addrs.push((l.addr.clone(), l.udp, vec![i])),
         }
@@ -556,7 +571,7 @@ fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
     // An IPv6 wildcard with ipv6only=off takes the IPv4 port as well.
     for w in 0..out.len() {
         let l = &m.listens[out[w].owner];
-        if !(out[w].addr.is_wildcard() && !l.ipv6only) {
+        if !out[w].addr.is_wildcard() || l.ipv6only {
             continue;
         }
         let (v4, port) = out[w].addr.family_port().expect("inet");
@@ -564,13 +579,20 @@ fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
             continue;
         }
         for s in 0..out.len() {
-            if keep[s] && out[s].addr.family_port() == Some((true, port)) && out[s].udp == out[w].udp {
+            if keep[s]
+                && out[s].addr.family_port() == Some((true, port))
+                && out[s].udp == out[w].udp
+            {
                 trap(m, &out[w], &out[s]);
             }
         }
     }
-    m.sockets
-        .extend(out.into_iter().zip(keep).filter(|(_, k)| *k).map(|(s, _)| s));
+    m.sockets.extend(
+        out.into_iter()
+            .zip(keep)
+            .filter(|(_, k)| *k)
+            .map(|(s, _)| s),
+    );
 }
 
 fn trap(m: &mut ListenModel, wildcard: &Socket, bound: &Socket) {

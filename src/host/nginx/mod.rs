@@ -2,6 +2,7 @@
 //! includes, `nginx -T` dumps, and the listening sockets the configuration asks for.
 //! Nothing here knows about profiles.
 
+pub mod discover;
 mod glob;
 mod lexer;
 pub mod listen;
@@ -122,7 +123,13 @@ impl std::fmt::Display for ConfError {
         if self.line == 0 {
             write!(f, "{}", self.message)
         } else {
-            write!(f, "{} in {}:{}", self.message, self.file.display(), self.line)
+            write!(
+                f,
+                "{} in {}:{}",
+                self.message,
+                self.file.display(),
+                self.line
+            )
         }
     }
 }

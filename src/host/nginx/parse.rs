@@ -5,7 +5,7 @@
 
 use super::glob;
 use super::lexer::{End, Lexer, Token};
-use super::{Arg, Body, Config, ConfError, Directive, FileId, Included, SourceFile};
+use super::{Arg, Body, ConfError, Config, Directive, FileId, Included, SourceFile};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -30,11 +30,7 @@ impl Files {
     /// The paths a glob pattern matches, sorted as glob(3) sorts them.
     fn glob(&self, pattern: &Path) -> std::io::Result<Vec<PathBuf>> {
         use std::os::unix::ffi::OsStrExt;
-        let parts: Vec<&[u8]> = pattern
-            .iter()
-            .skip(1)
-            .map(|c| c.as_bytes())
-            .collect();
+        let parts: Vec<&[u8]> = pattern.iter().skip(1).map(|c| c.as_bytes()).collect();
         let mut found = match self {
             Files::Root(root) => {
                 let mut paths = vec![PathBuf::from("/")];
@@ -135,10 +131,13 @@ impl<'f> Parser<'f> {
             message: format!("open() \"{}\" failed ({e})", main.display()),
         })?;
         let id = p.add_source(main, bytes);
-        let directives = p.parse_file(id, Context {
-            in_block: false,
-            handler: false,
-        })?;
+        let directives = p.parse_file(
+            id,
+            Context {
+                in_block: false,
+                handler: false,
+            },
+        )?;
         Ok(Config {
             main: id,
             files: p.sources,
@@ -164,10 +163,14 @@ impl<'f> Parser<'f> {
         // The bytes are shared by every directive of the file; clone the handle once.
         let bytes = std::mem::take(&mut self.sources[id.0].bytes);
         let mut lexer = Lexer::new(&bytes);
-        let result = self.parse_block(id, &mut lexer, Context {
-            in_block: false,
-            ..ctx
-        });
+        let result = self.parse_block(
+            id,
+            &mut lexer,
+            Context {
+                in_block: false,
+                ..ctx
+            },
+        );
         self.sources[id.0].bytes = bytes;
         self.stack.pop();
         result
@@ -208,7 +211,9 @@ impl<'f> Parser<'f> {
                 _ => {}
             }
             let mut words = st.words.into_iter();
-            let name_tok = words.next().expect("the lexer never ends a statement without words");
+            let name_tok = words
+                .next()
+                .expect("the lexer never ends a statement without words");
             let name = String::from_utf8_lossy(&name_tok.value).into_owned();
             let args: Vec<Arg> = words.map(arg).collect();
             let (opens, end_at) = match st.end {
@@ -239,10 +244,14 @@ impl<'f> Parser<'f> {
                 d.body = Body::Include(self.include(&d, ctx)?);
             } else if opens {
                 let handler = HANDLER_BLOCKS.contains(&d.name.as_str());
-                let children = self.parse_block(file, lexer, Context {
-                    in_block: true,
-                    handler,
-                })?;
+                let children = self.parse_block(
+                    file,
+                    lexer,
+                    Context {
+                        in_block: true,
+                        handler,
+                    },
+                )?;
                 d.body = Body::Block(children);
             }
             out.push(d);
@@ -266,7 +275,11 @@ impl<'f> Parser<'f> {
         use std::os::unix::ffi::OsStrExt;
         let targets = if glob::is_pattern(path.as_os_str().as_bytes()) {
             self.files.glob(&path).map_err(|e| {
-                self.error(d.file, d.line, format!("glob() \"{}\" failed ({e})", path.display()))
+                self.error(
+                    d.file,
+                    d.line,
+                    format!("glob() \"{}\" failed ({e})", path.display()),
+                )
             })?
         } else {
             vec![path]

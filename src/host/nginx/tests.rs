@@ -26,8 +26,14 @@ fn names(conf: &Config) -> Vec<String> {
 #[test]
 fn nested_relative_includes_resolve_against_the_main_directory() {
     let root = tree(&[
-        ("/etc/nginx/nginx.conf", "events {}\nhttp { include conf.d/*.conf; }\n"),
-        ("/etc/nginx/conf.d/b.conf", "server { include snippets/x.conf; }\n"),
+        (
+            "/etc/nginx/nginx.conf",
+            "events {}\nhttp { include conf.d/*.conf; }\n",
+        ),
+        (
+            "/etc/nginx/conf.d/b.conf",
+            "server { include snippets/x.conf; }\n",
+        ),
         ("/etc/nginx/conf.d/a.conf", "a_first on;\n"),
         ("/etc/nginx/conf.d/.hidden.conf", "hidden on;\n"),
         ("/etc/nginx/snippets/x.conf", "listen 81;\n"),
@@ -35,8 +41,15 @@ fn nested_relative_includes_resolve_against_the_main_directory() {
         ("/etc/nginx/conf.d/snippets/x.conf", "wrong on;\n"),
     ]);
     let conf = load(root.path(), Path::new("/etc/nginx/nginx.conf")).unwrap();
-    assert_eq!(names(&conf), ["events", "http", "a_first", "server", "listen"]);
-    let paths: Vec<_> = conf.files.iter().map(|f| f.path.display().to_string()).collect();
+    assert_eq!(
+        names(&conf),
+        ["events", "http", "a_first", "server", "listen"]
+    );
+    let paths: Vec<_> = conf
+        .files
+        .iter()
+        .map(|f| f.path.display().to_string())
+        .collect();
     assert_eq!(
         paths,
         [
@@ -50,10 +63,16 @@ fn nested_relative_includes_resolve_against_the_main_directory() {
 
 #[test]
 fn empty_glob_is_fine_missing_file_is_not() {
-    let root = tree(&[("/n/nginx.conf", "include none/*.conf;\ninclude missing.conf;\n")]);
+    let root = tree(&[(
+        "/n/nginx.conf",
+        "include none/*.conf;\ninclude missing.conf;\n",
+    )]);
     let err = load(root.path(), Path::new("/n/nginx.conf")).unwrap_err();
     assert_eq!(err.line, 2);
-    assert!(err.message.starts_with("open() \"/n/missing.conf\" failed"), "{err}");
+    assert!(
+        err.message.starts_with("open() \"/n/missing.conf\" failed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -64,10 +83,20 @@ fn cycles_are_named_and_twice_included_files_parse_twice() {
         ("/n/b.conf", "include a.conf;\n"),
     ]);
     let err = load(root.path(), Path::new("/n/nginx.conf")).unwrap_err();
-    assert!(err.message.contains("include cycle: /n/nginx.conf -> /n/a.conf -> /n/b.conf -> /n/a.conf"), "{err}");
-    assert_eq!((err.file.display().to_string(), err.line), ("/n/b.conf".into(), 1));
+    assert!(
+        err.message
+            .contains("include cycle: /n/nginx.conf -> /n/a.conf -> /n/b.conf -> /n/a.conf"),
+        "{err}"
+    );
+    assert_eq!(
+        (err.file.display().to_string(), err.line),
+        ("/n/b.conf".into(), 1)
+    );
 
-    let root = tree(&[("/n/nginx.conf", "include a.conf;\ninclude a.conf;\n"), ("/n/a.conf", "x;\n")]);
+    let root = tree(&[
+        ("/n/nginx.conf", "include a.conf;\ninclude a.conf;\n"),
+        ("/n/a.conf", "x;\n"),
+    ]);
     let conf = load(root.path(), Path::new("/n/nginx.conf")).unwrap();
     assert_eq!(names(&conf), ["x", "x"]);
     assert_eq!(conf.files.len(), 2);
@@ -75,7 +104,10 @@ fn cycles_are_named_and_twice_included_files_parse_twice() {
 
 #[test]
 fn included_files_must_balance_their_braces() {
-    let root = tree(&[("/n/nginx.conf", "http {\ninclude a.conf;\n}\n"), ("/n/a.conf", "server {\n")]);
+    let root = tree(&[
+        ("/n/nginx.conf", "http {\ninclude a.conf;\n}\n"),
+        ("/n/a.conf", "server {\n"),
+    ]);
     let err = load(root.path(), Path::new("/n/nginx.conf")).unwrap_err();
     assert_eq!(err.message, "unexpected end of file, expecting \"}\"");
     assert_eq!(err.file, Path::new("/n/a.conf"));
@@ -83,19 +115,36 @@ fn included_files_must_balance_their_braces() {
 
 #[test]
 fn handler_blocks_take_any_name_but_no_block() {
-    let root = tree(&[("/n/nginx.conf", "http { types { text/html html; include m.types; } }\n"), ("/n/m.types", "image/png png;\n")]);
+    let root = tree(&[
+        (
+            "/n/nginx.conf",
+            "http { types { text/html html; include m.types; } }\n",
+        ),
+        ("/n/m.types", "image/png png;\n"),
+    ]);
     let conf = load(root.path(), Path::new("/n/nginx.conf")).unwrap();
     assert_eq!(names(&conf), ["http", "types", "text/html", "image/png"]);
     let root = tree(&[("/n/nginx.conf", "http { types { a { } } }\n")]);
-    assert_eq!(load(root.path(), Path::new("/n/nginx.conf")).unwrap_err().message, "unexpected \"{\"");
+    assert_eq!(
+        load(root.path(), Path::new("/n/nginx.conf"))
+            .unwrap_err()
+            .message,
+        "unexpected \"{\""
+    );
 }
 
 #[test]
 fn a_dump_reads_like_the_files() {
     let root = tree(&[
-        ("/n/nginx.conf", "http {\n  include s/*.conf;\n  include s/a.conf;\n}\n"),
+        (
+            "/n/nginx.conf",
+            "http {\n  include s/*.conf;\n  include s/a.conf;\n}\n",
+        ),
         ("/n/s/a.conf", "server { listen 8080 backlog=4; }\n"),
-        ("/n/s/b.conf", "# configuration file looks:\nserver { listen 8081; }"),
+        (
+            "/n/s/b.conf",
+            "# configuration file looks:\nserver { listen 8081; }",
+        ),
     ]);
     let from_files = load(root.path(), Path::new("/n/nginx.conf")).unwrap();
     let mut dump = b"nginx: the configuration file /n/nginx.conf syntax is ok\n".to_vec();
@@ -114,12 +163,18 @@ fn a_dump_reads_like_the_files() {
 
 #[test]
 fn spans_point_at_the_bytes() {
-    let root = tree(&[("/n/nginx.conf", "http { server {\n  listen  \"127.0.0.1:80\"   backlog=1024 ;\n} }\n")]);
+    let root = tree(&[(
+        "/n/nginx.conf",
+        "http { server {\n  listen  \"127.0.0.1:80\"   backlog=1024 ;\n} }\n",
+    )]);
     let conf = load(root.path(), Path::new("/n/nginx.conf")).unwrap();
     let text = std::str::from_utf8(&conf.files[0].bytes).unwrap();
     let listen = conf.top()[0].children()[0].children()[0];
     assert_eq!(listen.line, 2);
-    assert_eq!(&text[listen.span.clone()], "listen  \"127.0.0.1:80\"   backlog=1024 ;");
+    assert_eq!(
+        &text[listen.span.clone()],
+        "listen  \"127.0.0.1:80\"   backlog=1024 ;"
+    );
     assert_eq!(&text[listen.args[0].raw.clone()], "\"127.0.0.1:80\"");
     assert_eq!(listen.args[0].value, "127.0.0.1:80");
     assert_eq!(&text[listen.args[1].raw.clone()], "backlog=1024");

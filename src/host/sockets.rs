@@ -1,0 +1,814 @@
+//! Sockets of the current network namespace, as NETLINK_SOCK_DIAG reports them (the
+//! interface `ss` uses). Read-only. Netlink rather than /proc/net/tcp because only
+//! sock_diag says a listener's backlog (`send_q`), lets the kernel do the state filtering,
+//! and stays fast at 100k sockets.
+//!
+//! Layouts are written out by byte offset from the uapi headers (linux/netlink.h,
+//! linux/sock_diag.h, linux/inet_diag.h, linux/unix_diag.h), so a short or garbled reply
+//! is an error, never an out-of-bounds read.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+// TCP states, numbered as in include/net/tcp_states.h; `ss` knows all of these.
+pub const TCP_ESTABLISHED: u8 = 1;
+pub const TCP_SYN_SENT: u8 = 2;
+pub const TCP_SYN_RECV: u8 = 3;
+pub const TCP_FIN_WAIT1: u8 = 4;
+pub const TCP_FIN_WAIT2: u8 = 5;
+pub const TCP_TIME_WAIT: u8 = 6;
+pub const TCP_CLOSE: u8 = 7;
+pub const TCP_CLOSE_WAIT: u8 = 8;
+pub const TCP_LAST_ACK: u8 = 9;
+pub const TCP_LISTEN: u8 = 10;
+pub const TCP_CLOSING: u8 = 11;
+/// Request sockets (a SYN answered, the final ACK not yet seen). The kernel adds this bit
+/// itself whenever TCP_SYN_RECV is asked for, and reports them as TCP_SYN_RECV.
+pub const TCP_NEW_SYN_RECV: u8 = 12;
+/// Every state above, for a census. TCP_BOUND_INACTIVE (13, kernels since 6.6: bound,
+/// neither listening nor connected) is left out: such sockets hold no queue.
+pub const TCP_ALL_STATES: u32 = ((1 << 13) - 1) & !1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    /// Also a dual-stack `[::]` socket (ipv6only=0): the kernel reports it once, as
+    /// AF_INET6, with IPv4 peers as v4-mapped addresses.
+    V6,
+}
+
+/// One TCP socket as the kernel describes it in `struct inet_diag_msg`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpSocket {
+    pub family: Family,
+    /// TCP_* state number as the kernel gives it (TIME_WAIT sockets may show their
+    /// FIN_WAIT2 substate, request sockets show TCP_SYN_RECV).
+    pub state: u8,
+    /// IPv6 addresses stay Ipv6Addr, v4-mapped included, so the family is never lost.
+    /// Link-local addresses carry the interface index as scope id.
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// idiag_rqueue: for a listener the current accept queue (it can reach backlog + 1:
+    /// the kernel declares the queue full only when it exceeds the backlog); otherwise
+    /// unread bytes.
+    pub recv_q: u32,
+    /// idiag_wqueue: for a listener its effective backlog (sk_max_ack_backlog, already
+    /// clamped to net.core.somaxconn); otherwise unacknowledged bytes.
+    pub send_q: u32,
+    pub uid: u32,
+    /// The socket inode, the key to find owners in /proc/*/fd (0 for TIME_WAIT).
+    pub inode: u64,
+    pub timer: u8,
+    pub retrans: u8,
+    pub expires_ms: u32,
+}
+
+/// Dump TCP sockets of both families whose state bit is in `states` (bitmask 1<<state).
+/// The kernel applies the mask, so asking for few states stays cheap on a busy host.
+pub fn tcp_sockets(states: u32) -> io::Result<Vec<TcpSocket>> {
+    let mut diag = Diag::open()?;
+    let mut out = Vec::new();
+    for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
+        // struct inet_diag_req_v2: family, protocol, ext, pad, states (u32), and an
+        // all-zero inet_diag_sockid (48 bytes), which a dump does not look at.
+        let mut req = [0u8; INET_DIAG_REQ_V2_LEN];
+        req[0] = family;
+        req[1] = libc::IPPROTO_TCP as u8;
+        req[4..8].copy_from_slice(&states.to_ne_bytes());
+        diag.dump(&req, |payload| {
+            out.push(parse_inet_diag_msg(payload)?);
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+/// The listen backlog audit's question: every listener with its effective backlog
+/// (`send_q`) and how full its accept queue is right now (`recv_q`).
+pub fn tcp_listeners() -> io::Result<Vec<TcpSocket>> {
+    tcp_sockets(1 << TCP_LISTEN)
+}
+
+/// A listening AF_UNIX stream socket: php-fpm, gunicorn and nginx upstreams queue on
+/// these just as on TCP listeners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnixListener {
+    /// The bound path; abstract names as "@name" (every NUL shown as '@', as ss does).
+    pub path: String,
+    pub recv_q: u32,
+    pub send_q: u32,
+    pub inode: u64,
+}
+
+/// AF_UNIX stream listeners via unix_diag (UDIAG_SHOW_NAME | UDIAG_SHOW_RQLEN; for a
+/// listener rqueue = accept queue, wqueue = max backlog), state filter 1<<TCP_LISTEN,
+/// type SOCK_STREAM. The kernel filters by state only, so SOCK_SEQPACKET listeners are
+/// dropped here.
+pub fn unix_listeners() -> io::Result<Vec<UnixListener>> {
+    let mut diag = Diag::open()?;
+    // struct unix_diag_req: family, protocol, pad (u16), states, ino, show, cookie[2].
+    let mut req = [0u8; 24];
+    req[0] = libc::AF_UNIX as u8;
+    req[4..8].copy_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+    req[12..16].copy_from_slice(&(UDIAG_SHOW_NAME | UDIAG_SHOW_RQLEN).to_ne_bytes());
+    let mut out = Vec::new();
+    diag.dump(&req, |payload| {
+        if let Some(l) = parse_unix_diag_msg(payload)? {
+            out.push(l);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub pid: u32,
+    /// /proc/PID/comm, trimmed (at most 15 bytes: the kernel truncates it).
+    pub name: String,
+}
+
+/// Which processes hold each of these socket inodes, found by reading /proc/*/fd/* links
+/// "socket:[INODE]". Processes we may not read are skipped silently; report how many
+/// were skipped so the caller can say "owner unknown (not permitted)".
+#[derive(Debug, Clone, Default)]
+pub struct Owners {
+    /// One entry per process (not per fd); a socket shared after fork() has several.
+    pub by_inode: HashMap<u64, Vec<Owner>>,
+    /// Processes whose fd table we were refused. Processes we cannot see at all (another
+    /// PID namespace, a hidepid= /proc) are not counted: their sockets just have no entry.
+    pub unreadable_processes: usize,
+}
+
+/// /proc is the PID namespace's view, not the network namespace's; inodes are unique
+/// across namespaces, so a match is still the right process.
+pub fn owners(inodes: &HashSet<u64>) -> Owners {
+    let mut out = Owners::default();
+    if inodes.is_empty() {
+        return out;
+    }
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let fds = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                out.unreadable_processes += 1;
+                continue;
+            }
+            // Gone since /proc was listed: it holds nothing any more.
+            Err(_) => continue,
+        };
+        let mut held: Vec<u64> = Vec::new();
+        for fd in fds.flatten() {
+            let Ok(link) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            if let Some(ino) = socket_inode(link.as_os_str().as_bytes()) {
+                if inodes.contains(&ino) && !held.contains(&ino) {
+                    held.push(ino);
+                }
+            }
+        }
+        if held.is_empty() {
+            continue;
+        }
+        let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .map(|s| s.trim_end().to_string())
+            .unwrap_or_default();
+        for ino in held {
+            let owner = Owner {
+                pid,
+                name: name.clone(),
+            };
+            out.by_inode.entry(ino).or_default().push(owner);
+        }
+    }
+    out
+}
+
+fn socket_inode(link: &[u8]) -> Option<u64> {
+    let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+// linux/netlink.h, linux/sock_diag.h, linux/unix_diag.h
+const NLMSG_HDRLEN: usize = 16;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_REQUEST: u16 = 0x01;
+const NLM_F_DUMP: u16 = 0x100 | 0x200; // NLM_F_ROOT | NLM_F_MATCH
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const INET_DIAG_REQ_V2_LEN: usize = 8 + 48;
+const INET_DIAG_MSG_LEN: usize = 72;
+const UNIX_DIAG_MSG_LEN: usize = 16;
+const UDIAG_SHOW_NAME: u32 = 0x01;
+const UDIAG_SHOW_RQLEN: u32 = 0x10;
+const UNIX_DIAG_NAME: u16 = 0;
+const UNIX_DIAG_RQLEN: u16 = 4;
+/// The kernel never builds a dump datagram larger than 32 KiB (netlink_recvmsg caps
+/// max_recvmsg_len there), and sizes the next one after the buffer we offer, so this
+/// is both enough and the fastest size.
+const RECV_BUF: usize = 32 * 1024;
+
+/// One NETLINK_SOCK_DIAG socket and its receive buffer, reused across dumps.
+struct Diag {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+    seq: u32,
+}
+
+impl Diag {
+    fn open() -> io::Result<Self> {
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                libc::NETLINK_SOCK_DIAG,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self {
+            // SAFETY: fd is a fresh descriptor that nothing else owns.
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            buf: vec![0; RECV_BUF],
+            seq: 0,
+        })
+    }
+
+    /// Sends one SOCK_DIAG_BY_FAMILY dump request (`req` is what follows the nlmsghdr)
+    /// and gives each reply's payload to `each`, until NLMSG_DONE.
+    fn dump(
+        &mut self,
+        req: &[u8],
+        mut each: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.seq = self.seq.wrapping_add(1);
+        let len = NLMSG_HDRLEN + req.len();
+        let mut msg = Vec::with_capacity(len);
+        msg.extend_from_slice(&(len as u32).to_ne_bytes());
+        msg.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        msg.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        msg.extend_from_slice(&self.seq.to_ne_bytes());
+        msg.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_pid: the kernel fills it
+        msg.extend_from_slice(req);
+        // SAFETY: sockaddr_nl is plain data; all-zero is the kernel's address (pid 0).
+        let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // SAFETY: msg and kernel outlive the call; lengths are theirs.
+        let sent = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                msg.as_ptr().cast(),
+                msg.len(),
+                0,
+                (&kernel as *const libc::sockaddr_nl).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        loop {
+            // MSG_TRUNC makes recv return the real length, so truncation is detected.
+            // SAFETY: buf is valid for buf.len() bytes for the duration of the call.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    self.buf.as_mut_ptr().cast(),
+                    self.buf.len(),
+                    libc::MSG_TRUNC,
+                )
+            };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let n = n as usize;
+            if n > self.buf.len() {
+                return Err(garbled(&format!(
+                    "a {n}-byte datagram does not fit the {}-byte buffer",
+                    self.buf.len()
+                )));
+            }
+            if n == 0 {
+                return Err(garbled("empty datagram before NLMSG_DONE"));
+            }
+            if walk(&self.buf[..n], self.seq, &mut each)? {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Walks the netlink messages of one datagram; true once NLMSG_DONE is seen. Messages
+/// of another sequence number (left from an earlier request) are skipped.
+fn walk(
+    mut buf: &[u8],
+    seq: u32,
+    each: &mut impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<bool> {
+    while !buf.is_empty() {
+        if buf.len() < NLMSG_HDRLEN {
+            return Err(garbled("datagram ends inside an nlmsghdr"));
+        }
+        let len = u32_at(buf, 0) as usize;
+        if len < NLMSG_HDRLEN || len > buf.len() {
+            return Err(garbled(&format!(
+                "nlmsg_len {len} outside 16..={}",
+                buf.len()
+            )));
+        }
+        let kind = u16::from_ne_bytes([buf[4], buf[5]]);
+        let msg_seq = u32_at(buf, 8);
+        let payload = &buf[NLMSG_HDRLEN..len];
+        buf = &buf[align4(len).min(buf.len())..];
+        if msg_seq != seq {
+            continue;
+        }
+        match kind {
+            // Both carry an int: a negative errno (NLMSG_ERROR with 0 is a mere ACK;
+            // NLMSG_DONE with a negative value is a dump that failed midway).
+            NLMSG_ERROR | NLMSG_DONE => {
+                let err = if payload.len() >= 4 {
+                    u32_at(payload, 0) as i32
+                } else if kind == NLMSG_DONE {
+                    0
+                } else {
+                    return Err(garbled("NLMSG_ERROR without an error code"));
+                };
+                if err < 0 {
+                    return Err(io::Error::from_raw_os_error(-err));
+                }
+                if kind == NLMSG_DONE {
+                    return Ok(true);
+                }
+            }
+            SOCK_DIAG_BY_FAMILY => each(payload)?,
+            _ => {}
+        }
+    }
+    Ok(false)
+}
+
+/// Parses `struct inet_diag_msg` (72 bytes; any attributes after it are ignored).
+fn parse_inet_diag_msg(p: &[u8]) -> io::Result<TcpSocket> {
+    if p.len() < INET_DIAG_MSG_LEN {
+        return Err(garbled(&format!(
+            "inet_diag_msg of {} bytes, expected {INET_DIAG_MSG_LEN}",
+            p.len()
+        )));
+    }
+    let family = match p[0] as i32 {
+        libc::AF_INET => Family::V4,
+        libc::AF_INET6 => Family::V6,
+        f => return Err(garbled(&format!("inet_diag_msg of address family {f}"))),
+    };
+    // inet_diag_sockid at 4: sport, dport (big-endian), src[16], dst[16], if, cookie[2].
+    let ifindex = u32_at(p, 40);
+    let addr = |at: usize, port_at: usize| {
+        let port = u16::from_be_bytes([p[port_at], p[port_at + 1]]);
+        let raw: [u8; 16] = p[at..at + 16].try_into().expect("16-byte slice");
+        match family {
+            Family::V4 => {
+                SocketAddr::new(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]).into(), port)
+            }
+            Family::V6 => {
+                let ip = Ipv6Addr::from(raw);
+                let link_local = ip.segments()[0] & 0xffc0 == 0xfe80;
+                let scope = if link_local { ifindex } else { 0 };
+                SocketAddr::V6(SocketAddrV6::new(ip, port, 0, scope))
+            }
+        }
+    };
+    Ok(TcpSocket {
+        family,
+        state: p[1],
+        timer: p[2],
+        retrans: p[3],
+        local: addr(8, 4),
+        remote: addr(24, 6),
+        expires_ms: u32_at(p, 52),
+        recv_q: u32_at(p, 56),
+        send_q: u32_at(p, 60),
+        uid: u32_at(p, 64),
+        inode: u64::from(u32_at(p, 68)),
+    })
+}
+
+/// Parses `struct unix_diag_msg` (family, type, state, pad, ino, cookie[2]) and its
+/// attributes; None for a socket that is not a stream listener.
+fn parse_unix_diag_msg(p: &[u8]) -> io::Result<Option<UnixListener>> {
+    if p.len() < UNIX_DIAG_MSG_LEN {
+        return Err(garbled(&format!("unix_diag_msg of {} bytes", p.len())));
+    }
+    let (kind, state, inode) = (p[1] as i32, p[2], u64::from(u32_at(p, 4)));
+    let mut path = String::new();
+    let mut rqlen = None;
+    // struct rtattr { u16 len; u16 type; } then the value, each padded to 4 bytes.
+    let mut attrs = &p[UNIX_DIAG_MSG_LEN..];
+    while !attrs.is_empty() {
+        let len = if attrs.len() >= 4 {
+            u16::from_ne_bytes([attrs[0], attrs[1]]) as usize
+        } else {
+            0
+        };
+        if len < 4 || len > attrs.len() {
+            return Err(garbled("unix_diag attribute overruns its message"));
+        }
+        let value = &attrs[4..len];
+        match u16::from_ne_bytes([attrs[2], attrs[3]]) {
+            UNIX_DIAG_NAME => path = unix_name(value),
+            UNIX_DIAG_RQLEN if value.len() >= 8 => {
+                rqlen = Some((u32_at(value, 0), u32_at(value, 4)))
+            }
+            UNIX_DIAG_RQLEN => return Err(garbled("short UNIX_DIAG_RQLEN")),
+            _ => {}
+        }
+        attrs = &attrs[align4(len).min(attrs.len())..];
+    }
+    if kind != libc::SOCK_STREAM || state != TCP_LISTEN {
+        return Ok(None);
+    }
+    let (recv_q, send_q) =
+        rqlen.ok_or_else(|| garbled("unix_diag reply without UNIX_DIAG_RQLEN"))?;
+    Ok(Some(UnixListener {
+        path,
+        recv_q,
+        send_q,
+        inode,
+    }))
+}
+
+/// sun_path as the kernel stored it: a filesystem path may carry its trailing NUL; an
+/// abstract name starts with NUL and may hold more, shown as '@' like `ss` does.
+fn unix_name(raw: &[u8]) -> String {
+    let shown: Vec<u8> = match raw.first() {
+        Some(0) => raw.iter().map(|&b| if b == 0 { b'@' } else { b }).collect(),
+        _ => raw.iter().take_while(|&&b| b != 0).copied().collect(),
+    };
+    String::from_utf8_lossy(&shown).into_owned()
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes(b[at..at + 4].try_into().expect("4-byte slice"))
+}
+
+fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+fn garbled(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("sock_diag: {what}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::{IpAddr, TcpListener, TcpStream};
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// A listener made with libc so the backlog is ours, not std's 128.
+    fn tcp_listen(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+        let domain = match addr {
+            SocketAddr::V4(_) => libc::AF_INET,
+            SocketAddr::V6(_) => libc::AF_INET6,
+        };
+        // SAFETY: plain syscalls on a descriptor we own; sockaddr structs are plain data.
+        unsafe {
+            let fd = libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let fd = OwnedFd::from_raw_fd(fd);
+            let rc = match addr {
+                SocketAddr::V4(a) => {
+                    let mut sin: libc::sockaddr_in = std::mem::zeroed();
+                    sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                    sin.sin_port = a.port().to_be();
+                    sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+                    let len = std::mem::size_of_val(&sin) as libc::socklen_t;
+                    libc::bind(
+                        fd.as_raw_fd(),
+                        (&sin as *const libc::sockaddr_in).cast(),
+                        len,
+                    )
+                }
+                SocketAddr::V6(a) => {
+                    let mut sin6: libc::sockaddr_in6 = std::mem::zeroed();
+                    sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                    sin6.sin6_port = a.port().to_be();
+                    sin6.sin6_addr.s6_addr = a.ip().octets();
+                    let len = std::mem::size_of_val(&sin6) as libc::socklen_t;
+                    libc::bind(
+                        fd.as_raw_fd(),
+                        (&sin6 as *const libc::sockaddr_in6).cast(),
+                        len,
+                    )
+                }
+            };
+            if rc != 0 || libc::listen(fd.as_raw_fd(), backlog) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(TcpListener::from(fd))
+        }
+    }
+
+    /// A unix listener of the given type on `name` (a leading NUL makes it abstract).
+    fn unix_listen(name: &[u8], kind: i32, backlog: i32) -> OwnedFd {
+        // SAFETY: as above.
+        unsafe {
+            let fd = libc::socket(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC, 0);
+            assert!(fd >= 0, "{}", io::Error::last_os_error());
+            let fd = OwnedFd::from_raw_fd(fd);
+            let mut sun: libc::sockaddr_un = std::mem::zeroed();
+            sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+            assert!(name.len() < sun.sun_path.len());
+            for (d, s) in sun.sun_path.iter_mut().zip(name) {
+                *d = *s as libc::c_char;
+            }
+            let len = std::mem::size_of::<libc::sa_family_t>() + name.len();
+            let rc = libc::bind(
+                fd.as_raw_fd(),
+                (&sun as *const libc::sockaddr_un).cast(),
+                len as _,
+            );
+            assert_eq!(rc, 0, "bind: {}", io::Error::last_os_error());
+            assert_eq!(libc::listen(fd.as_raw_fd(), backlog), 0);
+            fd
+        }
+    }
+
+    fn inode_of(fd: &impl AsRawFd) -> u64 {
+        std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .unwrap()
+            .ino()
+    }
+
+    fn unique(tag: &str) -> String {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        format!(
+            "tuneguard-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        )
+    }
+
+    /// Polls `get` until it gives Some, within about two seconds.
+    fn eventually<T>(mut get: impl FnMut() -> Option<T>) -> Option<T> {
+        for _ in 0..200 {
+            if let Some(v) = get() {
+                return Some(v);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    fn listener_at(addr: SocketAddr) -> Option<TcpSocket> {
+        let found: Vec<_> = tcp_listeners()
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.local == addr)
+            .collect();
+        assert!(found.len() <= 1, "{found:?}");
+        found.into_iter().next()
+    }
+
+    /// (Recv-Q, Send-Q) of the listener on `port`, as `ss -ltn` prints them.
+    fn ss_queues(port: u16) -> Option<(u32, u32)> {
+        let out = match std::process::Command::new("ss")
+            .args(["-ltnH", &format!("sport = :{port}")])
+            .output()
+        {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            r => r.expect("running ss"),
+        };
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let f: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(f.first(), Some(&"LISTEN"), "ss said: {text}");
+        Some((f[1].parse().unwrap(), f[2].parse().unwrap()))
+    }
+
+    #[test]
+    fn v4_listener_shows_backlog_accept_queue_and_agrees_with_ss() {
+        let l = tcp_listen("127.0.0.1:0".parse().unwrap(), 7).unwrap();
+        let addr = l.local_addr().unwrap();
+        let s = listener_at(addr).expect("listener in the dump");
+        assert_eq!(
+            (s.family, s.state, s.send_q, s.recv_q),
+            (Family::V4, TCP_LISTEN, 7, 0)
+        );
+        assert_eq!(s.remote, "0.0.0.0:0".parse().unwrap());
+        assert_eq!(s.inode, inode_of(&l));
+        // SAFETY: geteuid has no preconditions.
+        assert_eq!(s.uid, unsafe { libc::geteuid() });
+
+        let _clients: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let s = eventually(|| listener_at(addr).filter(|s| s.recv_q == 3))
+            .expect("accept queue of 3 never reported");
+        assert_eq!(s.send_q, 7);
+        if let Some(ss) = ss_queues(addr.port()) {
+            assert_eq!(ss, (s.recv_q, s.send_q), "ss disagrees");
+        } else {
+            eprintln!("ss not installed: comparison skipped");
+        }
+    }
+
+    #[test]
+    fn v6_listener() {
+        let l = match tcp_listen("[::1]:0".parse().unwrap(), 9) {
+            Ok(l) => l,
+            Err(e) => return eprintln!("no IPv6 loopback here ({e}): skipped"),
+        };
+        let s = listener_at(l.local_addr().unwrap()).expect("v6 listener in the dump");
+        assert_eq!((s.family, s.send_q), (Family::V6, 9));
+        assert_eq!(s.local.ip(), "::1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn established_pair_is_filtered_by_state() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (server, _) = l.accept().unwrap();
+        let (c, s) = (client.local_addr().unwrap(), server.local_addr().unwrap());
+        let est = tcp_sockets(1 << TCP_ESTABLISHED).unwrap();
+        assert!(est.iter().all(|x| x.state == TCP_ESTABLISHED));
+        assert!(est
+            .iter()
+            .any(|x| x.local == c && x.remote == s && x.inode == inode_of(&client)));
+        assert!(est
+            .iter()
+            .any(|x| x.local == s && x.remote == c && x.inode == inode_of(&server)));
+        let listeners = tcp_listeners().unwrap();
+        assert!(listeners.iter().all(|x| x.state == TCP_LISTEN));
+        assert!(!listeners.iter().any(|x| x.local == c || x.remote == c));
+    }
+
+    #[test]
+    fn unix_listener_shows_path_backlog_and_accept_queue() {
+        let path = std::env::temp_dir().join(unique("sock"));
+        let fd = unix_listen(path.as_os_str().as_bytes(), libc::SOCK_STREAM, 5);
+        let abstract_name = unique("abstract");
+        let afd = unix_listen(
+            format!("\0{abstract_name}").as_bytes(),
+            libc::SOCK_STREAM,
+            3,
+        );
+        let seq_path = std::env::temp_dir().join(unique("seqpacket"));
+        let _seq = unix_listen(seq_path.as_os_str().as_bytes(), libc::SOCK_SEQPACKET, 4);
+        let want = path.to_str().unwrap().to_string();
+
+        let all = unix_listeners().unwrap();
+        let l = all.iter().find(|l| l.path == want).expect("path listener");
+        assert_eq!((l.send_q, l.recv_q, l.inode), (5, 0, inode_of(&fd)));
+        let a = all
+            .iter()
+            .find(|l| l.path == format!("@{abstract_name}"))
+            .expect("abstract");
+        assert_eq!((a.send_q, a.inode), (3, inode_of(&afd)));
+        assert!(
+            !all.iter().any(|l| l.path == seq_path.to_str().unwrap()),
+            "SEQPACKET listed"
+        );
+
+        let _c: Vec<_> = (0..2)
+            .map(|_| std::os::unix::net::UnixStream::connect(&path).unwrap())
+            .collect();
+        let l = eventually(|| {
+            unix_listeners()
+                .unwrap()
+                .into_iter()
+                .find(|l| l.path == want && l.recv_q == 2)
+        });
+        assert_eq!(l.map(|l| l.send_q), Some(5));
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(&seq_path);
+    }
+
+    #[test]
+    fn owners_finds_this_process() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let inode = listener_at(l.local_addr().unwrap()).unwrap().inode;
+        let found = owners(&HashSet::from([inode, u64::MAX]));
+        let mut comm = String::new();
+        std::fs::File::open("/proc/self/comm")
+            .unwrap()
+            .read_to_string(&mut comm)
+            .unwrap();
+        let me = Owner {
+            pid: std::process::id(),
+            name: comm.trim_end().to_string(),
+        };
+        assert_eq!(found.by_inode.get(&inode), Some(&vec![me]));
+        assert!(!found.by_inode.contains_key(&u64::MAX));
+        assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
+        assert_eq!(socket_inode(b"pipe:[12345]"), None);
+    }
+
+    /// A hand-made reply: one inet_diag_msg for 127.0.0.1:8080 <- 10.0.0.2:40000 then DONE.
+    fn sample_reply(seq: u32) -> Vec<u8> {
+        let mut m = vec![0u8; INET_DIAG_MSG_LEN];
+        m[..4].copy_from_slice(&[libc::AF_INET as u8, TCP_ESTABLISHED, 1, 2]);
+        m[4..6].copy_from_slice(&8080u16.to_be_bytes());
+        m[6..8].copy_from_slice(&40000u16.to_be_bytes());
+        m[8..12].copy_from_slice(&[127, 0, 0, 1]);
+        m[24..28].copy_from_slice(&[10, 0, 0, 2]);
+        for (at, v) in [(52, 300u32), (56, 11), (60, 22), (64, 1000), (68, 4242)] {
+            m[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+        }
+        let mut out = nlmsg(SOCK_DIAG_BY_FAMILY, seq, &m);
+        out.extend(nlmsg(NLMSG_DONE, seq, &0i32.to_ne_bytes()));
+        out
+    }
+
+    fn nlmsg(kind: u16, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let mut v = ((NLMSG_HDRLEN + payload.len()) as u32)
+            .to_ne_bytes()
+            .to_vec();
+        v.extend(kind.to_ne_bytes());
+        v.extend(0u16.to_ne_bytes());
+        v.extend(seq.to_ne_bytes());
+        v.extend(0u32.to_ne_bytes());
+        v.extend(payload);
+        v
+    }
+
+    fn collect(buf: &[u8]) -> io::Result<(bool, Vec<TcpSocket>)> {
+        let mut got = Vec::new();
+        let done = walk(buf, 7, &mut |p: &[u8]| {
+            got.push(parse_inet_diag_msg(p)?);
+            Ok(())
+        })?;
+        Ok((done, got))
+    }
+
+    #[test]
+    fn parser_reads_offsets_and_rejects_truncation() {
+        let full = sample_reply(7);
+        let (done, got) = collect(&full).unwrap();
+        assert!(done);
+        assert_eq!(
+            got,
+            vec![TcpSocket {
+                family: Family::V4,
+                state: TCP_ESTABLISHED,
+                local: "127.0.0.1:8080".parse().unwrap(),
+                remote: "10.0.0.2:40000".parse().unwrap(),
+                recv_q: 11,
+                send_q: 22,
+                uid: 1000,
+                inode: 4242,
+                timer: 1,
+                retrans: 2,
+                expires_ms: 300,
+            }]
+        );
+        // Every cut inside the first message is an error, never a panic.
+        for cut in 1..NLMSG_HDRLEN + INET_DIAG_MSG_LEN {
+            assert!(collect(&full[..cut]).is_err(), "cut at {cut} accepted");
+        }
+        // nlmsg_len claiming too much or too little.
+        for bad in [1_000u32, 8] {
+            let mut b = full.clone();
+            b[..4].copy_from_slice(&bad.to_ne_bytes());
+            assert!(collect(&b).is_err());
+        }
+        // A message that fits its nlmsg_len but is too short for inet_diag_msg.
+        assert!(collect(&nlmsg(SOCK_DIAG_BY_FAMILY, 7, &[2, 1, 0])).is_err());
+        // Another request's messages are skipped; NLMSG_ERROR carries the errno.
+        assert_eq!(collect(&sample_reply(6)).unwrap(), (false, vec![]));
+        let err = collect(&nlmsg(NLMSG_ERROR, 7, &(-libc::EINVAL).to_ne_bytes())).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        assert!(collect(&nlmsg(NLMSG_ERROR, 7, &[0xff])).is_err());
+        // Garbled unix_diag attributes.
+        let mut u = vec![libc::AF_UNIX as u8, libc::SOCK_STREAM as u8, TCP_LISTEN, 0];
+        u.extend([0; 12]);
+        u.extend([40, 0, 0, 0]); // rtattr of 40 bytes in a 4-byte tail
+        assert!(parse_unix_diag_msg(&u).is_err());
+        assert!(parse_unix_diag_msg(&u[..10]).is_err());
+        assert_eq!(unix_name(b"\0a\0b"), "@a@b");
+        assert_eq!(unix_name(b"/run/x.sock\0"), "/run/x.sock");
+    }
+}
