@@ -93,6 +93,19 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        // Every process a test started in the namespace (nginx and its workers, a
+        // listener) goes with it; deleting the name alone would leave them running.
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                if let Ok(pid) = pid.parse::<i32>() {
+                    // SAFETY: kill has no memory preconditions.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .output();
@@ -279,3 +292,5 @@ pub fn plain(v: &serde_json::Value) -> String {
         other => other.to_string(),
     }
 }
+
+pub mod nginx;

@@ -104,7 +104,7 @@ impl<'a> Lexer<'a> {
             // 4096 past the word's start and the file has more.
             if self.pos - start >= NGX_CONF_BUFFER {
                 let message = if d_quoted {
-                    "too long parameter, probably missing terminating '\"' character".into()
+                    "too long parameter, probably missing terminating \"\"\" character".into()
                 } else if s_quoted {
                     "too long parameter, probably missing terminating \"'\" character".into()
                 } else {

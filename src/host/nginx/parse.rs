@@ -128,7 +128,7 @@ impl<'f> Parser<'f> {
         let bytes = files.read(main).map_err(|e| ConfError {
             file: main.to_path_buf(),
             line: 0,
-            message: format!("open() \"{}\" failed ({e})", main.display()),
+            message: format!("open() \"{}\" failed ({})", main.display(), errno(&e)),
         })?;
         let id = p.add_source(main, bytes);
         let directives = p.parse_file(
@@ -308,7 +308,7 @@ impl<'f> Parser<'f> {
                         self.error(
                             d.file,
                             d.line,
-                            format!("open() \"{}\" failed ({e})", target.display()),
+                            format!("open() \"{}\" failed ({})", target.display(), errno(&e)),
                         )
                     })?;
                     self.add_source(&target, bytes)
@@ -330,5 +330,17 @@ fn arg(t: Token) -> Arg {
         value: String::from_utf8_lossy(&t.value).into_owned(),
         raw: t.raw,
         line: t.line,
+    }
+}
+
+/// An I/O error as nginx prints it: "2: No such file or directory".
+fn errno(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => {
+            let text = e.to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+            format!("{n}: {text}")
+        }
+        None => e.to_string(),
     }
 }

@@ -1,0 +1,187 @@
+//! Real nginx (Debian's, unpacked by scripts/test) for the tests: configs of the test's
+//! making under a temp prefix, `nginx -t`/`-T` as oracles, and servers started inside a
+//! test namespace, stopped when dropped (the namespace's drop kills what is left).
+
+use super::Netns;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The nginx binary: $TUNEGUARD_TEST_NGINX (set by scripts/test), the unpacked Debian
+/// package under target/, or one in PATH.
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("TUNEGUARD_TEST_NGINX") {
+        return PathBuf::from(p);
+    }
+    let unpacked = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/debian-nginx/usr/sbin/nginx");
+    if unpacked.is_file() {
+        return unpacked;
+    }
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join("nginx");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("no nginx: run ./scripts/test, which unpacks Debian's nginx into target/debian-nginx");
+}
+
+/// Debian builds the stream module as a dynamic module.
+pub fn stream_module() -> PathBuf {
+    let bin = binary();
+    let root = bin
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .unwrap();
+    let p = root.join("usr/lib/nginx/modules/ngx_stream_module.so");
+    assert!(p.is_file(), "no stream module at {}", p.display());
+    p
+}
+
+/// A prefix directory holding nginx.conf and everything nginx writes.
+pub struct Prefix {
+    pub dir: tempfile::TempDir,
+}
+
+impl Prefix {
+    pub fn new() -> Prefix {
+        Prefix {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn conf(&self) -> PathBuf {
+        self.path().join("nginx.conf")
+    }
+
+    /// Writes a file under the prefix (parents made).
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// The main-context lines every runnable config needs here: pid and logs in the
+    /// prefix, and (for http) the temp paths, which otherwise point at /var/lib/nginx.
+    pub fn preamble(&self) -> String {
+        let d = self.path().display();
+        format!(
+            "pid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{ worker_connections 64; }}\n"
+        )
+    }
+
+    pub fn http_preamble(&self) -> String {
+        let d = self.path().display();
+        format!(
+            "access_log off; client_body_temp_path {d}/cb; proxy_temp_path {d}/px; fastcgi_temp_path {d}/fc; uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;"
+        )
+    }
+
+    fn nginx(&self, ns: Option<&Netns>, args: &[&str]) -> Output {
+        let bin = binary();
+        let mut cmd = match ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", &ns.name]).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let conf = self.conf();
+        cmd.arg("-p")
+            .arg(self.path())
+            .arg("-c")
+            .arg(&conf)
+            .args(["-e", "stderr"])
+            .args(args);
+        cmd.output().expect("running nginx")
+    }
+
+    /// `nginx -t`: (accepted, stderr).
+    pub fn test(&self) -> (bool, String) {
+        let out = self.nginx(None, &["-t"]);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `nginx -T` stdout, asserting the test passed.
+    pub fn dump(&self) -> Vec<u8> {
+        let out = self.nginx(None, &["-T"]);
+        assert!(
+            out.status.success(),
+            "nginx -T: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// Starts nginx in the namespace; Err carries nginx's stderr.
+    pub fn start(&self, ns: &Netns) -> Result<(), String> {
+        let out = self.nginx(Some(ns), &[]);
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// `nginx -s reload|stop|quit`, waiting until the new workers (or none) run.
+    pub fn signal(&self, ns: &Netns, sig: &str) {
+        let out = self.nginx(Some(ns), &["-s", sig]);
+        assert!(
+            out.status.success(),
+            "nginx -s {sig}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // nginx applies a reload asynchronously; the old workers finish shortly after.
+        std::thread::sleep(std::time::Duration::from_millis(400));
+    }
+
+    pub fn stop(&self, ns: &Netns) {
+        if self.path().join("nginx.pid").exists() {
+            let _ = self.nginx(Some(ns), &["-s", "stop"]);
+            for _ in 0..50 {
+                if !self.path().join("nginx.pid").exists() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// `ss -lntH` in the namespace: (local address, Recv-Q, Send-Q) per listener. The oracle
+/// for backlogs.
+pub fn ss_listeners(ns: &Netns) -> Vec<(String, u32, u32)> {
+    let out = ns.exec(&["ss", "-lntH"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((
+                f.get(3)?.to_string(),
+                f.get(1)?.parse().ok()?,
+                f.get(2)?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// `ss -lxH` in the namespace: (path, Send-Q) per unix stream listener.
+pub fn ss_unix_listeners(ns: &Netns) -> Vec<(String, u32)> {
+    let out = ns.exec(&["ss", "-lxH"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((f.get(4)?.to_string(), f.get(3)?.parse().ok()?))
+        })
+        .collect()
+}

@@ -1,0 +1,225 @@
+//! The config reader against the real `nginx -t` on the same bytes (FACTS.md §4): where
+//! nginx accepts, we read the same words (nginx echoes a word back in "invalid value"
+//! messages, so the oracle is nginx's own reading); where it refuses, we refuse with
+//! its message and line. Includes are checked against `nginx -T`.
+
+mod common;
+
+use common::nginx::Prefix;
+use std::path::Path;
+use tuneguard::host::nginx::{self, Config, Directive};
+
+/// What nginx said about the first directive it stopped at, if it stopped.
+fn emerg(stderr: &str) -> Option<(String, String, u32)> {
+    // The message may span lines (a quoted word with newlines); it ends where nginx's
+    // summary line starts.
+    let msg = stderr.split_once("[emerg] ")?.1;
+    let msg = msg.split_once(": ").map_or(msg, |(_, m)| m);
+    let msg = msg
+        .split_once("\nnginx: configuration file")
+        .map_or(msg, |(m, _)| m);
+    let (text, at) = msg.rsplit_once(" in ")?;
+    let (file, line) = at.rsplit_once(':')?;
+    Some((
+        text.to_string(),
+        file.to_string(),
+        line.trim().parse().ok()?,
+    ))
+}
+
+fn first<'a>(conf: &'a Config, name: &str) -> Option<&'a Directive> {
+    fn go<'a>(dirs: Vec<&'a Directive>, name: &str) -> Option<&'a Directive> {
+        for d in dirs {
+            if d.name == name {
+                return Some(d);
+            }
+            if let Some(x) = go(d.children(), name) {
+                return Some(x);
+            }
+        }
+        None
+    }
+    go(conf.top(), name)
+}
+
+enum Want {
+    /// `user WORD;`: nginx looks the word up and says which word it read.
+    Value,
+    /// nginx reads this many words for worker_processes.
+    Words(usize),
+    /// nginx accepts the whole file.
+    Accepts,
+    /// nginx refuses while reading: same message, same line.
+    Refuses,
+}
+
+fn check(snippet: &str, want: Want) {
+    let p = Prefix::new();
+    // Line 3 onwards is the snippet.
+    let text = format!(
+        "pid {}/nginx.pid;\nevents {{}}\n{snippet}",
+        p.path().display()
+    );
+    let conf_path = p.write("nginx.conf", &text);
+    let (ok, stderr) = p.test();
+    let ours = nginx::load(Path::new("/"), &conf_path);
+    let summary = match &ours {
+        Ok(c) => format!(
+            "{:?}",
+            first(c, "user")
+                .or(first(c, "worker_processes"))
+                .map(|d| &d.args)
+        ),
+        Err(e) => e.to_string(),
+    };
+    let case = format!(
+        "case {:?}\nnginx said: {stderr}\nwe read: {summary}",
+        &snippet[..snippet.len().min(80)]
+    );
+    match want {
+        Want::Value => {
+            let (msg, _, _) = emerg(&stderr).unwrap_or_else(|| panic!("{case}"));
+            // `user NAME` as root: nginx echoes the word it read in getpwnam("NAME").
+            let word = msg
+                .strip_prefix("getpwnam(\"")
+                .and_then(|m| m.split_once("\") failed"))
+                .map(|(w, _)| w)
+                .unwrap_or_else(|| panic!("{case}"));
+            let conf = ours.unwrap_or_else(|e| panic!("{case}\n{e}"));
+            let d = first(&conf, "user").expect("user");
+            assert_eq!(d.args.len(), 1, "{case}");
+            assert_eq!(d.args[0].value, word, "{case}");
+        }
+        Want::Words(n) => {
+            let (msg, _, _) = emerg(&stderr).unwrap_or_else(|| panic!("{case}"));
+            assert_eq!(
+                msg, "invalid number of arguments in \"worker_processes\" directive",
+                "{case}"
+            );
+            let conf = ours.unwrap_or_else(|e| panic!("{case}\n{e}"));
+            assert_eq!(
+                first(&conf, "worker_processes").unwrap().args.len(),
+                n,
+                "{case}"
+            );
+        }
+        Want::Accepts => {
+            assert!(ok, "{case}");
+            ours.unwrap_or_else(|e| panic!("{case}\n{e}"));
+        }
+        Want::Refuses => {
+            assert!(!ok, "{case}");
+            let (msg, file, line) = emerg(&stderr).unwrap_or_else(|| panic!("{case}"));
+            let e = ours.expect_err(&case);
+            assert_eq!(e.message, msg, "{case}");
+            assert_eq!(e.file, Path::new(&file), "{case}");
+            assert_eq!(e.line, line, "{case}");
+        }
+    }
+}
+
+#[test]
+fn close_brace_and_sharp_only_at_the_start_of_a_word() {
+    check("user x};\n", Want::Value);
+    check("user a#b;\n", Want::Value);
+    check(
+        "worker_processes 1; # a comment with ; and { and }\n",
+        Want::Accepts,
+    );
+    check("worker_processes 1;#c\n", Want::Accepts);
+    check("worker_processes a };\n", Want::Refuses);
+    check("worker_processes 1;\n}\n", Want::Refuses);
+    check("# a comment }\nworker_processes 1 ;\n", Want::Accepts);
+}
+
+#[test]
+fn quotes_open_only_at_word_start_and_need_a_separator_after() {
+    check("user \"a b\";\n", Want::Value);
+    check("user 'a b';\n", Want::Value);
+    check("user \"two\nlines\";\n", Want::Value);
+    check("user x\"y;\n", Want::Value);
+    check("\"user\" q;\n", Want::Value);
+    check("worker_processes \"a\"b;\n", Want::Refuses);
+    check("worker_processes \"a\");\n", Want::Words(2));
+    check("worker_processes \"never closed;\n", Want::Refuses);
+}
+
+#[test]
+fn backslashes_unescape_as_nginx_stores_them() {
+    check("user \"q\\\"s\\'b\\\\t\\tn\\nr\\rx\\xd\";\n", Want::Value);
+    check("user 'p\\'q';\n", Want::Value);
+    check("user \\\"r;\n", Want::Value);
+    check("user a\\;b;\n", Want::Value);
+    // No line continuation: the backslash keeps the newline inside the word.
+    check("user a\\\nb;\n", Want::Value);
+}
+
+#[test]
+fn variables_keep_their_brace_and_separators_are_any_whitespace() {
+    check("user ${x}y;\n", Want::Value);
+    check("user\r\n\t1x;\n", Want::Value);
+    check("worker_processes 1\n", Want::Refuses);
+    check(";\n", Want::Refuses);
+    check("{\n", Want::Refuses);
+    check("http {\n", Want::Refuses);
+}
+
+#[test]
+fn words_longer_than_nginx_s_buffer_are_refused() {
+    // 4095 bytes fit: nginx reads the word and looks it up (its log line is cut at
+    // 2048 bytes, so the word is compared by its start and our length).
+    let p = Prefix::new();
+    let word = "x".repeat(4095);
+    let conf = p.write("nginx.conf", &format!("events {{}}\nuser {word};\n"));
+    let (_, stderr) = p.test();
+    assert!(
+        stderr.contains("getpwnam(\"xxxxxxxx") && !stderr.contains("too long"),
+        "{stderr}"
+    );
+    let ours = nginx::load(Path::new("/"), &conf).unwrap();
+    assert_eq!(first(&ours, "user").unwrap().args[0].value, word);
+    check(
+        &format!("worker_processes {};\n", "x".repeat(4096)),
+        Want::Refuses,
+    );
+    check(
+        &format!("worker_processes \"{}\";\n", "x".repeat(5000)),
+        Want::Refuses,
+    );
+    check(
+        &format!("worker_processes '{}';\n", "x".repeat(5000)),
+        Want::Refuses,
+    );
+}
+
+#[test]
+fn http_blocks_with_odd_words_and_handler_bodies() {
+    let p = Prefix::new();
+    let http = p.http_preamble();
+    let body = format!(
+        "http {{ {http}\n  types {{ text/html html; if x; location y; \"a b\" c; }}\n  map $uri $m {{ location 1; server 2; default 0; }}\n  server {{ listen 127.0.0.1:8080; return 200 x}}; }}\n}}\n"
+    );
+    check(&body, Want::Accepts);
+    let q = Prefix::new();
+    let conf = nginx::load(
+        Path::new("/"),
+        &q.write("nginx.conf", &format!("events {{}}\n{body}")),
+    )
+    .unwrap();
+    let ret = first(&conf, "return").unwrap();
+    assert_eq!(
+        ret.args
+            .iter()
+            .map(|a| a.value.as_str())
+            .collect::<Vec<_>>(),
+        ["200", "x}"]
+    );
+    let types = first(&conf, "types").unwrap();
+    let names: Vec<&str> = types.children().iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["text/html", "if", "location", "a b"]);
+    // A handler body takes no nested block.
+    check(
+        &format!("http {{ {http} types {{ a {{ }} }} }}\n"),
+        Want::Refuses,
+    );
+}
