@@ -29,6 +29,26 @@ fn persisted(snap: &crate::host::Snapshot) -> serde_json::Value {
     })
 }
 
+/// Which nginx configuration was read, how it was found, and its files in nginx's order.
+fn nginx(snap: &crate::host::Snapshot) -> serde_json::Value {
+    use crate::host::NginxState;
+    match &snap.nginx {
+        NginxState::Off => json!({ "checked": false, "reason": "off" }),
+        NginxState::NotFound(why) => json!({ "checked": false, "reason": why }),
+        NginxState::Unreadable { path, error } => {
+            json!({ "checked": false, "conf": path, "reason": error })
+        }
+        NginxState::Read(r) => json!({
+            "checked": true,
+            "conf": r.main,
+            "found_by": r.how,
+            "files": r.conf.as_ref().map(|c| c.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+            "error": r.conf.as_ref().err().map(ToString::to_string),
+            "sockets": r.model.sockets.len(),
+        }),
+    }
+}
+
 pub fn render(r: &AuditReport) -> String {
     let snap = r.snapshot;
     let doc = json!({
@@ -42,6 +62,7 @@ pub fn render(r: &AuditReport) -> String {
         },
         "profiles": r.profiles,
         "persisted": persisted(snap),
+        "nginx": nginx(snap),
         "fail_on": r.fail_on,
         "summary": Summary::of(r.findings),
         "findings": r.findings,

@@ -326,18 +326,18 @@ fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), Stri
                     l.backlog_arg = Some(i);
                     l.sets_options = true;
                 }
-                _ => return Err(format!("invalid backlog \"{v}\"")),
+                _ => return Err(format!("invalid backlog \"{p}\"")),
             }
         }
         ("rcvbuf" | "sndbuf", Some(v)) => {
             if parse_size(v).is_none() {
-                return Err(format!("invalid {name} \"{v}\""));
+                return Err(format!("invalid {name} \"{p}\""));
             }
             l.sets_options = true;
         }
         ("fastopen", Some(v)) if http => {
             if atoi(v).is_none() {
-                return Err(format!("invalid fastopen \"{v}\""));
+                return Err(format!("invalid fastopen \"{p}\""));
             }
             l.sets_options = true;
         }
@@ -599,7 +599,7 @@ fn trap(m: &mut ListenModel, wildcard: &Socket, bound: &Socket) {
     let l = &m.listens[bound.owner];
     let message = format!(
         "bind() to {} failed (98: Address already in use): this listen has socket options, \
-so it wants its own socket, but {} already takes the port; nginx -t passes, start fails",
+so it wants its own socket, but {} already takes the port",
         bound.addr, wildcard.addr
     );
     m.problems.push(Problem {
