@@ -82,7 +82,12 @@ pub fn run(cli: Cli) -> Result<i32> {
                 Format::Junit => junit::render(&report),
             };
             write_stdout(&out)?;
-            Ok(audit::exit_code(&findings, fail_on))
+            let code = audit::exit_code(&findings, fail_on);
+            // The process ends here: freeing a large nginx configuration and its
+            // findings piece by piece costs a tenth of the audit, for nothing.
+            std::mem::forget(findings);
+            std::mem::forget(snap);
+            Ok(code)
         }
         Command::Explain { key, format } => {
             let render = |k: &catalog::KeyInfo| match format {

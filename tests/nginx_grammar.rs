@@ -30,7 +30,7 @@ fn emerg(stderr: &str) -> Option<(String, String, u32)> {
 fn first<'a>(conf: &'a Config, name: &str) -> Option<&'a Directive> {
     fn go<'a>(dirs: Vec<&'a Directive>, name: &str) -> Option<&'a Directive> {
         for d in dirs {
-            if d.name == name {
+            if &*d.name == name {
                 return Some(d);
             }
             if let Some(x) = go(d.children(), name) {
@@ -88,7 +88,7 @@ fn check(snippet: &str, want: Want) {
             let conf = ours.unwrap_or_else(|e| panic!("{case}\n{e}"));
             let d = first(&conf, "user").expect("user");
             assert_eq!(d.args.len(), 1, "{case}");
-            assert_eq!(d.args[0].value, word, "{case}");
+            assert_eq!(&*d.args[0].value, word, "{case}");
         }
         Want::Words(n) => {
             let (msg, _, _) = emerg(&stderr).unwrap_or_else(|| panic!("{case}"));
@@ -177,7 +177,7 @@ fn words_longer_than_nginx_s_buffer_are_refused() {
         "{stderr}"
     );
     let ours = nginx::load(Path::new("/"), &conf).unwrap();
-    assert_eq!(first(&ours, "user").unwrap().args[0].value, word);
+    assert_eq!(&*first(&ours, "user").unwrap().args[0].value, word);
     check(
         &format!("worker_processes {};\n", "x".repeat(4096)),
         Want::Refuses,
@@ -208,14 +208,11 @@ fn http_blocks_with_odd_words_and_handler_bodies() {
     .unwrap();
     let ret = first(&conf, "return").unwrap();
     assert_eq!(
-        ret.args
-            .iter()
-            .map(|a| a.value.as_str())
-            .collect::<Vec<_>>(),
+        ret.args.iter().map(|a| &*a.value).collect::<Vec<_>>(),
         ["200", "x}"]
     );
     let types = first(&conf, "types").unwrap();
-    let names: Vec<&str> = types.children().iter().map(|d| d.name.as_str()).collect();
+    let names: Vec<&str> = types.children().iter().map(|d| &*d.name).collect();
     assert_eq!(names, ["text/html", "if", "location", "a b"]);
     // A handler body takes no nested block.
     check(

@@ -11,7 +11,7 @@ use tuneguard::host::nginx::{self, Config, Directive};
 fn words(conf: &Config) -> Vec<String> {
     fn go(dirs: Vec<&Directive>, out: &mut Vec<String>) {
         for d in dirs {
-            let args: Vec<&str> = d.args.iter().map(|a| a.value.as_str()).collect();
+            let args: Vec<&str> = d.args.iter().map(|a| &*a.value).collect();
             out.push(format!("{} {}", d.name, args.join(" ")));
             go(d.children(), out);
         }

@@ -63,11 +63,12 @@ pub struct Finding {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub host_wide: bool,
     pub message: String,
-    pub explanation: String,
+    /// Mostly one of a few fixed texts: borrowed, so thousands of findings do not copy it.
+    pub explanation: std::borrow::Cow<'static, str>,
     /// The profile that set the rule.
     pub profile: Option<String>,
-    pub rationale: Option<String>,
-    pub fact: Option<String>,
+    pub rationale: Option<std::sync::Arc<str>>,
+    pub fact: Option<std::sync::Arc<str>>,
     pub incident: Option<u32>,
     pub remedy: Option<String>,
     pub evidence: Option<serde_json::Value>,
@@ -93,7 +94,7 @@ impl Finding {
             scope: None,
             host_wide: false,
             message: String::new(),
-            explanation: String::new(),
+            explanation: std::borrow::Cow::Borrowed(""),
             profile: None,
             rationale: None,
             fact: None,

@@ -61,7 +61,8 @@ fn one(
     f.explanation = format!(
         "{ARITHMETIC} Profile {} bounds it by {what}. {SO_KEEPALIVE_NOTE}",
         rule.why.origin
-    );
+    )
+    .into();
     if let Some(w) = waived(profile, "keepalive", f.clone()) {
         return w;
     }

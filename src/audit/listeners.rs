@@ -96,10 +96,9 @@ pub(super) fn check(snap: &Snapshot) -> Vec<Finding> {
                 if let Address::Inet(a) = &s.addr {
                     ports.insert(a.port());
                 }
-                let found = matching(live, s, &mut used);
-                per_socket.push((s, nginx_ref(conf, m, s), found));
+                per_socket.push((s, matching(live, s, &mut used)));
             }
-            let any_live = per_socket.iter().any(|(_, _, l)| l.count > 0);
+            let any_live = per_socket.iter().any(|(_, l)| l.count > 0);
             if !per_socket.is_empty() && !any_live {
                 let f = live_finding("live", "nginx live", "none".into());
                 out.push(f.skip(format!(
@@ -109,7 +108,8 @@ pub(super) fn check(snap: &Snapshot) -> Vec<Finding> {
                     snap.netns.label
                 )));
             } else {
-                for (s, at, l) in per_socket {
+                for (s, l) in per_socket {
+                    let at = nginx_ref(conf, m, s);
                     out.push(socket(live, s, at, l, cap, m.workers));
                 }
             }

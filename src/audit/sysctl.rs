@@ -23,7 +23,8 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
     f.explanation = match info {
         Some(i) => format!("{} {}", i.explanation, i.symptoms),
         None => format!("{key} is not in tuneguard's catalog; it is checked as a plain value."),
-    };
+    }
+    .into();
 
     if let Some(w) = waived(profile, key, f.clone()) {
         return w;
@@ -125,7 +126,7 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
             }
             message = format!("{message}; {}", note.text);
         } else {
-            f.explanation = format!("Now: {}. {}", note.text, f.explanation);
+            f.explanation = format!("Now: {}. {}", note.text, f.explanation).into();
         }
     }
     if f.host_wide {

@@ -25,8 +25,9 @@ pub type Origin = String;
 #[derive(Debug, Clone)]
 pub struct Reasons {
     pub severity: Severity,
-    pub rationale: Option<String>,
-    pub fact: Option<String>,
+    /// Shared, not copied: every finding of the rule (one per nginx socket) carries it.
+    pub rationale: Option<std::sync::Arc<str>>,
+    pub fact: Option<std::sync::Arc<str>>,
     pub incident: Option<u32>,
     /// The profile that set the rule.
     pub origin: Origin,

@@ -344,8 +344,8 @@ fn reasons(
 ) -> Reasons {
     Reasons {
         severity: severity.unwrap_or(DEFAULT_SEVERITY),
-        rationale: rationale.clone(),
-        fact: fact.clone(),
+        rationale: rationale.as_deref().map(Into::into),
+        fact: fact.as_deref().map(Into::into),
         incident,
         origin: origin.to_string(),
     }

@@ -3,6 +3,7 @@
 //! what it rejects we reject with its message. Each word keeps its raw byte range, so an
 //! edit can replace one argument and leave every other byte of the file alone.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 /// nginx reads a config through a 4096-byte buffer and refuses a word that does not fit.
@@ -10,11 +11,11 @@ const NGX_CONF_BUFFER: usize = 4096;
 
 /// One word of a directive.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token {
+pub struct Token<'a> {
     /// The bytes as written, quotes included.
     pub raw: Range<usize>,
     /// The word as nginx stores it: quotes removed, `\" \' \\ \t \r \n` unescaped.
-    pub value: Vec<u8>,
+    pub value: Cow<'a, [u8]>,
     pub line: u32,
 }
 
@@ -31,8 +32,8 @@ pub enum End {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Statement {
-    pub words: Vec<Token>,
+pub struct Statement<'a> {
+    pub words: Vec<Token<'a>>,
     pub end: End,
 }
 
@@ -72,9 +73,9 @@ impl<'a> Lexer<'a> {
     /// The next directive's words and what ended it. The flags are nginx's own; their
     /// order of tests matters (a `{` right after `$` stays in the word, a quote opens a
     /// quoted word only at the start of one, and so on).
-    pub fn next_statement(&mut self) -> Result<Statement, LexError> {
+    pub fn next_statement(&mut self) -> Result<Statement<'a>, LexError> {
         let b = self.bytes;
-        let mut words = Vec::new();
+        let mut words = Vec::with_capacity(4);
         let mut need_space = false;
         let mut last_space = true;
         let mut sharp_comment = false;
@@ -114,6 +115,32 @@ impl<'a> Lexer<'a> {
                     )
                 };
                 return Err(self.error(start_line, message));
+            }
+
+            // Fast path: inside a comment or a word, bytes that change no state are
+            // skipped in a tight loop; the state machine below sees only the others.
+            // Bounded by nginx's buffer so the length check above still fires.
+            if sharp_comment || (!last_space && !need_space && !quoted && !variable) {
+                let limit = b.len().min(start + NGX_CONF_BUFFER);
+                let rest = &b[self.pos..limit];
+                let skip = if sharp_comment {
+                    rest.iter().position(|&c| c == b'\n')
+                } else if d_quoted {
+                    rest.iter()
+                        .position(|&c| matches!(c, b'"' | b'\\' | b'$' | b'\n'))
+                } else if s_quoted {
+                    rest.iter()
+                        .position(|&c| matches!(c, b'\'' | b'\\' | b'$' | b'\n'))
+                } else {
+                    rest.iter().position(|&c| {
+                        matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b';' | b'{' | b'\\' | b'$')
+                    })
+                };
+                let n = skip.unwrap_or(rest.len());
+                if n > 0 {
+                    self.pos += n;
+                    continue;
+                }
             }
 
             let ch = b[self.pos];
@@ -284,8 +311,11 @@ impl<'a> Lexer<'a> {
     }
 }
 
-/// The word as nginx stores it.
-fn unescape(raw: &[u8]) -> Vec<u8> {
+/// The word as nginx stores it; borrowed when there is nothing to unescape.
+fn unescape(raw: &[u8]) -> Cow<'_, [u8]> {
+    if !raw.contains(&b'\\') {
+        return Cow::Borrowed(raw);
+    }
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
@@ -313,7 +343,7 @@ fn unescape(raw: &[u8]) -> Vec<u8> {
         out.push(raw[i]);
         i += 1;
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! listen() for, and the errors nginx would raise, at `nginx -t` or only at start.
 
 use super::{Arg, Config, Directive, FileId};
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::ops::Range;
@@ -80,7 +81,7 @@ pub struct Listen {
     /// The directive's bytes, and its arguments' (the address first): an edit adds or
     /// changes `backlog=` here.
     pub span: Range<usize>,
-    pub args: Vec<Arg>,
+    pub args: Box<[Arg]>,
     /// No `listen` in the server: nginx's default `*:80`.
     pub implicit: bool,
     pub server: usize,
@@ -160,10 +161,10 @@ pub fn model(conf: &Config) -> ListenModel {
     };
     let mut server = 0;
     for top in conf.top() {
-        match top.name.as_str() {
+        match &*top.name {
             "worker_processes" => {
                 m.workers = top.args.first().and_then(|a| {
-                    if a.value == "auto" {
+                    if &*a.value == "auto" {
                         None
                     } else {
                         a.value.parse().ok()
@@ -171,16 +172,16 @@ pub fn model(conf: &Config) -> ListenModel {
                 })
             }
             "http" | "stream" => {
-                let proto = if top.name == "http" {
+                let proto = if &*top.name == "http" {
                     Proto::Http
                 } else {
                     Proto::Stream
                 };
                 let first = m.listens.len();
-                for srv in top.children().into_iter().filter(|d| d.name == "server") {
+                for srv in top.children().into_iter().filter(|d| &*d.name == "server") {
                     server += 1;
                     let before = m.listens.len();
-                    for l in srv.children().into_iter().filter(|d| d.name == "listen") {
+                    for l in srv.children().into_iter().filter(|d| &*d.name == "listen") {
                         parse_listen(&mut m, proto, l, server);
                     }
                     if m.listens.len() == before && !has_listen(srv) {
@@ -196,7 +197,7 @@ pub fn model(conf: &Config) -> ListenModel {
 }
 
 fn has_listen(srv: &Directive) -> bool {
-    srv.children().iter().any(|d| d.name == "listen")
+    srv.children().iter().any(|d| &*d.name == "listen")
 }
 
 fn no_listen(m: &mut ListenModel, proto: Proto, srv: &Directive, server: usize) {
@@ -209,7 +210,7 @@ fn no_listen(m: &mut ListenModel, proto: Proto, srv: &Directive, server: usize) 
             file: srv.file,
             line: srv.line,
             span: srv.span.clone(),
-            args: Vec::new(),
+            args: Box::new([]),
             implicit: true,
             server,
             backlog_arg: None,
@@ -515,14 +516,15 @@ fn port(s: &str) -> Result<u16, &'static str> {
 fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
     // Per address: the listens on it, in order.
     let mut addrs: Vec<(Address, bool, Vec<usize>)> = Vec::new();
+    let mut seen: HashMap<(Address, bool), usize> = HashMap::new();
     for i in first..m.listens.len() {
         let l = &m.listens[i];
-        match addrs
-            .iter_mut()
-            .find(|(a, udp, _)| *a == l.addr && *udp == l.udp)
-        {
-            Some((_, _, v)) => v.push(i),
-            None => addrs.push((l.addr.clone(), l.udp, vec![i])),
+        match seen.get(&(l.addr.clone(), l.udp)) {
+            Some(&at) => addrs[at].2.push(i),
+            None => {
+                seen.insert((l.addr.clone(), l.udp), addrs.len());
+                addrs.push((l.addr.clone(), l.udp, vec![i]));
+            }
         }
     }
     let mut out: Vec<Socket> = Vec::new();
@@ -545,12 +547,20 @@ fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
     // by the wildcard's socket; one with options binds its own, and on Linux that bind
     // fails while the wildcard listens: the wildcard trap.
     let mut keep = vec![true; out.len()];
+    // Sockets by port, so each wildcard looks only at its own port's addresses.
+    let mut by_port: HashMap<u16, Vec<usize>> = HashMap::new();
+    for (i, s) in out.iter().enumerate() {
+        if let Some((_, port)) = s.addr.family_port() {
+            by_port.entry(port).or_default().push(i);
+        }
+    }
+    let none = Vec::new();
     for w in 0..out.len() {
         if !out[w].addr.is_wildcard() {
             continue;
         }
         let (v4, port) = out[w].addr.family_port().expect("inet");
-        for s in 0..out.len() {
+        for &s in by_port.get(&port).unwrap_or(&none) {
             if s == w || out[s].udp != out[w].udp || out[s].addr.is_wildcard() {
                 continue;
             }
@@ -578,7 +588,7 @@ fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
         if v4 {
             continue;
         }
-        for s in 0..out.len() {
+        for &s in by_port.get(&port).unwrap_or(&none) {
             if keep[s]
                 && out[s].addr.family_port() == Some((true, port))
                 && out[s].udp == out[w].udp

@@ -27,7 +27,8 @@ pub struct SourceFile {
 /// One argument: its value as nginx stores it, and the bytes it was written as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arg {
-    pub value: String,
+    /// Boxed, not String: a large configuration has hundreds of thousands of words.
+    pub value: Box<str>,
     /// Byte range in the file, quotes included: an edit replaces exactly this.
     pub raw: Range<usize>,
     pub line: u32,
@@ -36,7 +37,7 @@ pub struct Arg {
 #[derive(Debug, Clone)]
 pub enum Body {
     None,
-    Block(Vec<Directive>),
+    Block(Box<[Directive]>),
     /// The files an `include` pulled in, in the order nginx parses them.
     Include(Vec<Included>),
 }
@@ -44,13 +45,14 @@ pub enum Body {
 #[derive(Debug, Clone)]
 pub struct Included {
     pub file: FileId,
-    pub directives: Vec<Directive>,
+    pub directives: Box<[Directive]>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Directive {
-    pub name: String,
-    pub args: Vec<Arg>,
+    /// Interned: the same few dozen names repeat across a configuration.
+    pub name: std::sync::Arc<str>,
+    pub args: Box<[Arg]>,
     pub file: FileId,
     /// The line of the directive's name.
     pub line: u32,
@@ -91,7 +93,7 @@ pub fn flatten(dirs: &[Directive]) -> Vec<&Directive> {
 pub struct Config {
     pub main: FileId,
     pub files: Vec<SourceFile>,
-    pub directives: Vec<Directive>,
+    pub directives: Box<[Directive]>,
 }
 
 impl Config {

@@ -8,6 +8,7 @@ use super::lexer::{End, Lexer, Token};
 use super::{Arg, Body, ConfError, Config, Directive, FileId, Included, SourceFile};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Where the files nginx would open come from. Paths are as nginx sees them on the host.
 pub enum Files {
@@ -107,6 +108,7 @@ pub struct Parser<'f> {
     /// The include chain being parsed, to name a cycle instead of recursing forever
     /// (nginx itself runs out of file descriptors).
     stack: Vec<FileId>,
+    names: std::collections::HashMap<Box<[u8]>, Arc<str>>,
 }
 
 #[derive(Clone, Copy)]
@@ -124,6 +126,7 @@ impl<'f> Parser<'f> {
             sources: Vec::new(),
             by_path: BTreeMap::new(),
             stack: Vec::new(),
+            names: std::collections::HashMap::new(),
         };
         let bytes = files.read(main).map_err(|e| ConfError {
             file: main.to_path_buf(),
@@ -141,8 +144,17 @@ impl<'f> Parser<'f> {
         Ok(Config {
             main: id,
             files: p.sources,
-            directives,
+            directives: directives.into_boxed_slice(),
         })
+    }
+
+    fn intern(&mut self, word: &[u8]) -> Arc<str> {
+        if let Some(n) = self.names.get(word) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(text(std::borrow::Cow::Borrowed(word)));
+        self.names.insert(word.into(), n.clone());
+        n
     }
 
     fn add_source(&mut self, path: &Path, bytes: Vec<u8>) -> FileId {
@@ -214,8 +226,8 @@ impl<'f> Parser<'f> {
             let name_tok = words
                 .next()
                 .expect("the lexer never ends a statement without words");
-            let name = String::from_utf8_lossy(&name_tok.value).into_owned();
-            let args: Vec<Arg> = words.map(arg).collect();
+            let name = self.intern(&name_tok.value);
+            let args: Box<[Arg]> = words.map(arg).collect();
             let (opens, end_at) = match st.end {
                 End::BlockStart(at) => (true, at),
                 End::Semicolon(at) => (false, at),
@@ -233,7 +245,7 @@ impl<'f> Parser<'f> {
                 span: name_tok.raw.start..end_at + 1,
                 body: Body::None,
             };
-            if d.name == "include" {
+            if &*d.name == "include" {
                 if opens {
                     return Err(self.error(
                         file,
@@ -243,7 +255,7 @@ impl<'f> Parser<'f> {
                 }
                 d.body = Body::Include(self.include(&d, ctx)?);
             } else if opens {
-                let handler = HANDLER_BLOCKS.contains(&d.name.as_str());
+                let handler = HANDLER_BLOCKS.contains(&&*d.name);
                 let children = self.parse_block(
                     file,
                     lexer,
@@ -252,7 +264,7 @@ impl<'f> Parser<'f> {
                         handler,
                     },
                 )?;
-                d.body = Body::Block(children);
+                d.body = Body::Block(children.into_boxed_slice());
             }
             out.push(d);
         }
@@ -266,7 +278,7 @@ impl<'f> Parser<'f> {
                 "invalid number of arguments in \"include\" directive".into(),
             ));
         }
-        let value = Path::new(&d.args[0].value);
+        let value = Path::new(&*d.args[0].value);
         let path = if value.is_absolute() {
             value.to_path_buf()
         } else {
@@ -318,16 +330,23 @@ impl<'f> Parser<'f> {
             let directives = self.parse_file(id, ctx)?;
             out.push(Included {
                 file: id,
-                directives,
+                directives: directives.into_boxed_slice(),
             });
         }
         Ok(out)
     }
 }
 
+fn text(value: std::borrow::Cow<'_, [u8]>) -> String {
+    match String::from_utf8(value.into_owned()) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
 fn arg(t: Token) -> Arg {
     Arg {
-        value: String::from_utf8_lossy(&t.value).into_owned(),
+        value: text(t.value).into_boxed_str(),
         raw: t.raw,
         line: t.line,
     }

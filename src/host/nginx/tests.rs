@@ -14,7 +14,7 @@ fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
 fn names(conf: &Config) -> Vec<String> {
     fn go(dirs: &[&Directive], out: &mut Vec<String>) {
         for d in dirs {
-            out.push(d.name.clone());
+            out.push(d.name.to_string());
             go(&d.children(), out);
         }
     }
@@ -176,6 +176,6 @@ fn spans_point_at_the_bytes() {
         "listen  \"127.0.0.1:80\"   backlog=1024 ;"
     );
     assert_eq!(&text[listen.args[0].raw.clone()], "\"127.0.0.1:80\"");
-    assert_eq!(listen.args[0].value, "127.0.0.1:80");
+    assert_eq!(&*listen.args[0].value, "127.0.0.1:80");
     assert_eq!(&text[listen.args[1].raw.clone()], "backlog=1024");
 }
