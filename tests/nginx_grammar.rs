@@ -68,7 +68,7 @@ fn check(snippet: &str, want: Want) {
             "{:?}",
             first(c, "user")
                 .or(first(c, "worker_processes"))
-                .map(|d| &d.args)
+                .map(|d| c.values(d))
         ),
         Err(e) => e.to_string(),
     };
@@ -87,8 +87,7 @@ fn check(snippet: &str, want: Want) {
                 .unwrap_or_else(|| panic!("{case}"));
             let conf = ours.unwrap_or_else(|e| panic!("{case}\n{e}"));
             let d = first(&conf, "user").expect("user");
-            assert_eq!(d.args.len(), 1, "{case}");
-            assert_eq!(&*d.args[0].value, word, "{case}");
+            assert_eq!(conf.values(d), [word], "{case}");
         }
         Want::Words(n) => {
             let (msg, _, _) = emerg(&stderr).unwrap_or_else(|| panic!("{case}"));
@@ -98,7 +97,7 @@ fn check(snippet: &str, want: Want) {
             );
             let conf = ours.unwrap_or_else(|e| panic!("{case}\n{e}"));
             assert_eq!(
-                first(&conf, "worker_processes").unwrap().args.len(),
+                conf.values(first(&conf, "worker_processes").unwrap()).len(),
                 n,
                 "{case}"
             );
@@ -177,7 +176,7 @@ fn words_longer_than_nginx_s_buffer_are_refused() {
         "{stderr}"
     );
     let ours = nginx::load(Path::new("/"), &conf).unwrap();
-    assert_eq!(&*first(&ours, "user").unwrap().args[0].value, word);
+    assert_eq!(ours.values(first(&ours, "user").unwrap()), [word.as_str()]);
     check(
         &format!("worker_processes {};\n", "x".repeat(4096)),
         Want::Refuses,
@@ -207,10 +206,7 @@ fn http_blocks_with_odd_words_and_handler_bodies() {
     )
     .unwrap();
     let ret = first(&conf, "return").unwrap();
-    assert_eq!(
-        ret.args.iter().map(|a| &*a.value).collect::<Vec<_>>(),
-        ["200", "x}"]
-    );
+    assert_eq!(conf.values(ret), ["200", "x}"]);
     let types = first(&conf, "types").unwrap();
     let names: Vec<&str> = types.children().iter().map(|d| &*d.name).collect();
     assert_eq!(names, ["text/html", "if", "location", "a b"]);

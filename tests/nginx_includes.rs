@@ -9,15 +9,14 @@ use tuneguard::host::nginx::{self, Config, Directive};
 
 /// Every directive with its words, depth-first, includes expanded.
 fn words(conf: &Config) -> Vec<String> {
-    fn go(dirs: Vec<&Directive>, out: &mut Vec<String>) {
+    fn go(conf: &Config, dirs: Vec<&Directive>, out: &mut Vec<String>) {
         for d in dirs {
-            let args: Vec<&str> = d.args.iter().map(|a| &*a.value).collect();
-            out.push(format!("{} {}", d.name, args.join(" ")));
-            go(d.children(), out);
+            out.push(format!("{} {}", d.name, conf.values(d).join(" ")));
+            go(conf, d.children(), out);
         }
     }
     let mut out = Vec::new();
-    go(conf.top(), &mut out);
+    go(conf, conf.top(), &mut out);
     out
 }
 

@@ -74,7 +74,7 @@ pub struct Finding {
     pub evidence: Option<serde_json::Value>,
     /// The socket and the `listen` that owns it, for nginx findings.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub nginx: Option<super::nginx::NginxRef>,
+    pub nginx: Option<Box<super::nginx::NginxRef>>,
 }
 
 impl Finding {

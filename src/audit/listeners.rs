@@ -205,7 +205,7 @@ fn socket(
         &format!("listen {}", at.socket),
         format!("{}/{}", at.proto, at.socket),
     );
-    f.nginx = Some(at.clone());
+    f.nginx = Some(Box::new(at.clone()));
     if l.count == 0 {
         f.remedy = Some("reload or restart nginx, and check its error log: a socket the configuration declares is not open".into());
         return f.fail(

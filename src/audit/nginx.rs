@@ -206,7 +206,7 @@ unless a listen has socket options; only one listen per address may carry them (
 fn socket_finding(what: &str, at: &NginxRef, why: &crate::profile::Reasons) -> Finding {
     let mut f = Finding::for_rule("nginx", &format!("listen {}", at.socket), why);
     f.id = format!("nginx/{what}/{}/{}", at.proto, at.socket);
-    f.nginx = Some(at.clone());
+    f.nginx = Some(Box::new(at.clone()));
     f
 }
 

@@ -3,7 +3,7 @@
 //! stream twins): which `listen` owns each socket's options, the backlog it will ask
 //! listen() for, and the errors nginx would raise, at `nginx -t` or only at start.
 
-use super::{Arg, Config, Directive, FileId};
+use super::{Config, Directive, FileId};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
@@ -81,7 +81,8 @@ pub struct Listen {
     /// The directive's bytes, and its arguments' (the address first): an edit adds or
     /// changes `backlog=` here.
     pub span: Range<usize>,
-    pub args: Box<[Arg]>,
+    /// Into [`Config::args`].
+    pub args: Range<u32>,
     /// No `listen` in the server: nginx's default `*:80`.
     pub implicit: bool,
     pub server: usize,
@@ -163,11 +164,12 @@ pub fn model(conf: &Config) -> ListenModel {
     for top in conf.top() {
         match &*top.name {
             "worker_processes" => {
-                m.workers = top.args.first().and_then(|a| {
-                    if &*a.value == "auto" {
+                m.workers = conf.args(top).first().and_then(|a| {
+                    let v = conf.value(a);
+                    if v == "auto" {
                         None
                     } else {
-                        a.value.parse().ok()
+                        v.parse().ok()
                     }
                 })
             }
@@ -182,7 +184,7 @@ pub fn model(conf: &Config) -> ListenModel {
                     server += 1;
                     let before = m.listens.len();
                     for l in srv.children().into_iter().filter(|d| &*d.name == "listen") {
-                        parse_listen(&mut m, proto, l, server);
+                        parse_listen(&mut m, conf, proto, l, server);
                     }
                     if m.listens.len() == before && !has_listen(srv) {
                         no_listen(&mut m, proto, srv, server);
@@ -210,7 +212,7 @@ fn no_listen(m: &mut ListenModel, proto: Proto, srv: &Directive, server: usize) 
             file: srv.file,
             line: srv.line,
             span: srv.span.clone(),
-            args: Box::new([]),
+            args: 0..0,
             implicit: true,
             server,
             backlog_arg: None,
@@ -242,21 +244,22 @@ fn problem(m: &mut ListenModel, d: &Directive, message: String) {
     });
 }
 
-fn parse_listen(m: &mut ListenModel, proto: Proto, d: &Directive, server: usize) {
-    let Some(first) = d.args.first() else {
+fn parse_listen(m: &mut ListenModel, conf: &Config, proto: Proto, d: &Directive, server: usize) {
+    let args = conf.args(d);
+    let Some(first) = args.first().map(|a| conf.value(a)) else {
         return problem(
             m,
             d,
             "invalid number of arguments in \"listen\" directive".into(),
         );
     };
-    let addrs = match parse_address(&first.value) {
+    let addrs = match parse_address(first) {
         Ok(a) => a,
         Err(e) => {
             return problem(
                 m,
                 d,
-                format!("{e} in \"{}\" of the \"listen\" directive", first.value),
+                format!("{e} in \"{first}\" of the \"listen\" directive"),
             )
         }
     };
@@ -278,8 +281,8 @@ fn parse_listen(m: &mut ListenModel, proto: Proto, d: &Directive, server: usize)
         default_server: false,
         sets_options: false,
     };
-    for (i, arg) in d.args.iter().enumerate().skip(1) {
-        if let Err(e) = parameter(proto, &mut l, i, &arg.value) {
+    for (i, arg) in args.iter().enumerate().skip(1) {
+        if let Err(e) = parameter(proto, &mut l, i, conf.value(arg)) {
             return problem(m, d, e);
         }
     }

@@ -27,8 +27,9 @@ pub struct SourceFile {
 /// One argument: its value as nginx stores it, and the bytes it was written as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Arg {
-    /// Boxed, not String: a large configuration has hundreds of thousands of words.
-    pub value: Box<str>,
+    /// The value's place in [`Config::text`] (read it with [`Config::value`]): one arena
+    /// for every word, since a large configuration has hundreds of thousands of them.
+    pub value: Range<u32>,
     /// Byte range in the file, quotes included: an edit replaces exactly this.
     pub raw: Range<usize>,
     pub line: u32,
@@ -52,7 +53,9 @@ pub struct Included {
 pub struct Directive {
     /// Interned: the same few dozen names repeat across a configuration.
     pub name: std::sync::Arc<str>,
-    pub args: Box<[Arg]>,
+    /// The directive's arguments' place in [`Config::args`] (read them with
+    /// [`Config::args`]).
+    pub args: Range<u32>,
     pub file: FileId,
     /// The line of the directive's name.
     pub line: u32,
@@ -94,11 +97,28 @@ pub struct Config {
     pub main: FileId,
     pub files: Vec<SourceFile>,
     pub directives: Box<[Directive]>,
+    /// Every argument of every directive, in file order.
+    pub args: Vec<Arg>,
+    /// Every argument's value, as nginx stores it, back to back.
+    pub text: String,
 }
 
 impl Config {
     pub fn path(&self, id: FileId) -> &Path {
         &self.files[id.0].path
+    }
+
+    pub fn args(&self, d: &Directive) -> &[Arg] {
+        &self.args[d.args.start as usize..d.args.end as usize]
+    }
+
+    pub fn value(&self, a: &Arg) -> &str {
+        &self.text[a.value.start as usize..a.value.end as usize]
+    }
+
+    /// The values of a directive's arguments.
+    pub fn values(&self, d: &Directive) -> Vec<&str> {
+        self.args(d).iter().map(|a| self.value(a)).collect()
     }
 
     /// `FILE:LINE` of a directive, for messages.

@@ -109,6 +109,8 @@ pub struct Parser<'f> {
     /// (nginx itself runs out of file descriptors).
     stack: Vec<FileId>,
     names: std::collections::HashMap<Box<[u8]>, Arc<str>>,
+    args: Vec<Arg>,
+    text: String,
 }
 
 #[derive(Clone, Copy)]
@@ -127,6 +129,8 @@ impl<'f> Parser<'f> {
             by_path: BTreeMap::new(),
             stack: Vec::new(),
             names: std::collections::HashMap::new(),
+            args: Vec::new(),
+            text: String::new(),
         };
         let bytes = files.read(main).map_err(|e| ConfError {
             file: main.to_path_buf(),
@@ -145,7 +149,22 @@ impl<'f> Parser<'f> {
             main: id,
             files: p.sources,
             directives: directives.into_boxed_slice(),
+            args: p.args,
+            text: p.text,
         })
+    }
+
+    fn arg(&mut self, t: Token) -> Arg {
+        let start = self.text.len() as u32;
+        match std::str::from_utf8(&t.value) {
+            Ok(s) => self.text.push_str(s),
+            Err(_) => self.text.push_str(&String::from_utf8_lossy(&t.value)),
+        }
+        Arg {
+            value: start..self.text.len() as u32,
+            raw: t.raw,
+            line: t.line,
+        }
     }
 
     fn intern(&mut self, word: &[u8]) -> Arc<str> {
@@ -227,7 +246,12 @@ impl<'f> Parser<'f> {
                 .next()
                 .expect("the lexer never ends a statement without words");
             let name = self.intern(&name_tok.value);
-            let args: Box<[Arg]> = words.map(arg).collect();
+            let first = self.args.len() as u32;
+            for w in words {
+                let a = self.arg(w);
+                self.args.push(a);
+            }
+            let args = first..self.args.len() as u32;
             let (opens, end_at) = match st.end {
                 End::BlockStart(at) => (true, at),
                 End::Semicolon(at) => (false, at),
@@ -278,7 +302,10 @@ impl<'f> Parser<'f> {
                 "invalid number of arguments in \"include\" directive".into(),
             ));
         }
-        let value = Path::new(&*d.args[0].value);
+        let a = &self.args[d.args.start as usize];
+        let value =
+            Path::new(&self.text[a.value.start as usize..a.value.end as usize]).to_path_buf();
+        let value = value.as_path();
         let path = if value.is_absolute() {
             value.to_path_buf()
         } else {
@@ -341,14 +368,6 @@ fn text(value: std::borrow::Cow<'_, [u8]>) -> String {
     match String::from_utf8(value.into_owned()) {
         Ok(s) => s,
         Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    }
-}
-
-fn arg(t: Token) -> Arg {
-    Arg {
-        value: text(t.value).into_boxed_str(),
-        raw: t.raw,
-        line: t.line,
     }
 }
 

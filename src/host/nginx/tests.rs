@@ -175,7 +175,8 @@ fn spans_point_at_the_bytes() {
         &text[listen.span.clone()],
         "listen  \"127.0.0.1:80\"   backlog=1024 ;"
     );
-    assert_eq!(&text[listen.args[0].raw.clone()], "\"127.0.0.1:80\"");
-    assert_eq!(&*listen.args[0].value, "127.0.0.1:80");
-    assert_eq!(&text[listen.args[1].raw.clone()], "backlog=1024");
+    let args = conf.args(listen);
+    assert_eq!(&text[args[0].raw.clone()], "\"127.0.0.1:80\"");
+    assert_eq!(conf.value(&args[0]), "127.0.0.1:80");
+    assert_eq!(&text[args[1].raw.clone()], "backlog=1024");
 }
