@@ -705,6 +705,70 @@ mod tests {
         assert_eq!(parse_so_keepalive("x"), None);
     }
 
+    fn model_of(text: &str) -> ListenModel {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nginx.conf");
+        std::fs::write(&path, text).unwrap();
+        model(&crate::host::nginx::load(std::path::Path::new("/"), &path).unwrap())
+    }
+
+    fn addrs(m: &ListenModel) -> Vec<(String, i32)> {
+        m.sockets
+            .iter()
+            .map(|s| (s.addr.to_string(), s.backlog))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_sharing_and_ownership() {
+        let m = model_of(
+            "http { server { } server { listen 127.0.0.1:80; listen 8080; }\n server { listen 8080 backlog=77 default_server; } }",
+        );
+        assert!(m.problems.is_empty(), "{:?}", m.problems);
+        // The server without listen gets *:80, which answers 127.0.0.1:80 too.
+        assert_eq!(
+            addrs(&m),
+            [("0.0.0.0:80".into(), 511), ("0.0.0.0:8080".into(), 77)]
+        );
+        let s8080 = &m.sockets[1];
+        assert_eq!(m.listens[s8080.owner].line, 2);
+        assert_eq!(s8080.serves.len(), 2);
+        assert!(m.listens[m.sockets[0].owner].implicit);
+        assert_eq!(m.sockets[0].serves.len(), 2);
+    }
+
+    #[test]
+    fn stream_udp_and_its_errors() {
+        let m = model_of("stream { server { listen 53 udp; } server { listen 9000 backlog=5; } }");
+        assert!(m.problems.is_empty(), "{:?}", m.problems);
+        assert!(m.sockets[0].udp);
+        assert_eq!(m.sockets[1].backlog, 5);
+        let m = model_of("stream { server { } server { listen 53 udp backlog=5; } server { listen 1; } server { listen 1; } }");
+        let msgs: Vec<&str> = m.problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "no \"listen\" is defined for server",
+                "\"backlog\" parameter is incompatible with \"udp\"",
+                "duplicate \"0.0.0.0:1\" address and port pair"
+            ]
+        );
+    }
+
+    #[test]
+    fn dual_stack_wildcard_takes_the_ipv4_port() {
+        let m =
+            model_of("http { server { listen [::]:80 ipv6only=off; listen 127.0.0.1:80 bind; } }");
+        assert_eq!(m.problems.len(), 1, "{:?}", m.problems);
+        assert_eq!(m.problems[0].when, When::Start);
+        let m = model_of("http { server { listen [::]:80; listen 80; } }");
+        assert!(m.problems.is_empty(), "{:?}", m.problems);
+        // Both sides reuseport: the kernel lets the two sockets share the port.
+        let m = model_of("http { server { listen 80 reuseport; listen 127.0.0.1:80 reuseport; } }");
+        assert!(m.problems.is_empty(), "{:?}", m.problems);
+        assert_eq!(m.workers, Some(1));
+    }
+
     #[test]
     fn effective_backlog_compares_unsigned() {
         let s = Socket {
