@@ -295,7 +295,7 @@ fn parse_listen(m: &mut ListenModel, conf: &Config, proto: Proto, d: &Directive,
         return problem(
             m,
             d,
-            format!("\"{p}\" parameter is incompatible with \"udp\""),
+            format!("\"listen\" directive \"{p}\" parameter is incompatible with \"udp\""),
         );
     }
     for addr in addrs {
@@ -749,7 +749,7 @@ mod tests {
             msgs,
             [
                 "no \"listen\" is defined for server",
-                "\"backlog\" parameter is incompatible with \"udp\"",
+                "\"listen\" directive \"backlog\" parameter is incompatible with \"udp\"",
                 "duplicate \"0.0.0.0:1\" address and port pair"
             ]
         );
