@@ -99,6 +99,30 @@ pub struct Listen {
     pub sets_options: bool,
 }
 
+impl Listen {
+    /// A listen at this directive with nginx's defaults (ngx_http_core_listen's lsopt).
+    fn new(proto: Proto, addr: Address, d: &Directive, server: usize) -> Listen {
+        Listen {
+            proto,
+            addr,
+            file: d.file,
+            line: d.line,
+            span: d.span.clone(),
+            args: d.args.clone(),
+            implicit: false,
+            server,
+            backlog_arg: None,
+            backlog: None,
+            so_keepalive: None,
+            reuseport: false,
+            ipv6only: true,
+            udp: false,
+            default_server: false,
+            sets_options: false,
+        }
+    }
+}
+
 /// One socket nginx will open (per worker, with reuseport).
 #[derive(Debug, Clone)]
 pub struct Socket {
@@ -207,22 +231,14 @@ fn no_listen(m: &mut ListenModel, proto: Proto, srv: &Directive, server: usize) 
         // ngx_http_core_server: `*:80` (`*:8000` when nginx does not start as root;
         // tuneguard assumes root, as a system nginx is).
         Proto::Http => m.listens.push(Listen {
-            proto,
-            addr: Address::Inet(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 80)),
-            file: srv.file,
-            line: srv.line,
-            span: srv.span.clone(),
-            args: 0..0,
             implicit: true,
-            server,
-            backlog_arg: None,
-            backlog: None,
-            so_keepalive: None,
-            reuseport: false,
-            ipv6only: true,
-            udp: false,
-            default_server: false,
-            sets_options: false,
+            args: 0..0,
+            ..Listen::new(
+                proto,
+                Address::Inet(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 80)),
+                srv,
+                server,
+            )
         }),
         Proto::Stream => m.problems.push(Problem {
             when: When::Test,
@@ -263,24 +279,7 @@ fn parse_listen(m: &mut ListenModel, conf: &Config, proto: Proto, d: &Directive,
             )
         }
     };
-    let mut l = Listen {
-        proto,
-        addr: addrs[0].clone(),
-        file: d.file,
-        line: d.line,
-        span: d.span.clone(),
-        args: d.args.clone(),
-        implicit: false,
-        server,
-        backlog_arg: None,
-        backlog: None,
-        so_keepalive: None,
-        reuseport: false,
-        ipv6only: true,
-        udp: false,
-        default_server: false,
-        sets_options: false,
-    };
+    let mut l = Listen::new(proto, addrs[0].clone(), d, server);
     for (i, arg) in args.iter().enumerate().skip(1) {
         if let Err(e) = parameter(proto, &mut l, i, conf.value(arg)) {
             return problem(m, d, e);
