@@ -19,6 +19,13 @@ fn audit(ns: &Netns, extra: &[&str]) -> Value {
     r.json()
 }
 
+/// `audit` of a named configuration file.
+fn audit_conf(ns: &Netns, conf: &std::path::Path, extra: &[&str]) -> Value {
+    let mut args = vec!["--nginx-conf", conf.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    audit(ns, &args)
+}
+
 fn findings<'a>(r: &'a Value, prefix: &str) -> Vec<&'a Value> {
     r["findings"]
         .as_array()
@@ -138,16 +145,15 @@ fn live_backlogs_equal_ss_then_go_stale_on_reload_and_heal_on_restart() {
 fn sockets_not_listening_undeclared_and_other_programs() {
     let ns = Netns::new();
     let p = Prefix::new();
-    let http = p.http_preamble();
-    p.write(
+    p.write_http(
         "nginx.conf",
-        &format!("{}http {{ {http} server {{ listen 127.0.0.1:8080; listen 127.0.0.2:8080; return 200 a; }} }}\n", p.preamble()),
+        " server { listen 127.0.0.1:8080; listen 127.0.0.2:8080; return 200 a; }\n",
     );
     p.start(&ns).expect("nginx starts");
     // The audited configuration differs from the running one.
-    let audited = p.write(
+    let audited = p.write_http(
         "audited.conf",
-        &format!("{}http {{ {http} server {{ listen 127.0.0.1:8080; listen 127.0.0.1:8090; return 200 a; }} }}\n", p.preamble()),
+        " server { listen 127.0.0.1:8080; listen 127.0.0.1:8090; return 200 a; }\n",
     );
     // Another program's listener, with its own backlog.
     let mut other = std::process::Command::new("ip")
@@ -164,7 +170,7 @@ fn sockets_not_listening_undeclared_and_other_programs() {
     .unwrap();
     assert_eq!(line.trim(), "up");
 
-    let r = audit(&ns, &["--nginx-conf", audited.to_str().unwrap()]);
+    let r = audit_conf(&ns, &audited, &[]);
     let missing = by_socket(&r, "nginx/live/", "127.0.0.1:8090");
     assert_eq!(
         (missing["status"].as_str(), missing["severity"].as_str()),
@@ -198,26 +204,17 @@ fn sockets_not_listening_undeclared_and_other_programs() {
 fn the_wildcard_trap_is_a_finding_and_its_fix_starts() {
     let ns = Netns::new();
     let p = Prefix::new();
-    let http = p.http_preamble();
-    let trap = format!(
-        "{}http {{ {http}\n server {{ listen 8080; return 200 a; }}\n server {{ listen 127.0.0.1:8080 backlog=100; return 200 b; }}\n}}\n",
-        p.preamble()
+    let conf = p.write_http(
+        "nginx.conf",
+        " server { listen 8080; return 200 a; }
+ server { listen 127.0.0.1:8080 backlog=100; return 200 b; }
+",
     );
-    p.write("nginx.conf", &trap);
     let (ok, stderr) = p.test();
     assert!(ok, "nginx -t passes the trap: {stderr}");
     let err = p.start(&ns).expect_err("start must fail");
     assert!(err.contains("Address already in use"), "{err}");
-    let conf = p.conf();
-    let r = audit(
-        &ns,
-        &[
-            "--nginx-conf",
-            conf.to_str().unwrap(),
-            "--profile",
-            "web-frontend",
-        ],
-    );
+    let r = audit_conf(&ns, &conf, &["--profile", "web-frontend"]);
     let problems = findings(&r, "nginx/config/");
     assert_eq!(problems.len(), 1, "{r:#}");
     assert_eq!(problems[0]["severity"], "error");
@@ -255,12 +252,11 @@ fn the_wildcard_trap_is_a_finding_and_its_fix_starts() {
 
     // The remedy: the options on the wildcard's listen. nginx starts, and the kernel
     // gives the wildcard socket that backlog.
-    p.write(
+    p.write_http(
         "nginx.conf",
-        &format!(
-            "{}http {{ {http}\n server {{ listen 8080 backlog=100; return 200 a; }}\n server {{ listen 127.0.0.1:8080; return 200 b; }}\n}}\n",
-            p.preamble()
-        ),
+        " server { listen 8080 backlog=100; return 200 a; }
+ server { listen 127.0.0.1:8080; return 200 b; }
+",
     );
     p.start(&ns).expect("the fixed configuration starts");
     let ss = ss_listeners(&ns);
@@ -282,26 +278,15 @@ fn the_wildcard_trap_is_a_finding_and_its_fix_starts() {
 fn duplicate_listen_options_fail_like_nginx_t() {
     let ns = Netns::new();
     let p = Prefix::new();
-    let http = p.http_preamble();
-    p.write(
+    let conf = p.write_http(
         "nginx.conf",
-        &format!(
-            "{}http {{ {http}\n server {{ listen 8080 backlog=10; }}\n server {{ listen 8080 so_keepalive=on; }}\n}}\n",
-            p.preamble()
-        ),
+        " server { listen 8080 backlog=10; }
+ server { listen 8080 so_keepalive=on; }
+",
     );
     let (ok, stderr) = p.test();
     assert!(!ok);
-    let conf = p.conf();
-    let r = audit(
-        &ns,
-        &[
-            "--nginx-conf",
-            conf.to_str().unwrap(),
-            "--profile",
-            "web-frontend",
-        ],
-    );
+    let r = audit_conf(&ns, &conf, &["--profile", "web-frontend"]);
     let problems = findings(&r, "nginx/config/");
     assert_eq!(problems.len(), 1, "{r:#}");
     let ours = problems[0]["message"].as_str().unwrap();
@@ -323,19 +308,17 @@ fn duplicate_listen_options_fail_like_nginx_t() {
         .unwrap();
     assert_eq!(skip["status"], "skip");
     // backlog=0 is refused by both.
-    p.write(
+    p.write_http(
         "nginx.conf",
-        &format!(
-            "{}http {{ {http}\n server {{ listen 8080 backlog=0; }}\n}}\n",
-            p.preamble()
-        ),
+        " server { listen 8080 backlog=0; }
+",
     );
     let (ok, stderr) = p.test();
     assert!(
         !ok && stderr.contains("invalid backlog \"backlog=0\""),
         "{stderr}"
     );
-    let r = audit(&ns, &["--nginx-conf", conf.to_str().unwrap()]);
+    let r = audit_conf(&ns, &conf, &[]);
     let ours = findings(&r, "nginx/config/")[0]["message"]
         .as_str()
         .unwrap()
@@ -352,15 +335,7 @@ fn a_dump_audits_like_the_files() {
     let dump = p.path().join("dump.txt");
     std::fs::write(&dump, p.dump()).unwrap();
     let conf = p.conf();
-    let from_files = audit(
-        &ns,
-        &[
-            "--nginx-conf",
-            conf.to_str().unwrap(),
-            "--profile",
-            "web-frontend",
-        ],
-    );
+    let from_files = audit_conf(&ns, &conf, &["--profile", "web-frontend"]);
     let from_dump = audit(
         &ns,
         &[

@@ -3,7 +3,7 @@
 //! that differs from what a fresh listen() would get today is stale: somaxconn or the
 //! backlog changed and listen() was not called again (FACTS.md §1, §4).
 
-use super::nginx::{nginx_ref, somaxconn, NginxRef};
+use super::nginx::{nginx_ref, somaxconn, NginxRef, RELISTEN};
 use super::Finding;
 use crate::host::nginx::listen::{Address, Socket, When};
 use crate::host::sockets::Owners;
@@ -22,7 +22,6 @@ backlog number changed. Restarting nginx (or changing backlog=) is what applies 
 struct Live {
     caps: BTreeSet<u32>,
     queue: u32,
-    count: usize,
     inodes: Vec<u64>,
 }
 
@@ -98,7 +97,7 @@ pub(super) fn check(snap: &Snapshot) -> Vec<Finding> {
                 }
                 per_socket.push((s, matching(live, s, &mut used)));
             }
-            let any_live = per_socket.iter().any(|(_, l)| l.count > 0);
+            let any_live = per_socket.iter().any(|(_, l)| !l.inodes.is_empty());
             if !per_socket.is_empty() && !any_live {
                 let f = live_finding("live", "nginx live", "none".into());
                 out.push(f.skip(format!(
@@ -165,7 +164,6 @@ fn matching(live: &Listeners, s: &Socket, used: &mut HashSet<usize>) -> Live {
     let mut l = Live {
         caps: BTreeSet::new(),
         queue: 0,
-        count: 0,
         inodes: Vec::new(),
     };
     match &s.addr {
@@ -175,7 +173,6 @@ fn matching(live: &Listeners, s: &Socket, used: &mut HashSet<usize>) -> Live {
                     used.insert(i);
                     l.caps.insert(t.send_q);
                     l.queue = l.queue.max(t.recv_q);
-                    l.count += 1;
                     l.inodes.push(t.inode);
                 }
             }
@@ -184,7 +181,6 @@ fn matching(live: &Listeners, s: &Socket, used: &mut HashSet<usize>) -> Live {
             for u in live.unix.iter().filter(|u| u.path == *p) {
                 l.caps.insert(u.send_q);
                 l.queue = l.queue.max(u.recv_q);
-                l.count += 1;
                 l.inodes.push(u.inode);
             }
         }
@@ -206,7 +202,7 @@ fn socket(
         format!("{}/{}", at.proto, at.socket),
     );
     f.nginx = Some(Box::new(at.clone()));
-    if l.count == 0 {
+    if l.inodes.is_empty() {
         f.remedy = Some("reload or restart nginx, and check its error log: a socket the configuration declares is not open".into());
         return f.fail(
             Severity::Warning,
@@ -221,12 +217,12 @@ fn socket(
     f.live = Some(serde_json::json!({
         "max_backlog": max,
         "queue": l.queue,
-        "sockets": l.count,
+        "sockets": l.inodes.len(),
         "owners": owners,
     }));
     let sockets = if s.reuseport {
         let per = workers.map_or("one per worker".to_string(), |w| format!("{w} workers"));
-        format!(", {} reuseport sockets ({per})", l.count)
+        format!(", {} reuseport sockets ({per})", l.inodes.len())
     } else {
         String::new()
     };
@@ -251,7 +247,7 @@ fn socket(
         "somaxconn (or backlog=) was lowered after it listened"
     };
     f.remedy = Some(format!(
-        "restart nginx (systemctl restart nginx, or stop and start it): {RELISTEN_FIX}; or change backlog= at {}:{} and reload",
+        "restart nginx (systemctl restart nginx, or stop and start it): {RELISTEN}; or change backlog= at {}:{} and reload",
         at.file, at.line
     ));
     f.fail(
@@ -262,5 +258,3 @@ fn socket(
         ),
     )
 }
-
-const RELISTEN_FIX: &str = "a reload calls listen() again only when the backlog number changes";

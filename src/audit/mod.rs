@@ -9,7 +9,7 @@ mod persisted;
 mod sysctl;
 
 pub use finding::{Absence, Finding, Status};
-pub use nginx::{source_line, NginxRef};
+pub use nginx::NginxRef;
 
 use crate::host::Snapshot;
 use crate::profile::{Profile, Severity};

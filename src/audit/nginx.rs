@@ -5,7 +5,7 @@
 use super::{human_seconds, waived, Finding};
 use crate::host::nginx::listen::{ListenModel, SoKeepalive, Socket, When};
 use crate::host::nginx::Config;
-use crate::host::{NginxRead, NginxState, Snapshot};
+use crate::host::{NginxState, Snapshot};
 use crate::profile::{Profile, Severity};
 use serde::Serialize;
 
@@ -14,7 +14,10 @@ Linux); the kernel caps it at net.core.somaxconn at that moment, and the socket 
 listen() is called on it again. The accept queue then holds backlog+1 completed connections; past \
 that, new SYNs are dropped (ListenOverflows).";
 
-const RELISTEN: &str = "a reload calls listen() again only when the configured backlog number \
+/// Why a new somaxconn does not reach a running nginx (FACTS.md §4, measured in
+/// tests/nginx_live.rs); said by every remedy that needs nginx to listen again.
+pub(super) const RELISTEN: &str =
+    "a reload calls listen() again only when the configured backlog number \
 changes; otherwise only a restart picks up a new somaxconn";
 
 const SO_KEEPALIVE_EXPLAINED: &str = "listen ... so_keepalive=on|idle:intvl:cnt sets SO_KEEPALIVE \
@@ -386,9 +389,4 @@ fn so_keepalive(
         }
         _ => f.pass(msg),
     }
-}
-
-/// How the configuration was found, for the report.
-pub fn source_line(r: &NginxRead) -> String {
-    format!("{} ({})", r.main.display(), r.how)
 }

@@ -82,6 +82,17 @@ impl Prefix {
         )
     }
 
+    /// Writes FILE as the preamble and an http{} block (its temp paths on the block's
+    /// first line, line 4) holding `servers`.
+    pub fn write_http(&self, file: &str, servers: &str) -> PathBuf {
+        let text = format!(
+            "{}http {{ {}\n{servers}}}\n",
+            self.preamble(),
+            self.http_preamble()
+        );
+        self.write(file, &text)
+    }
+
     fn nginx(&self, ns: Option<&Netns>, args: &[&str]) -> Output {
         let bin = binary();
         let mut cmd = match ns {

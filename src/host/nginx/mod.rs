@@ -121,11 +121,6 @@ impl Config {
         self.args(d).iter().map(|a| self.value(a)).collect()
     }
 
-    /// `FILE:LINE` of a directive, for messages.
-    pub fn at(&self, d: &Directive) -> String {
-        format!("{}:{}", self.path(d.file).display(), d.line)
-    }
-
     /// The top-level directives, includes expanded.
     pub fn top(&self) -> Vec<&Directive> {
         flatten(&self.directives)

@@ -29,7 +29,8 @@ impl Files {
     }
 
     /// The paths a glob pattern matches, sorted as glob(3) sorts them.
-    fn glob(&self, pattern: &Path) -> std::io::Result<Vec<PathBuf>> {
+    /// Unreadable directories match nothing, as glob(3) without GLOB_ERR.
+    fn glob(&self, pattern: &Path) -> Vec<PathBuf> {
         use std::os::unix::ffi::OsStrExt;
         let parts: Vec<&[u8]> = pattern.iter().skip(1).map(|c| c.as_bytes()).collect();
         let mut found = match self {
@@ -81,7 +82,7 @@ impl Files {
                 .collect(),
         };
         found.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
-        Ok(found)
+        found
     }
 }
 
@@ -313,13 +314,7 @@ impl<'f> Parser<'f> {
         };
         use std::os::unix::ffi::OsStrExt;
         let targets = if glob::is_pattern(path.as_os_str().as_bytes()) {
-            self.files.glob(&path).map_err(|e| {
-                self.error(
-                    d.file,
-                    d.line,
-                    format!("glob() \"{}\" failed ({e})", path.display()),
-                )
-            })?
+            self.files.glob(&path)
         } else {
             vec![path]
         };
