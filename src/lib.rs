@@ -10,5 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod host;
 pub mod kversion;
+pub mod plan;
 pub mod profile;
 pub mod report;
+pub mod txn;

@@ -85,7 +85,7 @@ pub fn kernel_reading(info: Option<&KeyInfo>, text: &str) -> Result<Value, Strin
     }
 }
 
-fn after_boot(
+pub(crate) fn after_boot(
     winner: Option<&Assignment>,
     info: Option<&KeyInfo>,
     kernel: Option<KernelVersion>,

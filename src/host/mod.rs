@@ -259,7 +259,7 @@ fn read_live(source: &LiveSource, req: &Request) -> Snapshot {
     }
 }
 
-fn read_listeners() -> Result<Listeners, String> {
+pub fn read_listeners() -> Result<Listeners, String> {
     let why = |e: std::io::Error| format!("reading listening sockets through sock_diag: {e}");
     let tcp = sockets::tcp_listeners().map_err(why)?;
     let unix = sockets::unix_listeners().map_err(why)?;

@@ -159,6 +159,11 @@ pub fn load(root: &Path, main: &Path) -> Result<Config, ConfError> {
     parse::Parser::parse(&Files::Root(root.to_path_buf()), main)
 }
 
+/// Parses files given by path (an edited configuration, before it is written).
+pub fn load_files(files: BTreeMap<PathBuf, Vec<u8>>, main: &Path) -> Result<Config, ConfError> {
+    parse::Parser::parse(&Files::Dump(files), main)
+}
+
 /// Reads an `nginx -T` dump: per file, `# configuration file PATH:`, its bytes, and a
 /// newline nginx adds. Text before the first header (the "syntax is ok" lines when
 /// stderr was captured too) is not configuration.

@@ -54,6 +54,11 @@ pub struct ConfFile {
     /// Where a symlink led, when it was one (`/etc/sysctl.conf`).
     pub target: Option<PathBuf>,
     pub lines: Vec<Line>,
+    /// Where the bytes are on disk (under the root, symlinks followed): what an edit
+    /// rewrites.
+    pub real: PathBuf,
+    /// The file as read: an edit changes only the lines it must.
+    pub bytes: Vec<u8>,
 }
 
 /// A file or directory that exists but could not be read: named in a finding, and
@@ -189,16 +194,20 @@ fn read_file(root: &Path, host: &Path, p: &mut Persisted) -> Option<usize> {
             path: host.into(),
             target,
             lines: Vec::new(),
+            real,
+            bytes: Vec::new(),
         });
         return Some(p.files.len() - 1);
     }
     match std::fs::read(&real) {
         Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
+            let lines = parse::parse(&String::from_utf8_lossy(&bytes));
             p.files.push(ConfFile {
                 path: host.into(),
                 target,
-                lines: parse::parse(&text),
+                lines,
+                real,
+                bytes,
             });
             Some(p.files.len() - 1)
         }

@@ -182,6 +182,8 @@ mod tests {
                 path: path.into(),
                 target: None,
                 lines: parse(text),
+                real: path.into(),
+                bytes: text.as_bytes().to_vec(),
             });
             p.procps.push(p.files.len() - 1);
             p.systemd.push(p.files.len() - 1);
@@ -191,6 +193,8 @@ mod tests {
                 path: "/etc/sysctl.conf".into(),
                 target: None,
                 lines: parse(text),
+                real: "/etc/sysctl.conf".into(),
+                bytes: text.as_bytes().to_vec(),
             });
             p.procps.push(p.files.len() - 1);
         }
