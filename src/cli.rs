@@ -45,42 +45,39 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "error")]
         fail_on: FailOn,
     },
-    /// Bring the host to the profile, all or nothing (not in this version yet).
+    /// Bring the host to the profile, all or nothing: live values, persisted files, nginx.
     Apply {
         #[command(flatten)]
         select: Select,
-        #[arg(long)]
-        dry_run: bool,
-        #[arg(long)]
-        yes: bool,
-        #[arg(long)]
-        no_persist: bool,
-        #[arg(long, conflicts_with = "nginx_restart")]
-        nginx_reload: bool,
-        #[arg(long)]
-        nginx_restart: bool,
+        #[command(flatten)]
+        apply: ApplyFlags,
+        #[arg(long, value_enum, default_value = "text")]
+        format: PlanFormat,
     },
-    /// Undo a committed apply (not in this version yet).
+    /// Undo a committed apply (or rollback), refusing if what it wrote changed since.
     Rollback {
+        /// The transaction id, as `tuneguard history` lists it.
         id: Option<String>,
+        /// The most recent committed transaction not yet rolled back.
         #[arg(long, conflicts_with = "id")]
         last: bool,
+        /// Roll back even though a value or file changed since the transaction.
         #[arg(long)]
         force: bool,
-        #[arg(long)]
-        state_dir: Option<PathBuf>,
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
     },
-    /// List past applies (not in this version yet).
+    /// List past transactions: applies, rollbacks, their state.
     History {
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
-        #[arg(long)]
-        state_dir: Option<PathBuf>,
+        format: PlanFormat,
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
     },
-    /// Finish or undo an apply a crash interrupted (not in this version yet).
+    /// Undo a transaction a crash interrupted (every other apply refuses until then).
     Recover {
-        #[arg(long)]
-        state_dir: Option<PathBuf>,
+        #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+        state_dir: PathBuf,
     },
     /// What a setting does, what goes wrong when it is wrong, and the evidence.
     Explain {
@@ -170,8 +167,8 @@ pub struct Selected {
     pub nginx: NginxWant,
     /// Check sysctl keys (live and persisted).
     pub sysctl: bool,
-    /// Flags accepted now whose feature arrives later, to tell the user plainly.
-    pub not_yet: Vec<&'static str>,
+    /// Journals and the lock (apply).
+    pub state_dir: PathBuf,
 }
 
 impl Select {
@@ -181,7 +178,6 @@ impl Select {
                 bail!("--netns needs a name (see `ip netns list`) or a path");
             }
         }
-        let mut not_yet = Vec::new();
         let cwd = || std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         let nginx = match (&self.nginx_conf, &self.nginx_dump) {
             _ if self.no_nginx || self.only == Some(Only::Sysctl) => NginxWant::Off,
@@ -193,9 +189,6 @@ impl Select {
             (_, Some(d)) => NginxWant::Dump(d.clone()),
             (None, None) => NginxWant::Auto,
         };
-        if self.state_dir.is_some() {
-            not_yet.push("--state-dir: journals and locks belong to apply, rollback and recover, which are not in this version yet");
-        }
         Ok(Selected {
             profiles: self.profiles.clone(),
             netns: match (&self.netns, self.pid) {
@@ -218,7 +211,10 @@ impl Select {
             root: self.root.clone(),
             nginx,
             sysctl: self.only != Some(Only::Nginx),
-            not_yet,
+            state_dir: self
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
         })
     }
 }
@@ -251,6 +247,47 @@ pub enum Format {
     Text,
     Json,
     Junit,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanFormat {
+    Text,
+    Json,
+}
+
+/// Where journals and the lock live (SPEC.md).
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/tuneguard";
+
+/// What `apply` may do beyond the plan's own changes.
+#[derive(Args, Debug, Clone)]
+pub struct ApplyFlags {
+    /// Print the plan (a table and a diff per file) and change nothing, not even the
+    /// state directory.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (needed when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Change live values only; leave the persisted sysctl files alone.
+    #[arg(long)]
+    pub no_persist: bool,
+    /// Reload nginx after editing it (re-listens only sockets whose backlog= changed).
+    #[arg(long, conflicts_with = "nginx_restart")]
+    pub nginx_reload: bool,
+    /// Restart nginx (every socket listens again with today's somaxconn).
+    #[arg(long)]
+    pub nginx_restart: bool,
+    /// Reload or restart nginx with this shell command instead of systemd or signals.
+    #[arg(long, value_name = "CMD")]
+    pub nginx_cmd: Option<String>,
+    /// The nginx binary for `nginx -t` and a start when no nginx master is running
+    /// (default: nginx in PATH).
+    #[arg(long, value_name = "FILE")]
+    pub nginx_bin: Option<PathBuf>,
+    /// Write global keys (fs.*, tcp_mem, ...) even when the target is a child network
+    /// namespace, where they change the whole host.
+    #[arg(long)]
+    pub allow_global: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -104,6 +104,7 @@ pub fn plan(snap: &Snapshot, profile: &Profile, findings: &[Finding], opts: &Opt
         }
         let info = catalog::lookup(&rule.key);
         let live = snap.value(&rule.key).map(|v| Value::Text(v.to_string()));
+        let changed = failed(&id).is_some();
         let target = match failed(&id) {
             Some(f) => {
                 let Some(after) = rule.fix_for(live.as_ref()) else {
@@ -141,6 +142,7 @@ pub fn plan(snap: &Snapshot, profile: &Profile, findings: &[Finding], opts: &Opt
             value: target,
             constraint: &rule.constraint,
             info,
+            changed,
         });
     }
     // Persisted edits.

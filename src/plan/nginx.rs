@@ -8,8 +8,8 @@
 //! socket must ask for the planned backlog and nginx must have nothing to refuse.
 
 use super::{FileChange, FileKind};
-use crate::host::nginx::listen::{self, Address, ListenModel, Socket, When};
 use crate::host::nginx as conf;
+use crate::host::nginx::listen::{self, Address, ListenModel, Socket, When};
 use crate::host::{Listeners, NginxRead};
 use crate::profile::ListenBacklog;
 use serde::{Deserialize, Serialize};
@@ -50,8 +50,17 @@ pub struct NginxEdits {
 /// Socket options other than backlog: a listen carrying one still wants its own socket
 /// when its backlog moves away (the wildcard trap cannot be fixed by moving backlog=).
 const OTHER_SOCKET_OPTIONS: [&str; 11] = [
-    "bind", "deferred", "reuseport", "rcvbuf=", "sndbuf=", "so_keepalive=", "ipv6only=",
-    "setfib=", "fastopen=", "accept_filter=", "multipath",
+    "bind",
+    "deferred",
+    "reuseport",
+    "rcvbuf=",
+    "sndbuf=",
+    "so_keepalive=",
+    "ipv6only=",
+    "setfib=",
+    "fastopen=",
+    "accept_filter=",
+    "multipath",
 ];
 
 pub fn edits(
@@ -99,13 +108,19 @@ pub fn edits(
     let mut set: BTreeMap<usize, i32> = BTreeMap::new();
     let mut remove: Vec<usize> = Vec::new();
     for p in m.problems.iter().filter(|p| p.when == When::Start) {
-        let [wildcard, bound] = p.listens[..] else { continue };
+        let [wildcard, bound] = p.listens[..] else {
+            continue;
+        };
         let l = &m.listens[bound];
         let other = cfg.args[l.args.start as usize..l.args.end as usize]
             .iter()
             .map(|a| cfg.value(a))
             .skip(1)
-            .find(|v| OTHER_SOCKET_OPTIONS.iter().any(|o| v.starts_with(o) && (o.ends_with('=') || v == o)));
+            .find(|v| {
+                OTHER_SOCKET_OPTIONS
+                    .iter()
+                    .any(|o| v.starts_with(o) && (o.ends_with('=') || v == o))
+            });
         match (other, l.backlog) {
             (None, Some(b)) => {
                 remove.push(bound);
@@ -127,7 +142,7 @@ pub fn edits(
         let low = (configured as u32 as u64) < min;
         let high = rule.within_somaxconn
             && cap_after.is_some_and(|c| configured as u32 > c && i64::from(want) <= i64::from(c));
-        if !(low || high) && !set.contains_key(&s.owner) {
+        if !(low || high || set.contains_key(&s.owner)) {
             continue;
         }
         let l = &m.listens[s.owner];
@@ -227,7 +242,9 @@ pub fn edits(
             socket_plans(&mut out, m, &model, cap_after, live);
         }
         Err(e) => {
-            out.notes.push(format!("nginx: the edited configuration would not parse ({e}); not planned"));
+            out.notes.push(format!(
+                "nginx: the edited configuration would not parse ({e}); not planned"
+            ));
             out.changes.clear();
         }
     }
@@ -262,7 +279,17 @@ fn socket_plans(
 
 fn live_caps(live: &Listeners, s: &Socket) -> Vec<u32> {
     match &s.addr {
-        Address::Inet(a) => live.tcp.iter().filter(|t| t.local == *a).map(|t| t.send_q).collect(),
-        Address::Unix(p) => live.unix.iter().filter(|u| u.path == *p).map(|u| u.send_q).collect(),
+        Address::Inet(a) => live
+            .tcp
+            .iter()
+            .filter(|t| t.local == *a)
+            .map(|t| t.send_q)
+            .collect(),
+        Address::Unix(p) => live
+            .unix
+            .iter()
+            .filter(|u| u.path == *p)
+            .map(|u| u.send_q)
+            .collect(),
     }
 }

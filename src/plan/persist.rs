@@ -24,22 +24,36 @@ pub struct Want<'a> {
     pub value: Value,
     pub constraint: &'a Constraint,
     pub info: Option<&'static KeyInfo>,
+    /// The live value changes too: a boot value we cannot know (a kernel default that
+    /// depends on the machine) is then not trusted to be right.
+    pub changed: bool,
 }
 
 /// Drop-in names tried in order: the first under which every key wins for both loaders.
-const DROP_INS: [&str; 3] = ["90-tuneguard.conf", "99-tuneguard.conf", "zz-tuneguard.conf"];
+const DROP_INS: [&str; 3] = [
+    "90-tuneguard.conf",
+    "99-tuneguard.conf",
+    "zz-tuneguard.conf",
+];
 
-/// Whether the loader leaves the key satisfying the rule after boot.
+/// Whether the loader leaves the key satisfying the rule after boot. An unknown boot
+/// value (no file sets the key and its default depends on the machine) holds unless the
+/// plan changes the live value.
 fn holds(p: &Persisted, w: &Want, loader: Loader, kernel: Option<KernelVersion>) -> bool {
     let r = resolve(p, w.key);
     let meaning = w.info.map_or(Meaning::Plain, |i| i.meaning);
-    after_boot(r.winner(loader), w.info, kernel)
-        .value
-        .is_some_and(|v| w.constraint.holds(&v, &|x| meaning.effective(x)))
+    match after_boot(r.winner(loader), w.info, kernel).value {
+        Some(v) => w.constraint.holds(&v, &|x| meaning.effective(x)),
+        None => !w.changed,
+    }
 }
 
 /// The keys whose persisted value does not satisfy the rule under some loader.
-pub fn needs<'a>(p: &Persisted, wants: Vec<Want<'a>>, kernel: Option<KernelVersion>) -> Vec<Want<'a>> {
+pub fn needs<'a>(
+    p: &Persisted,
+    wants: Vec<Want<'a>>,
+    kernel: Option<KernelVersion>,
+) -> Vec<Want<'a>> {
     wants
         .into_iter()
         .filter(|w| {
@@ -120,7 +134,10 @@ pub fn edits(
         }
         let existing = p.files.iter().find(|f| f.path == host);
         let mut bytes = existing.map_or_else(
-            || b"# Written by tuneguard apply: values its profiles want that no other file sets.\n".to_vec(),
+            || {
+                b"# Written by tuneguard apply: values its profiles want that no other file sets.\n"
+                    .to_vec()
+            },
             |f| f.bytes.clone(),
         );
         if !bytes.is_empty() && !bytes.ends_with(b"\n") {
@@ -131,7 +148,10 @@ pub fn edits(
             bytes.extend_from_slice(format!("{} = {}\n", w.key, w.value).as_bytes());
             reasons.push(format!("{} = {} (no exact line sets it)", w.key, w.value));
         }
-        let real = existing.map_or_else(|| p.root.join(host.strip_prefix("/").unwrap()), |f| f.real.clone());
+        let real = existing.map_or_else(
+            || p.root.join(host.strip_prefix("/").unwrap()),
+            |f| f.real.clone(),
+        );
         let mut all = changes.clone();
         all.push(FileChange {
             kind: FileKind::Sysctl,
@@ -222,7 +242,10 @@ fn real_of(p: &Persisted, host: &Path) -> PathBuf {
 }
 
 fn file_by_real<'a>(p: &'a Persisted, real: &Path) -> &'a ConfFile {
-    p.files.iter().find(|f| f.real == real).expect("planned from a read file")
+    p.files
+        .iter()
+        .find(|f| f.real == real)
+        .expect("planned from a read file")
 }
 
 /// Replaces the value of the given lines (1-based) and nothing else: the bytes before the
@@ -243,7 +266,12 @@ fn replace_value(line: &[u8], value: &str) -> Vec<u8> {
         return line.to_vec();
     };
     let rest = &line[eq + 1..];
-    let start = eq + 1 + rest.iter().take_while(|b| b.is_ascii_whitespace() && **b != b'\n').count();
+    let start = eq
+        + 1
+        + rest
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace() && **b != b'\n')
+            .count();
     let end = line.len()
         - line
             .iter()
@@ -271,7 +299,8 @@ mod tests {
         let out = set_values(text, &map(&[(2, "4096"), (3, "1"), (4, "2")]));
         assert_eq!(
             out,
-            b"# keep\r\nnet.core.somaxconn\t=  4096  \r\n-net.ipv4.tcp_syncookies=1\nx = 2".to_vec()
+            b"# keep\r\nnet.core.somaxconn\t=  4096  \r\n-net.ipv4.tcp_syncookies=1\nx = 2"
+                .to_vec()
         );
         assert_eq!(set_values(text, &BTreeMap::new()), text.to_vec());
     }

@@ -3,6 +3,7 @@
 pub mod explain;
 pub mod json;
 pub mod junit;
+pub mod plan;
 pub mod profiles;
 pub mod style;
 pub mod text;

@@ -51,9 +51,11 @@ pub fn read(path: &Path) -> Result<Option<(Vec<u8>, Meta)>> {
 /// Refuses a path whose directory leads outside `root` (through a symlink planted after
 /// the plan, or `..`).
 pub fn check_inside(root: &Path, path: &Path) -> Result<()> {
-    let root = std::fs::canonicalize(root).with_context(|| format!("resolving {}", root.display()))?;
+    let root =
+        std::fs::canonicalize(root).with_context(|| format!("resolving {}", root.display()))?;
     let dir = path.parent().context("a file path has a directory")?;
-    let real = std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    let real =
+        std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
     if !real.starts_with(&root) {
         bail!(
             "{} resolves to {}, outside {}: refused",
@@ -66,7 +68,10 @@ pub fn check_inside(root: &Path, path: &Path) -> Result<()> {
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.tuneguard-tmp"))
 }
 

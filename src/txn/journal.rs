@@ -116,7 +116,8 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut f =
+        std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     Ok(())
@@ -130,10 +131,21 @@ pub fn journal_dir(state: &Path) -> PathBuf {
 pub fn new_id(state: &Path, now: u64) -> String {
     let (y, mo, d) = civil(now / 86400);
     let s = now % 86400;
-    let base = format!("{y:04}{mo:02}{d:02}-{:02}{:02}{:02}", s / 3600, s / 60 % 60, s % 60);
+    let base = format!(
+        "{y:04}{mo:02}{d:02}-{:02}{:02}{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    );
     let dir = journal_dir(state);
     (1..)
-        .map(|n| if n == 1 { base.clone() } else { format!("{base}-{n}") })
+        .map(|n| {
+            if n == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{n}")
+            }
+        })
         .find(|id| !dir.join(id).exists())
         .expect("some id is free")
 }
@@ -164,7 +176,7 @@ impl Journal {
     pub fn create(
         state: &Path,
         rec: Record,
-        bytes: &[(Option<Vec<u8>>, Option<Vec<u8>>)],
+        bytes: &super::Bytes,
     ) -> Result<Journal> {
         let parent = journal_dir(state);
         std::fs::create_dir_all(&parent)
@@ -283,7 +295,10 @@ pub fn list(state: &Path) -> Result<Vec<Journal>> {
 /// Journals no process finished: the refusal every other transaction gives while one
 /// stands.
 pub fn open(state: &Path) -> Result<Vec<Journal>> {
-    Ok(list(state)?.into_iter().filter(|j| j.state().is_none()).collect())
+    Ok(list(state)?
+        .into_iter()
+        .filter(|j| j.state().is_none())
+        .collect())
 }
 
 #[cfg(test)]

@@ -112,7 +112,8 @@ fn finish(j: &Journal, result: Result<()>) -> Outcome {
     }
     if out.error.is_some() && out.left.is_empty() {
         if let Err(e) = j.finish(State::Failed) {
-            out.left.push(format!("marking the journal finished: {e:#}"));
+            out.left
+                .push(format!("marking the journal finished: {e:#}"));
         }
     }
     out
@@ -131,7 +132,11 @@ fn steps(j: &Journal) -> Result<()> {
         fault::boundary(&format!("file:{}", f.path.display()))?;
     }
     if let Some(n) = &rec.nginx {
-        if rec.files.iter().any(|f| f.kind == crate::plan::FileKind::Nginx) {
+        if rec
+            .files
+            .iter()
+            .any(|f| f.kind == crate::plan::FileKind::Nginx)
+        {
             nginx::test(n)?;
             fault::boundary("nginx-test")?;
         }
@@ -173,7 +178,11 @@ enum Side {
 fn verify(j: &Journal, side: Side) -> std::result::Result<(), Vec<String>> {
     let mut wrong = Vec::new();
     for c in &j.rec.live {
-        let want = if side == Side::After { &c.after } else { &c.before };
+        let want = if side == Side::After {
+            &c.after
+        } else {
+            &c.before
+        };
         match read_live(&c.key) {
             Some(v) if same_value(&v, want) => {}
             Some(v) => wrong.push(format!("{} is {v}, not {want}", c.key)),
@@ -251,8 +260,8 @@ pub fn undo(j: &Journal) -> Vec<String> {
                 Control::Reload if nginx::master().is_none() => Control::Restart,
                 Control::Reload => Control::Reload,
             };
-            let restored = nginx::control(n, again)
-                .and_then(|()| nginx::expect(&nginx::restored(n, again)));
+            let restored =
+                nginx::control(n, again).and_then(|()| nginx::expect(&nginx::restored(n, again)));
             if let Err(e) = restored {
                 left.push(format!("nginx with the old configuration: {e:#}"));
             }
@@ -294,7 +303,12 @@ fn undo_file(j: &Journal, i: usize, f: &FileStep) -> Result<()> {
 pub fn enter(rec: &Record) -> Result<()> {
     if let Some(p) = &rec.netns_path {
         crate::host::netns::enter(&crate::host::netns::Target::Netns(p.display().to_string()))
-            .with_context(|| format!("entering network namespace {} of transaction {}", rec.netns, rec.id))?;
+            .with_context(|| {
+                format!(
+                    "entering network namespace {} of transaction {}",
+                    rec.netns, rec.id
+                )
+            })?;
     }
     Ok(())
 }

@@ -57,15 +57,24 @@ fn alive(pid: u32) -> bool {
 fn signal(pid: u32, sig: i32) -> Result<()> {
     // SAFETY: kill has no memory preconditions.
     if unsafe { libc::kill(pid as i32, sig) } != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("signalling nginx pid {pid}"));
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("signalling nginx pid {pid}"));
     }
     Ok(())
 }
 
 fn run_shell(cmd: &str) -> Result<()> {
-    let out = Command::new("sh").arg("-c").arg(cmd).output().with_context(|| format!("running `{cmd}`"))?;
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .output()
+        .with_context(|| format!("running `{cmd}`"))?;
     if !out.status.success() {
-        bail!("`{cmd}` failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "`{cmd}` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
@@ -85,7 +94,9 @@ pub fn control(step: &NginxStep, what: Control) -> Result<()> {
     let running = master();
     match (what, running) {
         (Control::Reload, Some(pid)) => signal(pid, libc::SIGHUP),
-        (Control::Reload, None) => bail!("nginx is not running in this namespace: nothing to reload"),
+        (Control::Reload, None) => {
+            bail!("nginx is not running in this namespace: nothing to reload")
+        }
         (Control::Restart, pid) => {
             if let Some(pid) = pid {
                 stop(pid)?;
@@ -154,7 +165,11 @@ pub fn expect(want: &[(String, Option<u32>)]) -> Result<()> {
         let missing: Vec<String> = want
             .iter()
             .filter(|(addr, cap)| {
-                let at: Vec<u32> = live.iter().filter(|(a, _)| a == addr).map(|(_, c)| *c).collect();
+                let at: Vec<u32> = live
+                    .iter()
+                    .filter(|(a, _)| a == addr)
+                    .map(|(_, c)| *c)
+                    .collect();
                 at.is_empty() || cap.is_some_and(|cap| at.iter().any(|c| *c != cap))
             })
             .map(|(addr, cap)| {
@@ -174,7 +189,10 @@ pub fn expect(want: &[(String, Option<u32>)]) -> Result<()> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("the live listeners do not show the change: {}", missing.join("; "));
+            bail!(
+                "the live listeners do not show the change: {}",
+                missing.join("; ")
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -1,11 +1,14 @@
 //! Running a parsed command line: read, decide, tell. Returns the exit code of SPEC.md;
 //! errors (exit 2) are printed by main.
 
+mod apply;
+
 use crate::audit;
 use crate::catalog;
-use crate::cli::{Cli, Command, ExplainFormat, Format, ProfilesAction};
+use crate::cli::{Cli, Command, ExplainFormat, Format, ProfilesAction, Selected};
 use crate::host::{self, netns};
 use crate::profile::Library;
+use crate::profile::Profile;
 use crate::report::style::Style;
 use crate::report::text::Verbosity;
 use crate::report::{self, explain, json, junit, text, AuditReport};
@@ -26,48 +29,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             fail_on,
         } => {
             let sel = select.resolve()?;
-            if verbosity != Verbosity::Quiet {
-                for note in &sel.not_yet {
-                    eprintln!("note: {note}");
-                }
-            }
             let library = Library::load(&sel.root)?;
             let profile = library.select(&sel.profiles)?;
-            host::check_source(&sel.live)?;
-            if let Some(t) = &sel.netns {
-                netns::enter(t)?;
-            }
-            let mut keys = if sel.sysctl {
-                profile.keys_to_read()
-            } else {
-                Vec::new()
-            };
-            if sel.nginx != host::NginxWant::Off {
-                // The live checks compare every listener with what listen() gives today;
-                // so_keepalive falls back to the keepalive keys.
-                for k in ["net.core.somaxconn"]
-                    .iter()
-                    .chain(crate::profile::KEEPALIVE_KEYS.iter())
-                {
-                    if !keys.iter().any(|x| x == k) {
-                        keys.push(k.to_string());
-                    }
-                }
-            }
-            let snap = host::snapshot(&host::Request {
-                source: &sel.live,
-                target: sel.netns.as_ref(),
-                keys: &keys,
-                root: &sel.root,
-                root_explicit: sel.root_explicit,
-                kernel: sel.kernel,
-                nginx: &sel.nginx,
-                listeners: sel.nginx != host::NginxWant::Off,
-                persisted: sel.sysctl,
-            });
-            if let Some(why) = audit::unreadable(&snap) {
-                bail!("{why}");
-            }
+            let snap = read_host(&sel, &profile)?;
             let findings = audit::audit(&snap, &profile, audit::Scope { sysctl: sel.sysctl });
             let fail_on = fail_on.into();
             let report = AuditReport {
@@ -111,12 +75,64 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
         }
         Command::Profiles { action, root } => profiles(action, &root, style),
-        Command::Apply { .. } => not_yet("apply", "5"),
-        Command::Rollback { .. } => not_yet("rollback", "5"),
-        Command::History { .. } => not_yet("history", "5"),
-        Command::Recover { .. } => not_yet("recover", "5"),
+        Command::Apply {
+            select,
+            apply: flags,
+            format,
+        } => apply::apply(select, flags, format, style),
+        Command::Rollback {
+            id,
+            last,
+            force,
+            state_dir,
+        } => apply::rollback(id, last, force, &state_dir),
+        Command::History { format, state_dir } => apply::history(&state_dir, format),
+        Command::Recover { state_dir } => apply::recover(&state_dir),
         Command::Observe { .. } => not_yet("observe", "7"),
     }
+}
+
+/// Enters the selected namespace and reads what the profile's checks need: the rules'
+/// keys, somaxconn and the keepalive trio for the nginx checks, the persisted files, the
+/// nginx configuration and the listening sockets. Exits 2 (an error) when a key cannot
+/// be read.
+fn read_host(sel: &Selected, profile: &Profile) -> Result<host::Snapshot> {
+    host::check_source(&sel.live)?;
+    if let Some(t) = &sel.netns {
+        netns::enter(t)?;
+    }
+    let mut keys = if sel.sysctl {
+        profile.keys_to_read()
+    } else {
+        Vec::new()
+    };
+    if sel.nginx != host::NginxWant::Off {
+        // The live checks compare every listener with what listen() gives today;
+        // so_keepalive falls back to the keepalive keys.
+        for k in ["net.core.somaxconn"]
+            .iter()
+            .chain(crate::profile::KEEPALIVE_KEYS.iter())
+        {
+            if !keys.iter().any(|x| x == k) {
+                keys.push(k.to_string());
+            }
+        }
+    }
+    let snap = host::snapshot(&host::Request {
+        source: &sel.live,
+        target: sel.netns.as_ref(),
+        keys: &keys,
+        root: &sel.root,
+        root_explicit: sel.root_explicit,
+        kernel: sel.kernel,
+        nginx: &sel.nginx,
+        listeners: sel.nginx != host::NginxWant::Off,
+        persisted: sel.sysctl,
+    });
+    if let Some(why) = audit::unreadable(&snap) {
+        bail!("{why}");
+    }
+    Ok(snap)
 }
 
 fn not_yet(command: &str, issue: &str) -> Result<i32> {

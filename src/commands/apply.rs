@@ -1,0 +1,624 @@
+//! apply, rollback, recover and history: read the host, plan, show, confirm, and hand
+//! the transaction to `txn`. Exit codes of SPEC.md: 0 done or nothing to do, 1 failed and
+//! restored, 2 refused before changing anything (an error), 3 failed and not restored.
+
+use super::{read_host, write_stdout};
+use crate::audit;
+use crate::cli::{ApplyFlags, PlanFormat, Select};
+use crate::host::{self, LiveSource, NginxState, Snapshot};
+use crate::plan::{self, Plan};
+use crate::profile::Library;
+use crate::report::plan as show;
+use crate::report::style::Style;
+use crate::txn::journal::{self, Control, FileStep, Journal, NginxStep, Record, State};
+use crate::txn::{self, fsio, lock::Lock, Outcome, Txn};
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Refuses while a transaction a crash interrupted stands.
+fn refuse_open(state: &Path) -> Result<()> {
+    let open = journal::open(state)?;
+    if let Some(j) = open.first() {
+        bail!(
+            "transaction {} was interrupted (pid {} did not finish it; journal {}): nothing was changed; run `tuneguard recover --state-dir {}` first",
+            j.rec.id,
+            j.rec.pid,
+            j.dir.display(),
+            state.display()
+        );
+    }
+    Ok(())
+}
+
+pub fn apply(select: Select, flags: ApplyFlags, format: PlanFormat, style: Style) -> Result<i32> {
+    let sel = select.resolve()?;
+    if sel.live != LiveSource::Kernel {
+        bail!("apply changes the running kernel; --proc reads a captured or absent one (use audit for that)");
+    }
+    let state = sel.state_dir.clone();
+    let library = Library::load(&sel.root)?;
+    let profile = library.select(&sel.profiles)?;
+    // The dry run only reads: no lock, no state directory.
+    let _lock = if flags.dry_run {
+        None
+    } else {
+        Some(Lock::take(&state)?)
+    };
+    refuse_open(&state)?;
+    let snap = read_host(&sel, &profile)?;
+    let findings = audit::audit(&snap, &profile, audit::Scope { sysctl: sel.sysctl });
+    let mut plan = plan::plan(
+        &snap,
+        &profile,
+        &findings,
+        &plan::Options {
+            persist: !flags.no_persist,
+            allow_global: flags.allow_global,
+            root: sel.root.clone(),
+        },
+    );
+    let control = match (flags.nginx_reload, flags.nginx_restart) {
+        (true, _) => Some(Control::Reload),
+        (_, true) => Some(Control::Restart),
+        _ => None,
+    };
+    let nginx = nginx_step(&snap, &plan, control, &flags)?;
+    if let Some(n) = &nginx {
+        if control == Some(Control::Reload)
+            && n.master.is_none()
+            && n.command.is_none()
+            && n.unit.is_none()
+        {
+            plan.refusals.push("--nginx-reload: nginx is not running in this namespace, so there is nothing to reload (--nginx-restart starts it)".into());
+        }
+    }
+    match control {
+        Some(Control::Reload) => {
+            let notes: Vec<String> = plan
+                .restart_needed()
+                .iter()
+                .map(|s| format!("{}: a reload keeps its live max backlog {}; only a restart (--nginx-restart) gives it {}", s.addr, list(&s.live), s.expected))
+                .collect();
+            plan.notes.extend(notes);
+        }
+        None if !plan.restart_needed().is_empty() || plan.relistens() => {
+            let stale: Vec<&str> = plan.sockets.iter().map(|s| s.addr.as_str()).collect();
+            plan.notes.push(format!(
+                "nginx keeps its sockets' current caps until it listens again: {} (--nginx-reload re-listens sockets whose backlog= changes, --nginx-restart all)",
+                stale.join(", ")
+            ));
+        }
+        _ => {}
+    }
+    let restart_work = control == Some(Control::Restart) && !plan.restart_needed().is_empty();
+    let work = !plan.is_empty() || restart_work;
+    let header = format!(
+        "tuneguard apply{} · {} · netns {} · profile {}",
+        if flags.dry_run { " --dry-run" } else { "" },
+        snap.hostname,
+        snap.netns.label,
+        profile.names.join(" + ")
+    );
+    let shown = match format {
+        PlanFormat::Text => show::text(&plan, &header, style),
+        PlanFormat::Json => String::new(),
+    };
+    let json_out = |outcome: Option<&Outcome>, changed: bool| {
+        let mut v = json!({
+            "schema": "tuneguard.apply/v1",
+            "dry_run": flags.dry_run,
+            "changed": changed,
+            "netns": snap.netns.label,
+            "profiles": profile.names,
+            "plan": show::json(&plan),
+            "transaction": null,
+        });
+        if let Some(o) = outcome {
+            v["transaction"] = json!({
+                "id": o.id,
+                "journal": o.journal,
+                "state": match o.code() { 0 => "committed", 1 => "failed", _ => "incomplete" },
+                "error": o.error,
+                "left": o.left,
+            });
+        }
+        serde_json::to_string_pretty(&v).expect("serializable") + "\n"
+    };
+    if !plan.refusals.is_empty() {
+        match format {
+            PlanFormat::Text => write_stdout(&shown)?,
+            PlanFormat::Json => write_stdout(&json_out(None, false))?,
+        }
+        bail!(
+            "apply refused before changing anything: {}",
+            plan.refusals.join("; ")
+        );
+    }
+    if format == PlanFormat::Text {
+        write_stdout(&shown)?;
+    }
+    if !work || flags.dry_run {
+        if format == PlanFormat::Json {
+            write_stdout(&json_out(None, false))?;
+        } else if !work {
+            write_stdout("nothing to do: no change needed\n")?;
+        } else {
+            write_stdout("dry run: nothing was changed\n")?;
+        }
+        return Ok(0);
+    }
+    if !flags.yes {
+        confirm(&plan)?;
+    }
+    let txn = build(&sel.root, &snap, &sel, &profile.names, &plan, nginx)?;
+    let outcome = txn::run(&state, txn)?;
+    match format {
+        PlanFormat::Json => write_stdout(&json_out(Some(&outcome), true))?,
+        PlanFormat::Text => tell(&outcome, &state)?,
+    }
+    Ok(outcome.code())
+}
+
+fn list(v: &[u32]) -> String {
+    v.iter().map(u32::to_string).collect::<Vec<_>>().join("/")
+}
+
+/// Asks on a terminal; refuses without one (a script must say --yes).
+fn confirm(plan: &Plan) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        bail!("stdin is not a terminal, so apply cannot ask for confirmation: nothing was changed; pass --yes to apply without asking (or --dry-run to only look)");
+    }
+    eprint!(
+        "Apply {} live change(s) and {} file edit(s)? [y/N] ",
+        plan.live.len(),
+        plan.files.len()
+    );
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("not confirmed: nothing was changed");
+    }
+    Ok(())
+}
+
+fn tell(o: &Outcome, state: &Path) -> Result<()> {
+    let text = match (&o.error, o.left.is_empty()) {
+        (None, _) => format!(
+            "applied: transaction {} (journal {}); undo it with `tuneguard rollback {} --state-dir {}`\n",
+            o.id,
+            o.journal.display(),
+            o.id,
+            state.display()
+        ),
+        (Some(e), true) => format!(
+            "apply failed: {e}\neverything it had changed was restored (transaction {}, journal {})\n",
+            o.id,
+            o.journal.display()
+        ),
+        (Some(e), false) => format!(
+            "apply failed: {e}\nand could NOT restore everything (journal {}):\n  {}\nfix what is listed, then run `tuneguard recover --state-dir {}`\n",
+            o.journal.display(),
+            o.left.join("\n  "),
+            state.display()
+        ),
+    };
+    if o.error.is_some() {
+        eprint!("{text}");
+        Ok(())
+    } else {
+        write_stdout(&text)
+    }
+}
+
+/// How to reach nginx: its running master (binary, arguments, systemd unit), or the
+/// binary to test and start it with.
+fn nginx_step(
+    snap: &Snapshot,
+    plan: &Plan,
+    control: Option<Control>,
+    flags: &ApplyFlags,
+) -> Result<Option<NginxStep>> {
+    let NginxState::Read(read) = &snap.nginx else {
+        if control.is_some() {
+            bail!(
+                "--nginx-reload/--nginx-restart: no nginx configuration was read ({})",
+                match &snap.nginx {
+                    NginxState::NotFound(w) => w.clone(),
+                    _ => "nginx checks are off".into(),
+                }
+            );
+        }
+        return Ok(None);
+    };
+    if plan.nginx_main.is_none() && control.is_none() {
+        return Ok(None);
+    }
+    let live = snap.listeners.as_ref().and_then(|l| l.as_ref().ok());
+    let master = live.and_then(host::nginx::discover::master);
+    let main = sel_real(&plan.files, &read.main);
+    let (binary, args, unit) = match &master {
+        Some((pid, title)) => {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+                .with_context(|| format!("finding the binary of nginx pid {pid}"))?;
+            (exe, master_args(title), systemd_unit(*pid))
+        }
+        None => {
+            let bin = match &flags.nginx_bin {
+                Some(b) => b.clone(),
+                None => which("nginx").context("nginx is not running and not in PATH: give --nginx-bin FILE so the edited configuration can be tested")?,
+            };
+            (
+                bin,
+                vec!["-c".to_string(), main.display().to_string()],
+                None,
+            )
+        }
+    };
+    let mut before = Vec::new();
+    if let (Some(l), Ok(_)) = (live, &read.conf) {
+        for s in read.model.sockets.iter().filter(|s| !s.udp) {
+            let addr = s.addr.to_string();
+            let caps: Vec<u32> = l
+                .tcp
+                .iter()
+                .filter(|t| t.local.to_string() == addr)
+                .map(|t| t.send_q)
+                .chain(
+                    l.unix
+                        .iter()
+                        .filter(|u| format!("unix:{}", u.path) == addr)
+                        .map(|u| u.send_q),
+                )
+                .collect();
+            if let Some(c) = caps.first() {
+                before.push((addr, *c));
+            }
+        }
+    }
+    Ok(Some(NginxStep {
+        main,
+        binary,
+        args,
+        control,
+        command: flags.nginx_cmd.clone(),
+        unit,
+        master: master.map(|(p, _)| p),
+        sockets: plan.sockets.clone(),
+        listeners_before: before,
+    }))
+}
+
+/// The main configuration on disk (under --root when given).
+fn sel_real(files: &[plan::FileChange], main: &Path) -> PathBuf {
+    files
+        .iter()
+        .find(|f| f.path == main)
+        .map_or_else(|| main.to_path_buf(), |f| f.real.clone())
+}
+
+/// A master's arguments from its title ("nginx: master process /usr/sbin/nginx -p P -c
+/// C -g daemon on;"): nginx overwrites argv with the title, so `-g`'s value is the words
+/// up to the next flag.
+fn master_args(title: &str) -> Vec<String> {
+    let words: Vec<&str> = title
+        .split_once("master process")
+        .map_or(title, |(_, r)| r)
+        .split_whitespace()
+        .skip(1)
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i];
+        out.push(w.to_string());
+        i += 1;
+        if w == "-g" {
+            let mut value = Vec::new();
+            while i < words.len() && !words[i].starts_with('-') {
+                value.push(words[i]);
+                i += 1;
+            }
+            out.push(value.join(" "));
+        }
+    }
+    out
+}
+
+/// The systemd unit of a process, when systemd runs the host and nginx is a service.
+fn systemd_unit(pid: u32) -> Option<String> {
+    if !Path::new("/run/systemd/system").is_dir() {
+        return None;
+    }
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    cg.lines()
+        .filter_map(|l| l.rsplit('/').next())
+        .find(|u| u.ends_with(".service"))
+        .map(str::to_string)
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+fn base_record(
+    kind: &str,
+    of: Option<String>,
+    state: &Path,
+    root: &Path,
+    netns: (&str, Option<PathBuf>),
+    profiles: &[String],
+) -> Record {
+    let now = journal::now();
+    Record {
+        id: journal::new_id(state, now),
+        kind: kind.into(),
+        of,
+        started: now,
+        pid: std::process::id(),
+        hostname: crate::txn::read_live("kernel.hostname").unwrap_or_default(),
+        netns: netns.0.to_string(),
+        netns_path: netns.1,
+        root: root.to_path_buf(),
+        profiles: profiles.to_vec(),
+        live: Vec::new(),
+        files: Vec::new(),
+        nginx: None,
+    }
+}
+
+fn build(
+    root: &Path,
+    snap: &Snapshot,
+    sel: &crate::cli::Selected,
+    profiles: &[String],
+    plan: &Plan,
+    nginx: Option<NginxStep>,
+) -> Result<Txn> {
+    let mut rec = base_record(
+        "apply",
+        None,
+        &sel.state_dir,
+        root,
+        (&snap.netns.label, sel.netns.as_ref().map(|t| t.path())),
+        profiles,
+    );
+    rec.live = plan.live.clone();
+    let mut bytes = Vec::new();
+    for f in &plan.files {
+        let now = fsio::read(&f.real)?;
+        if now.as_ref().map(|(b, _)| b) != f.before.as_ref() {
+            bail!(
+                "{} changed while the plan was made: nothing was changed; run apply again",
+                f.path.display()
+            );
+        }
+        let meta = now.map(|(_, m)| m);
+        rec.files.push(FileStep {
+            kind: f.kind,
+            path: f.path.clone(),
+            real: f.real.clone(),
+            before: meta,
+            after: Some(meta.unwrap_or(fsio::NEW_FILE)),
+        });
+        bytes.push((f.before.clone(), Some(f.after.clone())));
+    }
+    rec.nginx = nginx;
+    Ok(Txn { rec, bytes })
+}
+
+pub fn rollback(id: Option<String>, last: bool, force: bool, state: &Path) -> Result<i32> {
+    let _lock = Lock::take(state)?;
+    refuse_open(state)?;
+    let all = journal::list(state)?;
+    let target = match (&id, last) {
+        (Some(id), _) => all.iter().find(|j| &j.rec.id == id).with_context(|| {
+            format!(
+                "no transaction {id} in {} (`tuneguard history` lists them)",
+                state.display()
+            )
+        })?,
+        (None, true) => all
+            .iter()
+            .rev()
+            .find(|j| j.state() == Some(State::Committed) && j.rolled_back_by().is_none())
+            .with_context(|| {
+                format!(
+                    "no committed transaction left to roll back in {}",
+                    state.display()
+                )
+            })?,
+        (None, false) => bail!("rollback needs a transaction id or --last"),
+    };
+    if target.state() != Some(State::Committed) {
+        bail!(
+            "transaction {} did not commit ({}): there is nothing of it to roll back",
+            target.rec.id,
+            target.state().map_or("open", State::as_str)
+        );
+    }
+    if let Some(by) = target.rolled_back_by() {
+        bail!(
+            "transaction {} was already rolled back by {by}",
+            target.rec.id
+        );
+    }
+    txn::enter(&target.rec)?;
+    let (txn, changed) = reverse(target, state)?;
+    if !changed.is_empty() && !force {
+        bail!(
+            "refused: since transaction {} {}; nothing was changed (--force rolls back anyway, overwriting that)",
+            target.rec.id,
+            changed.join("; ")
+        );
+    }
+    let outcome = txn::run(state, txn)?;
+    if outcome.error.is_none() {
+        target.mark_rolled_back(&outcome.id)?;
+        write_stdout(&format!(
+            "rolled back {}: {} live value(s) and {} file(s) restored (transaction {})\n",
+            target.rec.id,
+            target.rec.live.len(),
+            target.rec.files.len(),
+            outcome.id
+        ))?;
+    } else {
+        tell(&outcome, state)?;
+    }
+    Ok(outcome.code())
+}
+
+/// The transaction that undoes a committed one, and what changed since it (the
+/// refusal's reasons). With changes, "before" is what is there now.
+fn reverse(j: &Journal, state: &Path) -> Result<(Txn, Vec<String>)> {
+    let old = &j.rec;
+    let mut rec = base_record(
+        "rollback",
+        Some(old.id.clone()),
+        state,
+        &old.root,
+        (&old.netns, old.netns_path.clone()),
+        &old.profiles,
+    );
+    let mut changed = Vec::new();
+    for c in &old.live {
+        let now = txn::read_live(&c.key).with_context(|| format!("{} cannot be read", c.key))?;
+        if now.split_whitespace().ne(c.after.split_whitespace()) {
+            changed.push(format!("{} is {now}, not the {} it wrote", c.key, c.after));
+        }
+        rec.live.push(plan::LiveChange {
+            key: c.key.clone(),
+            before: now,
+            after: c.before.clone(),
+            why: format!("rollback of {}", old.id),
+        });
+    }
+    let mut bytes = Vec::new();
+    for (i, f) in old.files.iter().enumerate() {
+        let now = fsio::read(&f.real)?;
+        if now.as_ref().map(|(b, _)| b.clone()) != j.after(i)? {
+            changed.push(format!("{} changed", f.path.display()));
+        }
+        rec.files.push(FileStep {
+            kind: f.kind,
+            path: f.path.clone(),
+            real: f.real.clone(),
+            before: now.as_ref().map(|(_, m)| *m),
+            after: f.before,
+        });
+        bytes.push((now.map(|(b, _)| b), j.before(i)?));
+    }
+    rec.nginx = old.nginx.clone().map(|mut n| {
+        // What the rollback must show is nginx listening where it did; its caps follow
+        // from the old files and somaxconn.
+        n.sockets.clear();
+        n
+    });
+    Ok((Txn { rec, bytes }, changed))
+}
+
+pub fn recover(state: &Path) -> Result<i32> {
+    let _lock = Lock::take(state)?;
+    let open = journal::open(state)?;
+    if open.is_empty() {
+        write_stdout(&format!(
+            "nothing to recover: no interrupted transaction in {}\n",
+            state.display()
+        ))?;
+        return Ok(0);
+    }
+    let mut code = 0;
+    for j in open {
+        txn::enter(&j.rec)?;
+        let left = txn::undo(&j);
+        if left.is_empty() {
+            j.finish(State::Recovered)?;
+            write_stdout(&format!(
+                "recovered {}: everything it changed is restored ({} live value(s), {} file(s))\n",
+                j.rec.id,
+                j.rec.live.len(),
+                j.rec.files.len()
+            ))?;
+        } else {
+            code = 3;
+            eprintln!(
+                "could not restore everything of {} (journal {}):\n  {}",
+                j.rec.id,
+                j.dir.display(),
+                left.join("\n  ")
+            );
+        }
+    }
+    Ok(code)
+}
+
+pub fn history(state: &Path, format: PlanFormat) -> Result<i32> {
+    let all = journal::list(state)?;
+    let rows: Vec<serde_json::Value> = all
+        .iter()
+        .map(|j| {
+            json!({
+                "id": j.rec.id,
+                "kind": j.rec.kind,
+                "of": j.rec.of,
+                "state": j.state().map_or("interrupted", State::as_str),
+                "rolled_back_by": j.rolled_back_by(),
+                "started": j.rec.started,
+                "netns": j.rec.netns,
+                "profiles": j.rec.profiles,
+                "live": j.rec.live,
+                "files": j.rec.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
+                "journal": j.dir,
+            })
+        })
+        .collect();
+    let out = match format {
+        PlanFormat::Json => {
+            serde_json::to_string_pretty(
+                &json!({ "schema": "tuneguard.history/v1", "transactions": rows }),
+            )? + "\n"
+        }
+        PlanFormat::Text if rows.is_empty() => format!("no transactions in {}\n", state.display()),
+        PlanFormat::Text => {
+            let mut s = String::new();
+            for j in &all {
+                let st = match (j.state(), j.rolled_back_by()) {
+                    (Some(State::Committed), Some(by)) => format!("committed, rolled back by {by}"),
+                    (Some(x), _) => x.as_str().to_string(),
+                    (None, _) => "interrupted: run `tuneguard recover`".into(),
+                };
+                let what = match &j.rec.of {
+                    Some(of) => format!("rollback of {of}"),
+                    None => format!("apply ({})", j.rec.profiles.join(" + ")),
+                };
+                s.push_str(&format!(
+                    "{}  {:<28} netns {:<12} {} live, {} file(s)  {st}\n",
+                    j.rec.id,
+                    what,
+                    j.rec.netns,
+                    j.rec.live.len(),
+                    j.rec.files.len()
+                ));
+            }
+            s
+        }
+    };
+    write_stdout(&out)?;
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn master_titles() {
+        assert_eq!(
+            super::master_args("nginx: master process /usr/sbin/nginx -p /srv -c /srv/n.conf -g daemon on; worker_processes 2; -e stderr"),
+            ["-p", "/srv", "-c", "/srv/n.conf", "-g", "daemon on; worker_processes 2;", "-e", "stderr"]
+        );
+    }
+}

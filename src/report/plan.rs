@@ -1,0 +1,148 @@
+//! Showing a plan: a table of changes (live values, files, nginx sockets), a unified
+//! diff per file (`similar`), colored on a tty, and the notes; the same as JSON
+//! (`tuneguard.apply/v1`) for scripts and the Ansible module.
+
+use super::style::Style;
+use crate::plan::{FileChange, FileKind, Plan};
+use serde_json::json;
+use std::fmt::Write;
+
+/// The unified diff of one file, as `diff -u` would print it.
+pub fn diff(c: &FileChange) -> String {
+    let before = String::from_utf8_lossy(c.before.as_deref().unwrap_or_default());
+    let after = String::from_utf8_lossy(&c.after);
+    let path = c.path.display().to_string();
+    let old = if c.before.is_some() {
+        path.clone()
+    } else {
+        "/dev/null".to_string()
+    };
+    similar::TextDiff::from_lines(before.as_ref(), after.as_ref())
+        .unified_diff()
+        .context_radius(3)
+        .header(&old, &path)
+        .to_string()
+}
+
+fn paint_diff(d: &str, style: Style) -> String {
+    d.lines()
+        .map(|l| {
+            if l.starts_with("+++") || l.starts_with("---") {
+                style.bold(l)
+            } else if l.starts_with('+') {
+                style.green(l)
+            } else if l.starts_with('-') {
+                style.red(l)
+            } else if l.starts_with("@@") {
+                style.cyan(l)
+            } else {
+                l.to_string()
+            }
+        })
+        .map(|l| l + "\n")
+        .collect()
+}
+
+/// The plan for a person: what changes, where, and why.
+pub fn text(plan: &Plan, header: &str, style: Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", style.bold(header));
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    for c in &plan.live {
+        rows.push([
+            "live".into(),
+            c.key.clone(),
+            format!("{} → {}", c.before, c.after),
+            c.why.clone(),
+        ]);
+    }
+    for f in &plan.files {
+        let what = match (f.kind, f.before.is_some()) {
+            (FileKind::Sysctl, true) => "sysctl.d",
+            (FileKind::Sysctl, false) => "sysctl.d (new)",
+            (FileKind::Nginx, _) => "nginx",
+        };
+        rows.push([
+            "file".into(),
+            f.path.display().to_string(),
+            what.into(),
+            f.why.join("; "),
+        ]);
+    }
+    for s in &plan.sockets {
+        let live = if s.live.is_empty() {
+            "not listening".to_string()
+        } else {
+            format!(
+                "live {}",
+                s.live
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join("/")
+            )
+        };
+        let how = if s.relisten {
+            "a reload or restart re-listens"
+        } else {
+            "only a restart re-listens (the backlog number is unchanged)"
+        };
+        rows.push([
+            "socket".into(),
+            s.addr.clone(),
+            format!("{live} → {}", s.expected),
+            format!("backlog {} → {}; {how}", s.before, s.after),
+        ]);
+    }
+    if rows.is_empty() {
+        let _ = writeln!(
+            out,
+            "  nothing to change: the host already matches the profile"
+        );
+    }
+    let w1 = rows.iter().map(|r| r[1].chars().count()).max().unwrap_or(0);
+    let w2 = rows.iter().map(|r| r[2].chars().count()).max().unwrap_or(0);
+    for r in &rows {
+        let _ = writeln!(
+            out,
+            "  {:<6} {:<w1$}  {:<w2$}  {}",
+            r[0],
+            r[1],
+            r[2],
+            style.dim(&r[3])
+        );
+    }
+    for f in &plan.files {
+        let _ = write!(out, "\n{}", paint_diff(&diff(f), style));
+    }
+    if !plan.notes.is_empty() || !plan.refusals.is_empty() {
+        out.push('\n');
+    }
+    for n in &plan.refusals {
+        let _ = writeln!(out, "{} {n}", style.red("refused:"));
+    }
+    for n in &plan.notes {
+        let _ = writeln!(out, "{} {n}", style.yellow("note:"));
+    }
+    out
+}
+
+/// The plan as JSON: every change with before and after, each file's diff.
+pub fn json(plan: &Plan) -> serde_json::Value {
+    json!({
+        "live": plan.live,
+        "files": plan.files.iter().map(|f| json!({
+            "path": f.path,
+            "kind": f.kind,
+            "created": f.before.is_none(),
+            "why": f.why,
+            "before": f.before.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()),
+            "after": String::from_utf8_lossy(&f.after),
+            "diff": diff(f),
+        })).collect::<Vec<_>>(),
+        "sockets": plan.sockets,
+        "restart_needed": plan.restart_needed().iter().map(|s| &s.addr).collect::<Vec<_>>(),
+        "notes": plan.notes,
+        "refusals": plan.refusals,
+    })
+}
