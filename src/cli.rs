@@ -58,7 +58,7 @@ pub enum Command {
     Rollback {
         /// The transaction id, as `tuneguard history` lists it.
         id: Option<String>,
-        /// The most recent committed transaction not yet rolled back.
+        /// The most recent committed apply not yet rolled back.
         #[arg(long, conflicts_with = "id")]
         last: bool,
         /// Roll back even though a value or file changed since the transaction.

@@ -426,10 +426,14 @@ pub fn rollback(id: Option<String>, last: bool, force: bool, state: &Path) -> Re
         (None, true) => all
             .iter()
             .rev()
-            .find(|j| j.state() == Some(State::Committed) && j.rolled_back_by().is_none())
+            .find(|j| {
+                j.rec.kind == "apply"
+                    && j.state() == Some(State::Committed)
+                    && j.rolled_back_by().is_none()
+            })
             .with_context(|| {
                 format!(
-                    "no committed transaction left to roll back in {}",
+                    "no committed apply left to roll back in {}",
                     state.display()
                 )
             })?,

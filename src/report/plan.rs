@@ -25,21 +25,23 @@ pub fn diff(c: &FileChange) -> String {
 }
 
 fn paint_diff(d: &str, style: Style) -> String {
-    d.lines()
+    // Line by line with their own endings: a CRLF file's diff keeps its CRs.
+    d.split_inclusive('\n')
         .map(|l| {
-            if l.starts_with("+++") || l.starts_with("---") {
-                style.bold(l)
-            } else if l.starts_with('+') {
-                style.green(l)
-            } else if l.starts_with('-') {
-                style.red(l)
-            } else if l.starts_with("@@") {
-                style.cyan(l)
+            let (text, end) = l.split_at(l.trim_end_matches(['\r', '\n']).len());
+            let painted = if text.starts_with("+++") || text.starts_with("---") {
+                style.bold(text)
+            } else if text.starts_with('+') {
+                style.green(text)
+            } else if text.starts_with('-') {
+                style.red(text)
+            } else if text.starts_with("@@") {
+                style.cyan(text)
             } else {
-                l.to_string()
-            }
+                text.to_string()
+            };
+            painted + end
         })
-        .map(|l| l + "\n")
         .collect()
 }
 

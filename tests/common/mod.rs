@@ -293,4 +293,5 @@ pub fn plain(v: &serde_json::Value) -> String {
     }
 }
 
+pub mod apply;
 pub mod nginx;
