@@ -8,10 +8,23 @@
 //!   and wait until it is removed (at most 60 s), so a test can `kill -9` the process there
 //!   or hold the lock while another apply starts.
 
+#[cfg(feature = "fault-injection")]
+static UNDOING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From here on the process is undoing: the hooks stay silent, so an injected fault
+/// breaks the transaction once and never its undo (the same step names recur there).
+pub fn undoing() {
+    #[cfg(feature = "fault-injection")]
+    UNDOING.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Called after each step; an error makes the transaction undo what it did.
 #[cfg(feature = "fault-injection")]
 pub fn boundary(name: &str) -> anyhow::Result<()> {
     use std::io::Write;
+    if UNDOING.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(());
+    }
     if let Some(trace) = std::env::var_os("TUNEGUARD_FAULT_TRACE") {
         let mut f = std::fs::OpenOptions::new()
             .create(true)

@@ -99,6 +99,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8], meta: Meta) -> Result<()> {
             .context("setting the owner")?;
         f.set_permissions(std::fs::Permissions::from_mode(meta.mode))?;
         f.sync_all()?;
+        // A crash here leaves only our temp file: the target is untouched.
+        super::fault::boundary(&format!("temp-written:{}", path.display()))?;
         std::fs::rename(&tmp, path)?;
         Ok(())
     })();

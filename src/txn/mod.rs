@@ -123,11 +123,13 @@ fn steps(j: &Journal) -> Result<()> {
     let rec = &j.rec;
     for c in &rec.live {
         j.progress(&format!("live {}", c.key))?;
+        fault::boundary(&format!("begin-live:{}", c.key))?;
         write_live(&c.key, &c.after)?;
         fault::boundary(&format!("live:{}", c.key))?;
     }
     for (i, f) in rec.files.iter().enumerate() {
         j.progress(&format!("file {i}"))?;
+        fault::boundary(&format!("begin-file:{}", f.path.display()))?;
         write_file(j, i, f)?;
         fault::boundary(&format!("file:{}", f.path.display()))?;
     }
@@ -230,6 +232,7 @@ fn verify(j: &Journal, side: Side) -> std::result::Result<(), Vec<String>> {
 /// (reloaded or restarted again, now with the old files and somaxconn). Returns what
 /// could not be restored.
 pub fn undo(j: &Journal) -> Vec<String> {
+    fault::undoing();
     let mut left = Vec::new();
     for (i, f) in j.rec.files.iter().enumerate().rev() {
         fsio::clean_temp(&f.real);
