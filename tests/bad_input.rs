@@ -229,23 +229,41 @@ fn rollback_recover_and_history_refuse_bad_requests_plainly() {
     let s = state.path().to_str().unwrap();
     let r = run(&["rollback", "--state-dir", s]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("needs a transaction id or --last"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("needs a transaction id or --last"),
+        "{}",
+        r.stderr
+    );
     let r = run(&["rollback", "20990101-000000", "--state-dir", s]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("no transaction 20990101-000000"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("no transaction 20990101-000000"),
+        "{}",
+        r.stderr
+    );
     let r = run(&["rollback", "--last", "--state-dir", s]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no committed apply left"), "{}", r.stderr);
     let r = run(&["history", "--state-dir", s]);
-    assert_eq!((r.code, r.stdout.trim()), (0, format!("no transactions in {s}").as_str()));
+    assert_eq!(
+        (r.code, r.stdout.trim()),
+        (0, format!("no transactions in {s}").as_str())
+    );
     // A damaged journal is named, never guessed at.
     let j = state.path().join("journal/20260101-000000");
     std::fs::create_dir_all(&j).unwrap();
     std::fs::write(j.join("record.json"), "{ not json").unwrap();
     let r = run(&["recover", "--state-dir", s]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("the journal") && r.stderr.contains("is damaged"), "{}", r.stderr);
-    assert!(j.join("record.json").exists(), "a damaged journal is kept for a person to read");
+    assert!(
+        r.stderr.contains("the journal") && r.stderr.contains("is damaged"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        j.join("record.json").exists(),
+        "a damaged journal is kept for a person to read"
+    );
 }
 
 #[test]

@@ -293,6 +293,105 @@ mod tests {
         pairs.iter().map(|(l, v)| (*l, v.to_string())).collect()
     }
 
+    fn tree(files: &[(&str, &str)]) -> Persisted {
+        let mut p = Persisted::empty(Path::new("/r"));
+        for (path, text) in files {
+            p.files.push(ConfFile {
+                path: path.into(),
+                target: None,
+                lines: parse(text),
+                real: Path::new("/r").join(path.trim_start_matches('/')),
+                bytes: text.as_bytes().to_vec(),
+            });
+            p.procps.push(p.files.len() - 1);
+            p.systemd.push(p.files.len() - 1);
+        }
+        p
+    }
+
+    #[test]
+    fn the_drop_in_is_named_to_win_after_an_exclusion() {
+        // A glob sets the key (a drop-in's exact line beats it), and systemd's `-key` in
+        // 95-ex.conf would cancel an exact line read before it: 90- loses, 99- wins.
+        let p = tree(&[
+            ("/etc/sysctl.d/10-glob.conf", "net.core.* = 100\n"),
+            ("/etc/sysctl.d/95-ex.conf", "-net.core.somaxconn\n"),
+        ]);
+        let c = Constraint::Range {
+            min: Some(Value::Int(8192)),
+            max: None,
+        };
+        let want = Want {
+            key: "net.core.somaxconn",
+            value: Value::Int(8192),
+            constraint: &c,
+            info: crate::catalog::lookup("net.core.somaxconn"),
+            changed: true,
+        };
+        let (changes, notes) = edits(&p, &[want], None);
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            changes[0].path,
+            Path::new("/etc/sysctl.d/99-tuneguard.conf")
+        );
+        assert_eq!(
+            changes[0].real,
+            Path::new("/r/etc/sysctl.d/99-tuneguard.conf")
+        );
+        assert!(changes[0].before.is_none());
+        assert!(String::from_utf8_lossy(&changes[0].after).ends_with("net.core.somaxconn = 8192\n"));
+    }
+
+    #[test]
+    fn the_winning_line_is_edited_once_for_both_loaders() {
+        // /etc/sysctl.conf wins for procps, 60-site for systemd: both lines change.
+        let mut p = tree(&[("/etc/sysctl.d/60-site.conf", "net.core.somaxconn=128\n")]);
+        p.files.push(ConfFile {
+            path: "/etc/sysctl.conf".into(),
+            target: None,
+            lines: parse("net.core.somaxconn = 256\n"),
+            real: "/r/etc/sysctl.conf".into(),
+            bytes: b"net.core.somaxconn = 256\n".to_vec(),
+        });
+        p.procps.push(1);
+        let c = Constraint::Range {
+            min: Some(Value::Int(4096)),
+            max: None,
+        };
+        let want = Want {
+            key: "net.core.somaxconn",
+            value: Value::Int(4096),
+            constraint: &c,
+            info: crate::catalog::lookup("net.core.somaxconn"),
+            changed: true,
+        };
+        let (changes, notes) = edits(&p, &[want], None);
+        assert!(notes.is_empty(), "{notes:?}");
+        let after: Vec<(String, String)> = changes
+            .iter()
+            .map(|c| {
+                (
+                    c.path.display().to_string(),
+                    String::from_utf8_lossy(&c.after).into_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            after,
+            [
+                (
+                    "/etc/sysctl.conf".to_string(),
+                    "net.core.somaxconn = 4096\n".to_string()
+                ),
+                (
+                    "/etc/sysctl.d/60-site.conf".to_string(),
+                    "net.core.somaxconn=4096\n".to_string()
+                )
+            ]
+        );
+    }
+
     #[test]
     fn only_the_value_changes() {
         let text = b"# keep\r\nnet.core.somaxconn\t=  128  \r\n-net.ipv4.tcp_syncookies=0\nx = 1";
