@@ -269,3 +269,50 @@ fn a_global_key_is_not_written_from_a_child_namespace_without_the_flag() {
     );
     assert!(r.stderr.contains("--allow-global"), "{}", r.stderr);
 }
+
+/// Runs apply on a pseudo-terminal (util-linux script(1)), answering `answer`.
+fn on_a_terminal(h: &Host, answer: &str) -> (i32, String) {
+    use std::io::Write;
+    let cmd = format!(
+        "{} apply --netns {} --root {} --state-dir {} --no-nginx --color never",
+        common::bin(),
+        h.ns.name,
+        h.root(),
+        h.state()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn on_a_terminal_apply_asks_and_only_yes_changes_anything() {
+    let h = Host::new();
+    let before = h.capture();
+    let (code, out) = on_a_terminal(&h, "n\n");
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("Apply 3 live change(s) and 2 file edit(s)? [y/N]"),
+        "{out}"
+    );
+    assert!(out.contains("not confirmed: nothing was changed"), "{out}");
+    assert_eq!(h.capture(), before);
+    let (code, out) = on_a_terminal(&h, "y\n");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(h.ns.get("net.core.somaxconn"), "4096");
+}
