@@ -173,11 +173,7 @@ pub fn now() -> u64 {
 impl Journal {
     /// Writes the journal, fsync'd, before anything is changed. `bytes[i]` are file i's
     /// bytes before and after.
-    pub fn create(
-        state: &Path,
-        rec: Record,
-        bytes: &super::Bytes,
-    ) -> Result<Journal> {
+    pub fn create(state: &Path, rec: Record, bytes: &super::Bytes) -> Result<Journal> {
         let parent = journal_dir(state);
         std::fs::create_dir_all(&parent)
             .with_context(|| format!("creating {}", parent.display()))?;
