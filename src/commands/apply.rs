@@ -517,10 +517,47 @@ fn reverse(j: &Journal, state: &Path) -> Result<(Txn, Vec<String>)> {
         });
         bytes.push((now.map(|(b, _)| b), j.before(i)?));
     }
+    // somaxconn once the rollback's live values are back: what listen() will be capped at.
+    let cap = rec
+        .live
+        .iter()
+        .find(|c| c.key == "net.core.somaxconn")
+        .map(|c| c.after.clone())
+        .or_else(|| txn::read_live("net.core.somaxconn"))
+        .and_then(|v| v.trim().parse::<u32>().ok());
     rec.nginx = old.nginx.clone().map(|mut n| {
-        // What the rollback must show is nginx listening where it did; its caps follow
-        // from the old files and somaxconn.
-        n.sockets.clear();
+        // The sockets whose backlog number the apply changed change back: after the
+        // rollback's reload or restart they must show the old number (within somaxconn),
+        // as the apply's own step checked the new one.
+        n.sockets = n
+            .sockets
+            .iter()
+            .filter(|s| s.relisten)
+            .map(|s| plan::nginx::SocketPlan {
+                addr: s.addr.clone(),
+                before: s.after,
+                after: s.before,
+                expected: cap.map_or(s.before as u32, |c| (s.before as u32).min(c)),
+                live: Vec::new(),
+                relisten: true,
+            })
+            .collect();
+        // An undo of this rollback brings back what listens now, not what listened
+        // before the apply.
+        let known: Vec<String> = n
+            .listeners_before
+            .iter()
+            .map(|(a, _)| a.clone())
+            .chain(n.sockets.iter().map(|s| s.addr.clone()))
+            .collect();
+        let mut now: Vec<(String, u32)> = Vec::new();
+        for (a, c) in txn::nginx::live_caps().unwrap_or_default() {
+            if known.contains(&a) && !now.iter().any(|(b, _)| *b == a) {
+                now.push((a, c));
+            }
+        }
+        n.listeners_before = now;
+        n.master = txn::nginx::master();
         n
     });
     Ok((Txn { rec, bytes }, changed))

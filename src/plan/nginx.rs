@@ -137,7 +137,13 @@ pub fn edits(
             )),
         }
     }
-    for s in m.sockets.iter().filter(|s| !s.udp) {
+    // A trapped listen's socket is gone once its backlog= moves to the wildcard: it
+    // must not also be given a backlog (two edits on one argument garble the file).
+    for s in m
+        .sockets
+        .iter()
+        .filter(|s| !s.udp && !remove.contains(&s.owner))
+    {
         let configured = s.backlog;
         let low = (configured as u32 as u64) < min;
         let high = rule.within_somaxconn

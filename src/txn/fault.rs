@@ -2,7 +2,8 @@
 //! `fault-injection` feature (scripts/test builds with it; release builds have none of
 //! this). Environment, read at each boundary:
 //! - `TUNEGUARD_FAULT_TRACE=FILE`: append the boundary's name to FILE (how a test learns
-//!   every boundary there is);
+//!   every boundary there is; an undo passes none of the step's boundaries, only its
+//!   own `undo:` ones, so a fault at a step fails that step and not its repair);
 //! - `TUNEGUARD_FAULT=NAME`: fail at that boundary, as a failed step would;
 //! - `TUNEGUARD_PAUSE=NAME` with `TUNEGUARD_PAUSE_FILE=FILE`: create FILE at that boundary
 //!   and wait until it is removed (at most 60 s), so a test can `kill -9` the process there

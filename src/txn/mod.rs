@@ -144,7 +144,7 @@ fn steps(j: &Journal) -> Result<()> {
         }
         if let Some(what) = n.control {
             j.progress("nginx-control")?;
-            nginx::control(n, what)?;
+            nginx::control(n, what, "nginx-stopped")?;
             fault::boundary("nginx-control")?;
             nginx::expect(&nginx::wanted(n, what))?;
             fault::boundary("nginx-verify")?;
@@ -263,8 +263,8 @@ pub fn undo(j: &Journal) -> Vec<String> {
                 Control::Reload if nginx::master().is_none() => Control::Restart,
                 Control::Reload => Control::Reload,
             };
-            let restored =
-                nginx::control(n, again).and_then(|()| nginx::expect(&nginx::restored(n, again)));
+            let restored = nginx::control(n, again, "undo:nginx-stopped")
+                .and_then(|()| nginx::expect(&nginx::restored(n, again)));
             if let Err(e) = restored {
                 left.push(format!("nginx with the old configuration: {e:#}"));
             }

@@ -79,8 +79,11 @@ fn run_shell(cmd: &str) -> Result<()> {
     Ok(())
 }
 
-/// Reloads or restarts nginx. Returns the master's pid afterwards, when known.
-pub fn control(step: &NginxStep, what: Control) -> Result<()> {
+/// Reloads or restarts nginx. `stopped` names the fault-injection boundary between a
+/// restart's stop and start: `nginx-stopped` in the transaction's step, `undo:nginx-stopped`
+/// when an undo restarts nginx again (a fault injected into the step must not also fail
+/// the undo that repairs it).
+pub fn control(step: &NginxStep, what: Control, stopped: &str) -> Result<()> {
     if let Some(cmd) = &step.command {
         return run_shell(cmd);
     }
@@ -101,7 +104,7 @@ pub fn control(step: &NginxStep, what: Control) -> Result<()> {
             if let Some(pid) = pid {
                 stop(pid)?;
             }
-            super::fault::boundary("nginx-stopped")?;
+            super::fault::boundary(stopped)?;
             start(step)
         }
     }
