@@ -156,7 +156,7 @@ pub fn apply(select: Select, flags: ApplyFlags, format: PlanFormat, style: Style
     let outcome = txn::run(&state, txn)?;
     match format {
         PlanFormat::Json => write_stdout(&json_out(Some(&outcome), true))?,
-        PlanFormat::Text => tell(&outcome, &state)?,
+        PlanFormat::Text => tell("apply", &outcome, &state)?,
     }
     Ok(outcome.code())
 }
@@ -183,7 +183,7 @@ fn confirm(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-fn tell(o: &Outcome, state: &Path) -> Result<()> {
+fn tell(what: &str, o: &Outcome, state: &Path) -> Result<()> {
     let text = match (&o.error, o.left.is_empty()) {
         (None, _) => format!(
             "applied: transaction {} (journal {}); undo it with `tuneguard rollback {} --state-dir {}`\n",
@@ -193,12 +193,12 @@ fn tell(o: &Outcome, state: &Path) -> Result<()> {
             state.display()
         ),
         (Some(e), true) => format!(
-            "apply failed: {e}\neverything it had changed was restored (transaction {}, journal {})\n",
+            "{what} failed: {e}\neverything it had changed was restored (transaction {}, journal {})\n",
             o.id,
             o.journal.display()
         ),
         (Some(e), false) => format!(
-            "apply failed: {e}\nand could NOT restore everything (journal {}):\n  {}\nfix what is listed, then run `tuneguard recover --state-dir {}`\n",
+            "{what} failed: {e}\nand could NOT restore everything (journal {}):\n  {}\nfix what is listed, then run `tuneguard recover --state-dir {}`\n",
             o.journal.display(),
             o.left.join("\n  "),
             state.display()
@@ -472,7 +472,7 @@ pub fn rollback(id: Option<String>, last: bool, force: bool, state: &Path) -> Re
             outcome.id
         ))?;
     } else {
-        tell(&outcome, state)?;
+        tell("rollback", &outcome, state)?;
     }
     Ok(outcome.code())
 }
