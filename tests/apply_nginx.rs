@@ -432,49 +432,6 @@ fn a_rollback_nginx_does_not_take_up_is_undone() {
 #[cfg(feature = "fault-injection")]
 mod faults {
     use super::*;
-    use std::io::Read;
-    use std::process::{Command, Stdio};
-
-    /// `tuneguard ARGS` with extra environment (the fault hooks), killed after a minute.
-    fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut child = Command::new(common::bin())
-            .args(args)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("running tuneguard");
-        let mut out = child.stdout.take().unwrap();
-        let mut err = child.stderr.take().unwrap();
-        let t_out = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = out.read_to_string(&mut s);
-            s
-        });
-        let t_err = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s);
-            s
-        });
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("tuneguard {args:?} did not finish within 60 s");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        };
-        Run {
-            code: status.code().unwrap_or(-1),
-            stdout: t_out.join().unwrap(),
-            stderr: t_err.join().unwrap(),
-        }
-    }
 
     /// The restart stops nginx, then fails before starting it: the undo restores the
     /// file and starts nginx again with it, listening exactly as before.
@@ -490,7 +447,7 @@ mod faults {
 
         let mut args = apply_args(&ns, &conf, &state, &prof);
         args.push("--nginx-restart");
-        let r = run_env(
+        let r = common::run_with(
             &args,
             &[
                 ("TUNEGUARD_FAULT", "nginx-stopped"),
@@ -547,7 +504,7 @@ mod faults {
 
             let mut args = apply_args(&ns, &conf, &state, &prof);
             args.push("--nginx-reload");
-            let r = run_env(&args, &[("TUNEGUARD_FAULT", fault)]);
+            let r = common::run_with(&args, &[("TUNEGUARD_FAULT", fault)]);
             assert_eq!(
                 r.code, 1,
                 "{fault}: stdout: {}\nstderr: {}",

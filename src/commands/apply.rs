@@ -5,7 +5,8 @@
 use super::{read_host, write_stdout};
 use crate::audit;
 use crate::cli::{ApplyFlags, PlanFormat, Select};
-use crate::host::{self, LiveSource, NginxState, Snapshot};
+use crate::host::nginx::discover;
+use crate::host::{LiveSource, NginxState, Snapshot};
 use crate::plan::{self, Plan};
 use crate::profile::Library;
 use crate::report::plan as show;
@@ -236,18 +237,22 @@ fn nginx_step(
         return Ok(None);
     }
     let live = snap.listeners.as_ref().and_then(|l| l.as_ref().ok());
-    let master = live.and_then(host::nginx::discover::master);
+    let master = live.and_then(discover::master);
     let main = sel_real(&plan.files, &read.main);
     let (binary, args, unit) = match &master {
         Some((pid, title)) => {
             let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
                 .with_context(|| format!("finding the binary of nginx pid {pid}"))?;
-            (exe, master_args(title), systemd_unit(*pid))
+            (
+                exe,
+                discover::master_args(title),
+                discover::systemd_unit(*pid),
+            )
         }
         None => {
             let bin = match &flags.nginx_bin {
                 Some(b) => b.clone(),
-                None => which("nginx").context("nginx is not running and not in PATH: give --nginx-bin FILE so the edited configuration can be tested")?,
+                None => discover::which("nginx").context("nginx is not running and not in PATH: give --nginx-bin FILE so the edited configuration can be tested")?,
             };
             (
                 bin,
@@ -296,54 +301,6 @@ fn sel_real(files: &[plan::FileChange], main: &Path) -> PathBuf {
         .iter()
         .find(|f| f.path == main)
         .map_or_else(|| main.to_path_buf(), |f| f.real.clone())
-}
-
-/// A master's arguments from its title ("nginx: master process /usr/sbin/nginx -p P -c
-/// C -g daemon on;"): nginx overwrites argv with the title, so `-g`'s value is the words
-/// up to the next flag.
-fn master_args(title: &str) -> Vec<String> {
-    let words: Vec<&str> = title
-        .split_once("master process")
-        .map_or(title, |(_, r)| r)
-        .split_whitespace()
-        .skip(1)
-        .collect();
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < words.len() {
-        let w = words[i];
-        out.push(w.to_string());
-        i += 1;
-        if w == "-g" {
-            let mut value = Vec::new();
-            while i < words.len() && !words[i].starts_with('-') {
-                value.push(words[i]);
-                i += 1;
-            }
-            out.push(value.join(" "));
-        }
-    }
-    out
-}
-
-/// The systemd unit of a process, when systemd runs the host and nginx is a service.
-fn systemd_unit(pid: u32) -> Option<String> {
-    if !Path::new("/run/systemd/system").is_dir() {
-        return None;
-    }
-    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    cg.lines()
-        .filter_map(|l| l.rsplit('/').next())
-        .find(|u| u.ends_with(".service"))
-        .map(str::to_string)
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
 }
 
 fn base_record(
@@ -651,15 +608,4 @@ pub fn history(state: &Path, format: PlanFormat) -> Result<i32> {
     };
     write_stdout(&out)?;
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn master_titles() {
-        assert_eq!(
-            super::master_args("nginx: master process /usr/sbin/nginx -p /srv -c /srv/n.conf -g daemon on; worker_processes 2; -e stderr"),
-            ["-p", "/srv", "-c", "/srv/n.conf", "-g", "daemon on; worker_processes 2;", "-e", "stderr"]
-        );
-    }
 }

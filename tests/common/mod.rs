@@ -158,9 +158,15 @@ pub fn bin() -> &'static str {
 /// Runs tuneguard with the given arguments; a run that does not end within a minute is
 /// killed and fails the test (a hang must not stall the suite).
 pub fn tg(args: &[&str]) -> Output {
+    tg_with(args, &[])
+}
+
+/// `tg` with extra environment variables (the fault hooks of src/txn/fault.rs).
+pub fn tg_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     use std::io::Read;
     let mut child = Command::new(bin())
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("NO_COLOR")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -212,7 +218,11 @@ impl Run {
 }
 
 pub fn run(args: &[&str]) -> Run {
-    let o = tg(args);
+    run_with(args, &[])
+}
+
+pub fn run_with(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let o = tg_with(args, env);
     Run {
         code: o.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),

@@ -135,7 +135,8 @@ pub fn find(
     ))
 }
 
-fn which(name: &str) -> Option<PathBuf> {
+/// The first `name` in PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?
         .to_str()?
         .split(':')
@@ -143,9 +144,57 @@ fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// A master's arguments from its title ("nginx: master process /usr/sbin/nginx -p P -c
+/// C -g daemon on;"): nginx overwrites argv with the title, so `-g`'s value is the words
+/// up to the next flag.
+pub fn master_args(title: &str) -> Vec<String> {
+    let words: Vec<&str> = title
+        .split_once("master process")
+        .map_or(title, |(_, r)| r)
+        .split_whitespace()
+        .skip(1)
+        .collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i];
+        out.push(w.to_string());
+        i += 1;
+        if w == "-g" {
+            let mut value = Vec::new();
+            while i < words.len() && !words[i].starts_with('-') {
+                value.push(words[i]);
+                i += 1;
+            }
+            out.push(value.join(" "));
+        }
+    }
+    out
+}
+
+/// The systemd unit of a process, when systemd runs the host and nginx is a service.
+pub fn systemd_unit(pid: u32) -> Option<String> {
+    if !Path::new("/run/systemd/system").is_dir() {
+        return None;
+    }
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    cg.lines()
+        .filter_map(|l| l.rsplit('/').next())
+        .find(|u| u.ends_with(".service"))
+        .map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn master_titles() {
+        assert_eq!(
+            master_args("nginx: master process /usr/sbin/nginx -p /srv -c /srv/n.conf -g daemon on; worker_processes 2; -e stderr"),
+            ["-p", "/srv", "-c", "/srv/n.conf", "-g", "daemon on; worker_processes 2;", "-e", "stderr"]
+        );
+    }
 
     #[test]
     fn titles_and_v_output() {
