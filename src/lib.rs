@@ -4,6 +4,7 @@
 //! Shape (STYLE.md): `host` reads, `audit` decides, `report` tells. `catalog` says what
 //! every key means; `profile` says what a kind of server needs.
 
+pub mod ansible;
 pub mod audit;
 pub mod catalog;
 pub mod cli;

@@ -1,9 +1,14 @@
-//! Parse, run, map to an exit code; nothing else (SPEC.md "Exit codes").
+//! Parse, run, map to an exit code; nothing else (SPEC.md "Exit codes"). One JSON args
+//! file as the only argument means Ansible runs us as a module (src/ansible.rs).
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(file) = tuneguard::ansible::invoked(&args) {
+        return ExitCode::from(tuneguard::ansible::run(&file) as u8);
+    }
     let cli = match tuneguard::cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

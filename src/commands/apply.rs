@@ -33,21 +33,34 @@ fn refuse_open(state: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn apply(select: Select, flags: ApplyFlags, format: PlanFormat, style: Style) -> Result<i32> {
+/// Everything apply decided, before it acts: the host as read, the audit, the plan and
+/// how to reach nginx. Holds the lock (none for a dry run) until dropped.
+pub struct Prepared {
+    pub sel: crate::cli::Selected,
+    pub snap: Snapshot,
+    pub profile_names: Vec<String>,
+    pub findings: Vec<crate::audit::Finding>,
+    pub plan: Plan,
+    nginx: Option<NginxStep>,
+    /// Something to change (a restart alone counts when asked for and needed).
+    pub work: bool,
+    _lock: Option<Lock>,
+}
+
+/// Reads, audits and plans. The dry run takes no lock and writes nothing.
+pub fn prepare(select: &Select, flags: &ApplyFlags) -> Result<Prepared> {
     let sel = select.resolve()?;
     if sel.live != LiveSource::Kernel {
         bail!("apply changes the running kernel; --proc reads a captured or absent one (use audit for that)");
     }
-    let state = sel.state_dir.clone();
     let library = Library::load(&sel.root)?;
     let profile = library.select(&sel.profiles)?;
-    // The dry run only reads: no lock, no state directory.
-    let _lock = if flags.dry_run {
+    let lock = if flags.dry_run {
         None
     } else {
-        Some(Lock::take(&state)?)
+        Some(Lock::take(&sel.state_dir)?)
     };
-    refuse_open(&state)?;
+    refuse_open(&sel.state_dir)?;
     let snap = read_host(&sel, &profile)?;
     let findings = audit::audit(&snap, &profile, audit::Scope { sysctl: sel.sysctl });
     let mut plan = plan::plan(
@@ -65,7 +78,7 @@ pub fn apply(select: Select, flags: ApplyFlags, format: PlanFormat, style: Style
         (_, true) => Some(Control::Restart),
         _ => None,
     };
-    let nginx = nginx_step(&snap, &plan, control, &flags)?;
+    let nginx = nginx_step(&snap, &plan, control, flags)?;
     if let Some(n) = &nginx {
         if control == Some(Control::Reload)
             && n.master.is_none()
@@ -95,55 +108,85 @@ pub fn apply(select: Select, flags: ApplyFlags, format: PlanFormat, style: Style
     }
     let restart_work = control == Some(Control::Restart) && !plan.restart_needed().is_empty();
     let work = !plan.is_empty() || restart_work;
+    Ok(Prepared {
+        sel,
+        snap,
+        profile_names: profile.names,
+        findings,
+        plan,
+        nginx,
+        work,
+        _lock: lock,
+    })
+}
+
+/// Journals and runs the prepared plan.
+pub fn execute(p: &mut Prepared) -> Result<Outcome> {
+    let txn = build(
+        &p.sel.root,
+        &p.snap,
+        &p.sel,
+        &p.profile_names,
+        &p.plan,
+        p.nginx.take(),
+    )?;
+    txn::run(&p.sel.state_dir, txn)
+}
+
+/// A transaction's end, for JSON.
+pub fn outcome_json(o: &Outcome) -> serde_json::Value {
+    json!({
+        "id": o.id,
+        "journal": o.journal,
+        "state": match o.code() { 0 => "committed", 1 => "failed", _ => "incomplete" },
+        "error": o.error,
+        "left": o.left,
+    })
+}
+
+pub fn apply(select: Select, flags: ApplyFlags, format: PlanFormat, style: Style) -> Result<i32> {
+    let mut p = prepare(&select, &flags)?;
+    let state = p.sel.state_dir.clone();
     let header = format!(
         "tuneguard apply{} · {} · netns {} · profile {}",
         if flags.dry_run { " --dry-run" } else { "" },
-        snap.hostname,
-        snap.netns.label,
-        profile.names.join(" + ")
+        p.snap.hostname,
+        p.snap.netns.label,
+        p.profile_names.join(" + ")
     );
-    let shown = match format {
-        PlanFormat::Text => show::text(&plan, &header, style),
-        PlanFormat::Json => String::new(),
-    };
-    let json_out = |outcome: Option<&Outcome>, changed: bool| {
-        let mut v = json!({
+    let json_out = |p: &Prepared, outcome: Option<&Outcome>, changed: bool| {
+        let v = json!({
             "schema": "tuneguard.apply/v1",
             "dry_run": flags.dry_run,
             "changed": changed,
-            "netns": snap.netns.label,
-            "profiles": profile.names,
-            "plan": show::json(&plan),
-            "transaction": null,
+            "netns": p.snap.netns.label,
+            "profiles": p.profile_names,
+            "plan": show::json(&p.plan),
+            "transaction": outcome.map(outcome_json),
         });
-        if let Some(o) = outcome {
-            v["transaction"] = json!({
-                "id": o.id,
-                "journal": o.journal,
-                "state": match o.code() { 0 => "committed", 1 => "failed", _ => "incomplete" },
-                "error": o.error,
-                "left": o.left,
-            });
-        }
         serde_json::to_string_pretty(&v).expect("serializable") + "\n"
     };
-    if !plan.refusals.is_empty() {
+    let shown = match format {
+        PlanFormat::Text => show::text(&p.plan, &header, style),
+        PlanFormat::Json => String::new(),
+    };
+    if !p.plan.refusals.is_empty() {
         match format {
             PlanFormat::Text => write_stdout(&shown)?,
-            PlanFormat::Json => write_stdout(&json_out(None, false))?,
+            PlanFormat::Json => write_stdout(&json_out(&p, None, false))?,
         }
         bail!(
             "apply refused before changing anything: {}",
-            plan.refusals.join("; ")
+            p.plan.refusals.join("; ")
         );
     }
     if format == PlanFormat::Text {
         write_stdout(&shown)?;
     }
-    if !work || flags.dry_run {
+    if !p.work || flags.dry_run {
         if format == PlanFormat::Json {
-            write_stdout(&json_out(None, false))?;
-        } else if !work {
+            write_stdout(&json_out(&p, None, false))?;
+        } else if !p.work {
             write_stdout("nothing to do: no change needed\n")?;
         } else {
             write_stdout("dry run: nothing was changed\n")?;
@@ -151,12 +194,11 @@ pub fn apply(select: Select, flags: ApplyFlags, format: PlanFormat, style: Style
         return Ok(0);
     }
     if !flags.yes {
-        confirm(&plan)?;
+        confirm(&p.plan)?;
     }
-    let txn = build(&sel.root, &snap, &sel, &profile.names, &plan, nginx)?;
-    let outcome = txn::run(&state, txn)?;
+    let outcome = execute(&mut p)?;
     match format {
-        PlanFormat::Json => write_stdout(&json_out(Some(&outcome), true))?,
+        PlanFormat::Json => write_stdout(&json_out(&p, Some(&outcome), true))?,
         PlanFormat::Text => tell("apply", &outcome, &state)?,
     }
     Ok(outcome.code())

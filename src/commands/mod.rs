@@ -1,7 +1,7 @@
 //! Running a parsed command line: read, decide, tell. Returns the exit code of SPEC.md;
 //! errors (exit 2) are printed by main.
 
-mod apply;
+pub mod apply;
 
 use crate::audit;
 use crate::catalog;
