@@ -302,3 +302,53 @@ fn no_log_hides_values() {
     assert!(r["findings"].as_array().is_some_and(|f| !f.is_empty()));
     assert!(!text.contains("128") && !text.contains("4096"), "{text}");
 }
+
+#[test]
+fn ansible_doc_renders_the_module_page_and_the_examples_parse() {
+    let fleet = Fleet::new(&[("h1", "unused")]);
+    let lib = fleet.dir.path().join("library");
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ansible/library/tuneguard.yml"),
+        lib.join("tuneguard.yml"),
+    )
+    .unwrap();
+    let out = Command::new(ansible("ansible-doc"))
+        .arg("tuneguard")
+        .env("ANSIBLE_LIBRARY", &lib)
+        .env("ANSIBLE_HOME", fleet.dir.path().join("home"))
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for option in [
+        "mode",
+        "profile",
+        "netns",
+        "fail_on",
+        "nginx_reload",
+        "restart_needed",
+    ] {
+        assert!(
+            text.contains(option),
+            "ansible-doc shows no {option}:\n{text}"
+        );
+    }
+    for book in ["audit.yml", "apply.yml", "command-style.yml"] {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("docs/ansible")
+            .join(book);
+        std::fs::copy(&src, fleet.dir.path().join(book)).unwrap();
+        let out = fleet.play(book, &["--syntax-check"]);
+        assert!(
+            out.status.success(),
+            "{book}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
