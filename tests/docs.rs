@@ -40,3 +40,48 @@ fn key_pages_match_the_catalog() {
         "docs/keys holds pages for keys no longer in the catalog: run scripts/gen-docs"
     );
 }
+
+/// docs/ansible/library/tuneguard.yml (what `ansible-doc tuneguard` shows) documents
+/// exactly the arguments the module accepts: the module names them when it rejects an
+/// unknown one.
+#[test]
+fn ansible_doc_options_are_the_module_arguments() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/ansible/library/tuneguard.yml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut documented: Vec<String> = doc["DOCUMENTATION"]["options"]
+        .as_mapping()
+        .expect("DOCUMENTATION.options is a mapping")
+        .keys()
+        .map(|k| k.as_str().expect("option names are strings").to_string())
+        .collect();
+    documented.sort();
+
+    let dir = tempfile::tempdir().unwrap();
+    let args = dir.path().join("args.json");
+    std::fs::write(
+        &args,
+        r#"{"no_such_argument": 1, "_ansible_check_mode": true}"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tuneguard"))
+        .arg(&args)
+        .output()
+        .unwrap();
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let msg = result["msg"].as_str().expect("a failed result has a msg");
+    let list = msg
+        .split("Supported parameters include: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no list of supported parameters in {msg:?}"));
+    let mut supported: Vec<String> = list
+        .trim_end_matches('.')
+        .split(", ")
+        .map(str::to_string)
+        .collect();
+    supported.sort();
+    assert_eq!(
+        documented, supported,
+        "docs/ansible/library/tuneguard.yml's options differ from the module's arguments (src/ansible.rs)"
+    );
+}
