@@ -316,3 +316,34 @@ fn on_a_terminal_apply_asks_and_only_yes_changes_anything() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(h.ns.get("net.core.somaxconn"), "4096");
 }
+
+#[test]
+fn a_drop_in_whose_directory_is_missing_is_refused_before_anything_changes() {
+    let ns = Netns::new();
+    ns.set("net.core.somaxconn", "128");
+    let dirs = Dirs::new();
+    // No /etc/sysctl.d under the root; a glob in /usr/lib sets somaxconn, so the fix
+    // needs a drop-in.
+    dirs.write("usr/lib/sysctl.d/50-x.conf", "net.core.* = 128\n");
+    let r = run(&[
+        "apply",
+        "--netns",
+        &ns.name,
+        "--root",
+        dirs.root.path().to_str().unwrap(),
+        "--state-dir",
+        dirs.state.path().to_str().unwrap(),
+        "--no-nginx",
+        "--yes",
+    ]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("/etc/sysctl.d/90-tuneguard.conf would be created")
+            && r.stderr.contains("does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(ns.get("net.core.somaxconn"), "128");
+    assert!(!dirs.root.path().join("etc").exists());
+}

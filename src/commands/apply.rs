@@ -78,6 +78,15 @@ pub fn prepare(select: &Select, flags: &ApplyFlags) -> Result<Prepared> {
         (_, true) => Some(Control::Restart),
         _ => None,
     };
+    for f in plan.files.iter().filter(|f| f.before.is_none()) {
+        if let Some(dir) = f.real.parent().filter(|d| !d.is_dir()) {
+            plan.refusals.push(format!(
+                "{} would be created, but {} does not exist: create it (mode 0755), or pass --no-persist",
+                f.path.display(),
+                dir.display()
+            ));
+        }
+    }
     let nginx = nginx_step(&snap, &plan, control, flags)?;
     if let Some(n) = &nginx {
         if control == Some(Control::Reload)
