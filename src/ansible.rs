@@ -58,9 +58,9 @@ fn failed(msg: String) -> Value {
 
 struct Task {
     apply: bool,
-    select: Option<Select>,
-    flags: Option<ApplyFlags>,
-    fail_on: Option<Severity>,
+    select: Select,
+    flags: ApplyFlags,
+    fail_on: Severity,
     check: bool,
     diff: bool,
     no_log: bool,
@@ -212,9 +212,9 @@ fn parse(path: &Path) -> Result<Task, String> {
     }
     Ok(Task {
         apply,
-        select: Some(select),
-        flags: Some(flags),
-        fail_on: Some(fail_on),
+        select,
+        flags,
+        fail_on,
         check,
         diff: flag("_ansible_diff"),
         no_log: flag("_ansible_no_log"),
@@ -228,19 +228,17 @@ fn hidden(f: &crate::audit::Finding) -> Value {
 
 impl Task {
     fn run(self) -> Value {
-        let select = self.select.clone().expect("parsed");
-        let flags = self.flags.clone().expect("parsed");
-        let fail_on = self.fail_on.expect("parsed");
+        let fail_on = self.fail_on;
         if !self.apply {
             // audit: a dry run's reading and audit, without the plan's effects.
-            let mut f = flags.clone();
+            let mut f = self.flags.clone();
             f.dry_run = true;
-            return match apply::prepare(&select, &f) {
+            return match apply::prepare(&self.select, &f) {
                 Ok(p) => self.result(&p, None, fail_on),
                 Err(e) => failed(format!("{e:#}")),
             };
         }
-        let mut p = match apply::prepare(&select, &flags) {
+        let mut p = match apply::prepare(&self.select, &self.flags) {
             Ok(p) => p,
             Err(e) => return failed(format!("{e:#}")),
         };

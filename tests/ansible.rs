@@ -145,7 +145,7 @@ fn a_fleet_of_namespaces_audits_dry_runs_applies_and_settles() {
     fleet.write("audit.yml", AUDIT);
     fleet.write("apply.yml", APPLY);
 
-    let out = fleet.play("audit.yml", &[]);
+    fleet.play("audit.yml", &[]);
     let r1 = fleet.out("h1");
     assert_eq!(r1["failed"], true, "{r1:#}");
     assert_eq!(r1["changed"], false);
@@ -180,7 +180,6 @@ fn a_fleet_of_namespaces_audits_dry_runs_applies_and_settles() {
     assert_eq!(r4["failed"], true);
     assert!(r4["msg"].as_str().unwrap().contains(&missing), "{r4:#}");
     assert!(r1["findings"].is_array() && r4.get("findings").is_none());
-    let _ = out;
 
     // --check --diff: the diffs, and nothing changes.
     let check = fleet.play("apply.yml", &["--check", "--diff"]);

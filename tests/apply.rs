@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::apply::{Host, SITE};
+use common::apply::{apply_in, Host, SITE};
 use common::{run, Dirs, Netns};
 use std::os::unix::fs::PermissionsExt;
 
@@ -248,19 +248,11 @@ fn a_global_key_is_not_written_from_a_child_namespace_without_the_flag() {
         "p.yaml",
         "name: g\nsysctl:\n  fs.file-max:\n    equals: 12345\n",
     );
-    let r = run(&[
-        "apply",
-        "--netns",
-        &ns.name,
-        "--root",
-        dirs.root.path().to_str().unwrap(),
-        "--state-dir",
-        dirs.state.path().to_str().unwrap(),
-        "--no-nginx",
-        "--dry-run",
-        "--profile",
-        profile.to_str().unwrap(),
-    ]);
+    let r = apply_in(
+        &ns,
+        &dirs,
+        &["--dry-run", "--profile", profile.to_str().unwrap()],
+    );
     assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stderr.contains("fs.file-max is a global key"),
@@ -325,17 +317,7 @@ fn a_drop_in_whose_directory_is_missing_is_refused_before_anything_changes() {
     // No /etc/sysctl.d under the root; a glob in /usr/lib sets somaxconn, so the fix
     // needs a drop-in.
     dirs.write("usr/lib/sysctl.d/50-x.conf", "net.core.* = 128\n");
-    let r = run(&[
-        "apply",
-        "--netns",
-        &ns.name,
-        "--root",
-        dirs.root.path().to_str().unwrap(),
-        "--state-dir",
-        dirs.state.path().to_str().unwrap(),
-        "--no-nginx",
-        "--yes",
-    ]);
+    let r = apply_in(&ns, &dirs, &["--yes"]);
     assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stderr

@@ -35,22 +35,11 @@ fn boundaries(h: &Host) -> Vec<String> {
 
 fn apply_cmd(h: &Host, env: &[(&str, &str)]) -> Command {
     let mut c = Command::new(bin());
-    c.args([
-        "apply",
-        "--netns",
-        &h.ns.name,
-        "--root",
-        h.root(),
-        "--state-dir",
-        h.state(),
-        "--no-nginx",
-        "--yes",
-        "--color",
-        "never",
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    c.args(h.apply_args())
+        .arg("--yes")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (k, v) in env {
         c.env(k, v);
     }

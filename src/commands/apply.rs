@@ -292,8 +292,7 @@ fn nginx_step(
     let main = sel_real(&plan.files, &read.main);
     let (binary, args, unit) = match &master {
         Some((pid, title)) => {
-            let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-                .with_context(|| format!("finding the binary of nginx pid {pid}"))?;
+            let exe = discover::binary(*pid)?;
             (
                 exe,
                 discover::master_args(title),
@@ -312,27 +311,17 @@ fn nginx_step(
             )
         }
     };
-    let mut before = Vec::new();
-    if let (Some(l), Ok(_)) = (live, &read.conf) {
-        for s in read.model.sockets.iter().filter(|s| !s.udp) {
-            let addr = s.addr.to_string();
-            let caps: Vec<u32> = l
-                .tcp
-                .iter()
-                .filter(|t| t.local.to_string() == addr)
-                .map(|t| t.send_q)
-                .chain(
-                    l.unix
-                        .iter()
-                        .filter(|u| format!("unix:{}", u.path) == addr)
-                        .map(|u| u.send_q),
-                )
-                .collect();
-            if let Some(c) = caps.first() {
-                before.push((addr, *c));
-            }
-        }
-    }
+    // Where nginx listens now, and with what cap: what an undo must bring back.
+    let before: Vec<(String, u32)> = match (live, &read.conf) {
+        (Some(l), Ok(_)) => read
+            .model
+            .sockets
+            .iter()
+            .filter(|s| !s.udp)
+            .filter_map(|s| Some((s.addr.to_string(), *plan::nginx::live_caps(l, s).first()?)))
+            .collect(),
+        _ => Vec::new(),
+    };
     Ok(Some(NginxStep {
         main,
         binary,
@@ -500,7 +489,7 @@ fn reverse(j: &Journal, state: &Path) -> Result<(Txn, Vec<String>)> {
     let mut changed = Vec::new();
     for c in &old.live {
         let now = txn::read_live(&c.key).with_context(|| format!("{} cannot be read", c.key))?;
-        if now.split_whitespace().ne(c.after.split_whitespace()) {
+        if !txn::same_value(&now, &c.after) {
             changed.push(format!("{} is {now}, not the {} it wrote", c.key, c.after));
         }
         rec.live.push(plan::LiveChange {

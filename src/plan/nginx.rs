@@ -283,7 +283,8 @@ fn socket_plans(
     }
 }
 
-fn live_caps(live: &Listeners, s: &Socket) -> Vec<u32> {
+/// The live max backlog of each socket at this socket's address (several with reuseport).
+pub fn live_caps(live: &Listeners, s: &Socket) -> Vec<u32> {
     match &s.addr {
         Address::Inet(a) => live
             .tcp

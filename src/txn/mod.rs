@@ -58,7 +58,8 @@ pub fn read_live(key: &str) -> Option<String> {
     }
 }
 
-fn same_value(a: &str, b: &str) -> bool {
+/// Two sysctl values alike field by field (the kernel prints tabs, files use spaces).
+pub fn same_value(a: &str, b: &str) -> bool {
     a.split_whitespace().eq(b.split_whitespace())
 }
 

@@ -48,22 +48,14 @@ impl Host {
         self.dirs.state.path().to_str().unwrap()
     }
 
-    /// `tuneguard CMD --netns NS --root R --state-dir S --no-nginx ARGS...`
+    /// `tuneguard apply` on this host, with ARGS.
     pub fn apply(&self, args: &[&str]) -> Run {
-        let mut all = vec![
-            "apply",
-            "--netns",
-            &self.ns.name,
-            "--root",
-            self.root(),
-            "--state-dir",
-            self.state(),
-            "--no-nginx",
-            "--color",
-            "never",
-        ];
-        all.extend_from_slice(args);
-        run(&all)
+        apply_in(&self.ns, &self.dirs, args)
+    }
+
+    /// The arguments of `apply` on this host (for a test that spawns it itself).
+    pub fn apply_args(&self) -> Vec<&str> {
+        apply_args(&self.ns, &self.dirs)
     }
 
     pub fn tool(&self, cmd: &str, args: &[&str]) -> Run {
@@ -92,6 +84,29 @@ impl Host {
         assert_eq!(r.code, 0, "{}", r.stderr);
         r.json()["transactions"].as_array().unwrap().clone()
     }
+}
+
+/// `apply --netns NS --root R --state-dir S --no-nginx --color never`.
+pub fn apply_args<'a>(ns: &'a Netns, dirs: &'a Dirs) -> Vec<&'a str> {
+    vec![
+        "apply",
+        "--netns",
+        &ns.name,
+        "--root",
+        dirs.root.path().to_str().unwrap(),
+        "--state-dir",
+        dirs.state.path().to_str().unwrap(),
+        "--no-nginx",
+        "--color",
+        "never",
+    ]
+}
+
+/// `tuneguard apply` in a namespace with a temp root and state dir, plus ARGS.
+pub fn apply_in(ns: &Netns, dirs: &Dirs, args: &[&str]) -> Run {
+    let mut all = apply_args(ns, dirs);
+    all.extend_from_slice(args);
+    run(&all)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

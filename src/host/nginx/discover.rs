@@ -135,6 +135,13 @@ pub fn find(
     ))
 }
 
+/// The binary a running process was started from.
+pub fn binary(pid: u32) -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .with_context(|| format!("finding the binary of nginx pid {pid}"))
+}
+
 /// The first `name` in PATH.
 pub fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?
