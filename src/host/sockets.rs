@@ -61,27 +61,111 @@ pub struct TcpSocket {
     pub uid: u32,
     /// The socket inode, the key to find owners in /proc/*/fd (0 for TIME_WAIT).
     pub inode: u64,
+    /// idiag_timer: 0 none, 1 retransmit (or loss probe), 2 keepalive, 3 TIME_WAIT,
+    /// 4 zero-window probe (the peer advertises no room: it is not reading). The kernel
+    /// shows one timer: a pending retransmit hides an armed keepalive.
     pub timer: u8,
+    /// Retransmits for timer 1; unanswered probes for timers 2 and 4.
     pub retrans: u8,
     pub expires_ms: u32,
+    /// The kernel's socket cookie: unique for the socket's life, also for TIME_WAIT and
+    /// request sockets that have no inode, so the same socket is recognised across samples.
+    pub cookie: u64,
+}
+
+/// Timer numbers of `TcpSocket::timer` (net/ipv4/inet_diag.c, inet_sk_diag_fill).
+pub const TIMER_KEEPALIVE: u8 = 2;
+pub const TIMER_ZERO_WINDOW_PROBE: u8 = 4;
+
+/// Extensions a dump may ask for, per socket (`idiag_ext`: bit 1 << (attribute - 1)).
+/// Each costs the kernel a few hundred bytes per socket, so ask only in small dumps.
+pub const EXT_INFO: u8 = 1 << (INET_DIAG_INFO - 1);
+pub const EXT_SKMEMINFO: u8 = 1 << (INET_DIAG_SKMEMINFO - 1);
+
+/// What the requested extensions said about one socket. TIME_WAIT and request sockets
+/// carry none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extras {
+    pub info: Option<TcpInfo>,
+    /// SK_MEMINFO_DROPS: packets the socket dropped. For a listener these are its listen
+    /// drops (tcp_listendrop increments sk_drops with ListenDrops), so the namespace-wide
+    /// ListenOverflows can be attributed per port. None on kernels whose skmeminfo is
+    /// shorter.
+    pub drops: Option<u32>,
+}
+
+/// The fields of `struct tcp_info` observe uses (include/uapi/linux/tcp.h).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpInfo {
+    /// Milliseconds since this side last sent data.
+    pub last_data_sent_ms: u32,
+    /// Milliseconds since data last arrived.
+    pub last_data_recv_ms: u32,
+    /// Milliseconds since the peer's last ACK arrived (any segment, the FIN included).
+    pub last_ack_recv_ms: u32,
 }
 
 /// Dump TCP sockets of both families whose state bit is in `states` (bitmask 1<<state).
 /// The kernel applies the mask, so asking for few states stays cheap on a busy host.
 pub fn tcp_sockets(states: u32) -> io::Result<Vec<TcpSocket>> {
-    let mut diag = Diag::open()?;
     let mut out = Vec::new();
+    visit_tcp(states, 0, |s, _| out.push(s))?;
+    Ok(out)
+}
+
+/// Streams the dump to `each` without keeping it: a census of 100k sockets holds no
+/// list. `ext` is a mask of EXT_* bits.
+pub fn visit_tcp(states: u32, ext: u8, mut each: impl FnMut(TcpSocket, Extras)) -> io::Result<()> {
+    let mut diag = Diag::open()?;
     for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
         // struct inet_diag_req_v2: family, protocol, ext, pad, states (u32), and an
         // all-zero inet_diag_sockid (48 bytes), which a dump does not look at.
         let mut req = [0u8; INET_DIAG_REQ_V2_LEN];
         req[0] = family;
         req[1] = libc::IPPROTO_TCP as u8;
+        req[2] = ext;
         req[4..8].copy_from_slice(&states.to_ne_bytes());
         diag.dump(&req, |payload| {
-            out.push(parse_inet_diag_msg(payload)?);
+            let s = parse_inet_diag_msg(payload)?;
+            let extras = if ext == 0 {
+                Extras::default()
+            } else {
+                parse_extras(&payload[INET_DIAG_MSG_LEN..])?
+            };
+            each(s, extras);
             Ok(())
         })?;
+    }
+    Ok(())
+}
+
+/// The rtattrs after inet_diag_msg. Short attributes (older kernels) give None.
+fn parse_extras(mut attrs: &[u8]) -> io::Result<Extras> {
+    let mut out = Extras::default();
+    while !attrs.is_empty() {
+        let len = if attrs.len() >= 4 {
+            u16::from_ne_bytes([attrs[0], attrs[1]]) as usize
+        } else {
+            0
+        };
+        if len < 4 || len > attrs.len() {
+            return Err(garbled("inet_diag attribute overruns its message"));
+        }
+        let value = &attrs[4..len];
+        match u16::from_ne_bytes([attrs[2], attrs[3]]) {
+            INET_DIAG_INFO if value.len() >= 60 => {
+                out.info = Some(TcpInfo {
+                    last_data_sent_ms: u32_at(value, 44),
+                    last_data_recv_ms: u32_at(value, 52),
+                    last_ack_recv_ms: u32_at(value, 56),
+                })
+            }
+            INET_DIAG_SKMEMINFO if value.len() >= 4 * (SK_MEMINFO_DROPS + 1) => {
+                out.drops = Some(u32_at(value, 4 * SK_MEMINFO_DROPS))
+            }
+            _ => {}
+        }
+        attrs = &attrs[align4(len).min(attrs.len())..];
     }
     Ok(out)
 }
@@ -213,6 +297,10 @@ const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const INET_DIAG_REQ_V2_LEN: usize = 8 + 48;
 const INET_DIAG_MSG_LEN: usize = 72;
 const UNIX_DIAG_MSG_LEN: usize = 16;
+// linux/inet_diag.h attribute types; linux/sock_diag.h SK_MEMINFO_* indices.
+const INET_DIAG_INFO: u16 = 2;
+const INET_DIAG_SKMEMINFO: u16 = 7;
+const SK_MEMINFO_DROPS: usize = 8;
 const UDIAG_SHOW_NAME: u32 = 0x01;
 const UDIAG_SHOW_RQLEN: u32 = 0x10;
 const UNIX_DIAG_NAME: u16 = 0;
@@ -381,7 +469,8 @@ fn parse_inet_diag_msg(p: &[u8]) -> io::Result<TcpSocket> {
         libc::AF_INET6 => Family::V6,
         f => return Err(garbled(&format!("inet_diag_msg of address family {f}"))),
     };
-    // inet_diag_sockid at 4: sport, dport (big-endian), src[16], dst[16], if, cookie[2].
+    // inet_diag_sockid at 4: sport, dport (big-endian), src[16], dst[16], if (40),
+    // cookie[2] (44, low word first).
     let ifindex = u32_at(p, 40);
     let addr = |at: usize, port_at: usize| {
         let port = u16::from_be_bytes([p[port_at], p[port_at + 1]]);
@@ -410,6 +499,7 @@ fn parse_inet_diag_msg(p: &[u8]) -> io::Result<TcpSocket> {
         send_q: u32_at(p, 60),
         uid: u32_at(p, 64),
         inode: u64::from(u32_at(p, 68)),
+        cookie: u64::from(u32_at(p, 44)) | (u64::from(u32_at(p, 48)) << 32),
     })
 }
 
@@ -648,6 +738,75 @@ mod tests {
     }
 
     #[test]
+    fn listener_drops_and_tcp_info_come_with_the_extensions() {
+        let l = tcp_listen("127.0.0.1:0".parse().unwrap(), 1).unwrap();
+        let addr = l.local_addr().unwrap();
+        // The queue holds backlog + 1 = 2; further SYNs are dropped, each a listen drop
+        // on this socket (non-blocking connects: a dropped SYN would block).
+        let clients: Vec<TcpStream> = (0..6).map(|_| connect_nonblocking(addr)).collect();
+        let drops = eventually(|| {
+            let mut found = None;
+            visit_tcp(1 << TCP_LISTEN, EXT_SKMEMINFO, |s, x| {
+                if s.local == addr {
+                    found = x.drops;
+                }
+            })
+            .unwrap();
+            found.filter(|d| *d > 0)
+        });
+        assert!(
+            drops.is_some(),
+            "no listen drops attributed to the listener"
+        );
+        drop(clients);
+
+        let l2 = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l2.local_addr().unwrap()).unwrap();
+        let (_srv, _) = l2.accept().unwrap();
+        let mine = c.local_addr().unwrap();
+        let mut got = None;
+        visit_tcp(1 << TCP_ESTABLISHED, EXT_INFO, |s, x| {
+            if s.local == mine {
+                got = Some((s.cookie, x.info));
+            }
+        })
+        .unwrap();
+        let (cookie, info) = got.expect("client socket in the dump");
+        assert_ne!(cookie, 0);
+        let info = info.expect("tcp_info asked for and not given");
+        assert!(info.last_ack_recv_ms < 60_000, "{info:?}");
+        // The cookie names the same socket in the next dump.
+        let again = tcp_sockets(1 << TCP_ESTABLISHED).unwrap();
+        assert!(again.iter().any(|s| s.local == mine && s.cookie == cookie));
+    }
+
+    fn connect_nonblocking(addr: SocketAddr) -> TcpStream {
+        let SocketAddr::V4(a) = addr else {
+            panic!("v4 only")
+        };
+        // SAFETY: plain syscalls on a descriptor we own.
+        unsafe {
+            let fd = libc::socket(
+                libc::AF_INET,
+                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            );
+            assert!(fd >= 0);
+            let fd = OwnedFd::from_raw_fd(fd);
+            let mut sin: libc::sockaddr_in = std::mem::zeroed();
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+            libc::connect(
+                fd.as_raw_fd(),
+                (&sin as *const libc::sockaddr_in).cast(),
+                std::mem::size_of_val(&sin) as libc::socklen_t,
+            );
+            TcpStream::from(fd)
+        }
+    }
+
+    #[test]
     fn established_pair_is_filtered_by_state() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(l.local_addr().unwrap()).unwrap();
@@ -735,7 +894,15 @@ mod tests {
         m[6..8].copy_from_slice(&40000u16.to_be_bytes());
         m[8..12].copy_from_slice(&[127, 0, 0, 1]);
         m[24..28].copy_from_slice(&[10, 0, 0, 2]);
-        for (at, v) in [(52, 300u32), (56, 11), (60, 22), (64, 1000), (68, 4242)] {
+        for (at, v) in [
+            (44, 5u32),
+            (48, 1),
+            (52, 300),
+            (56, 11),
+            (60, 22),
+            (64, 1000),
+            (68, 4242),
+        ] {
             m[at..at + 4].copy_from_slice(&v.to_ne_bytes());
         }
         let mut out = nlmsg(SOCK_DIAG_BY_FAMILY, seq, &m);
@@ -783,6 +950,7 @@ mod tests {
                 timer: 1,
                 retrans: 2,
                 expires_ms: 300,
+                cookie: (1 << 32) | 5,
             }]
         );
         // Every cut inside the first message is an error, never a panic.
