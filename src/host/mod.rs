@@ -1,6 +1,7 @@
 //! Reading the machine. Nothing here writes, and nothing here knows about profiles: the
 //! caller says which keys to read, and gets back what the kernel showed.
 
+pub mod counters;
 pub mod netns;
 pub mod nginx;
 pub mod sockets;
