@@ -94,15 +94,37 @@ pub enum Command {
         #[arg(long, global = true, default_value = "/")]
         root: PathBuf,
     },
-    /// The kernel's runtime evidence: counters and sockets (not in this version yet).
+    /// The kernel's runtime evidence (counters, listeners, CLOSE_WAIT, stuck queues,
+    /// connections to ourselves) and what it means, from two samples.
     Observe {
         #[command(flatten)]
         select: Select,
+        /// Seconds between the two samples (rates, queues that do not move).
+        #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_interval)]
+        interval: f64,
+        /// One sample: counters since the namespace started and a socket census, no
+        /// rates (what a captured --proc tree gives anyway).
         #[arg(long)]
-        interval: Option<u64>,
+        once: bool,
+        /// Do not name the processes owning sockets (skips the /proc/*/fd scan, which
+        /// costs about 1-3 us per open file on the host).
+        #[arg(long)]
+        no_owners: bool,
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        format: PlanFormat,
+        /// Exit 1 when a diagnosis is at or above this severity.
+        #[arg(long, value_enum, default_value = "error")]
+        fail_on: FailOn,
     },
+}
+
+fn parse_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x > 0.0 && x <= 3600.0 => Ok(x),
+        _ => Err(format!(
+            "`{s}` is not a number of seconds between 0 and 3600 (e.g. 2 or 0.5)"
+        )),
+    }
 }
 
 #[derive(Subcommand, Debug)]

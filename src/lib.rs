@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod host;
 pub mod kversion;
+pub mod observe;
 pub mod plan;
 pub mod profile;
 pub mod report;

@@ -217,10 +217,68 @@ fn bad_flags_and_unreadable_input_exit_2() {
 }
 
 #[test]
-fn commands_of_later_versions_refuse_plainly() {
-    let r = run(&["observe"]);
+fn observe_refuses_what_it_cannot_read_plainly() {
+    // No live values at all: observe has nothing to look at.
+    let r = run(&["observe", "--proc", "none"]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("not in this version yet"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("needs the running kernel or a captured proc tree"),
+        "{}",
+        r.stderr
+    );
+    // A tree without counters: the files it looked for, by path.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("sys")).unwrap();
+    let r = run(&["observe", "--proc", dir.path().to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("no counters could be read"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("net/netstat"), "{}", r.stderr);
+    // A garbled netstat is named with its section; the rest is still read.
+    std::fs::create_dir_all(dir.path().join("net")).unwrap();
+    std::fs::write(dir.path().join("net/netstat"), "TcpExt: A B\nTcpExt: 1\n").unwrap();
+    std::fs::write(
+        dir.path().join("net/sockstat"),
+        "TCP: inuse 3 orphan 0 tw 1 alloc 4 mem 2\n",
+    )
+    .unwrap();
+    let r = run(&[
+        "observe",
+        "--proc",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let unreadable = v["unreadable"].to_string();
+    assert!(
+        unreadable.contains("net/netstat") && unreadable.contains("TcpExt"),
+        "{unreadable}"
+    );
+    assert_eq!(
+        v["counters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "sockstat:TCP inuse")
+            .unwrap()["total"],
+        3
+    );
+    // Bad intervals.
+    for bad in ["0", "-1", "soon", "4000"] {
+        let r = run(&["observe", &format!("--interval={bad}")]);
+        assert_eq!(r.code, 2, "{bad}");
+        assert!(
+            r.stderr.contains("is not a number of seconds"),
+            "{}",
+            r.stderr
+        );
+    }
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! errors (exit 2) are printed by main.
 
 pub mod apply;
+pub mod observe;
 
 use crate::audit;
 use crate::catalog;
@@ -88,7 +89,24 @@ pub fn run(cli: Cli) -> Result<i32> {
         } => apply::rollback(id, last, force, &state_dir),
         Command::History { format, state_dir } => apply::history(&state_dir, format),
         Command::Recover { state_dir } => apply::recover(&state_dir),
-        Command::Observe { .. } => not_yet("observe", "7"),
+        Command::Observe {
+            select,
+            interval,
+            once,
+            no_owners,
+            format,
+            fail_on,
+        } => observe::observe(
+            &select.resolve()?,
+            observe::Flags {
+                interval: (!once).then(|| std::time::Duration::from_secs_f64(interval)),
+                owners: !no_owners,
+                format,
+                fail_on: fail_on.into(),
+            },
+            style,
+            verbosity,
+        ),
     }
 }
 
@@ -135,11 +153,6 @@ fn read_host(sel: &Selected, profile: &Profile) -> Result<host::Snapshot> {
     Ok(snap)
 }
 
-fn not_yet(command: &str, issue: &str) -> Result<i32> {
-    eprintln!("tuneguard {command} is not in this version yet (planned in issue #{issue}); nothing was read or changed.");
-    Ok(2)
-}
-
 fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Result<i32> {
     let library = Library::load(root)?;
     match action {
@@ -172,7 +185,7 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
     }
 }
 
-fn write_stdout(s: &str) -> Result<()> {
+pub(crate) fn write_stdout(s: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(s.as_bytes())?;
     out.flush()?;

@@ -1,6 +1,7 @@
 //! Reading the machine. Nothing here writes, and nothing here knows about profiles: the
 //! caller says which keys to read, and gets back what the kernel showed.
 
+pub mod census;
 pub mod counters;
 pub mod netns;
 pub mod nginx;
@@ -217,36 +218,55 @@ pub fn snapshot(req: &Request) -> Snapshot {
     snap
 }
 
-fn read_live(source: &LiveSource, req: &Request) -> Snapshot {
+/// Who we are looking at: the host's name, its kernel, and which network namespace.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub hostname: String,
+    pub kernel_release: Option<String>,
+    pub netns: NetnsInfo,
+}
+
+/// Reads the identity from the live source (after `netns::enter`, when a namespace was
+/// selected).
+pub fn identify(source: &LiveSource, target: Option<&netns::Target>) -> Identity {
     let reader = sysctl::Reader::new(source.clone());
     let text = |k: &str| match reader.read(k) {
         Reading::Value(v) => Some(v),
         _ => None,
     };
-    let kernel_release = text("kernel.osrelease");
-    let hostname = text("kernel.hostname").unwrap_or_else(|| "unknown".into());
     let initial = match reader.read(sysctl::INITIAL_NETNS_WITNESS) {
         Reading::Value(_) => Some(true),
         Reading::Absent if *source == LiveSource::Kernel => Some(false),
         _ => None,
     };
-    let label = match (source, req.target) {
+    let label = match (source, target) {
         (LiveSource::ProcDir(d), _) => format!("proc:{}", d.display()),
         (_, Some(t)) => t.label(),
         (_, None) => "self".to_string(),
     };
-    Snapshot {
-        hostname,
-        kernel: kernel_release
-            .as_deref()
-            .and_then(KernelVersion::parse)
-            .or(req.kernel),
-        kernel_release,
+    Identity {
+        hostname: text("kernel.hostname").unwrap_or_else(|| "unknown".into()),
+        kernel_release: text("kernel.osrelease"),
         netns: NetnsInfo {
             label,
             initial,
-            target: req.target.cloned(),
+            target: target.cloned(),
         },
+    }
+}
+
+fn read_live(source: &LiveSource, req: &Request) -> Snapshot {
+    let id = identify(source, req.target);
+    let reader = sysctl::Reader::new(source.clone());
+    Snapshot {
+        hostname: id.hostname,
+        kernel: id
+            .kernel_release
+            .as_deref()
+            .and_then(KernelVersion::parse)
+            .or(req.kernel),
+        kernel_release: id.kernel_release,
+        netns: id.netns,
         sysctl: req
             .keys
             .iter()

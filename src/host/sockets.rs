@@ -208,7 +208,7 @@ pub fn unix_listeners() -> io::Result<Vec<UnixListener>> {
     Ok(out)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Owner {
     pub pid: u32,
     /// /proc/PID/comm, trimmed (at most 15 bytes: the kernel truncates it).

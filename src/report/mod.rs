@@ -3,6 +3,7 @@
 pub mod explain;
 pub mod json;
 pub mod junit;
+pub mod observe;
 pub mod plan;
 pub mod profiles;
 pub mod style;

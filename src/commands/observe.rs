@@ -1,0 +1,100 @@
+//! `tuneguard observe`: read two samples of the namespace (or one of a captured tree),
+//! the owners of the sockets worth naming, decide, tell. Exit 0, or 1 when a diagnosis
+//! is at or above --fail-on; 2 when the sockets or the counters cannot be read.
+
+use crate::cli::{PlanFormat, Selected};
+use crate::host::{self, census, netns, sockets, LiveSource, Reading};
+use crate::observe::{self, Observation};
+use crate::profile::Severity;
+use crate::report::observe::{self as render, ObserveReport};
+use crate::report::style::Style;
+use crate::report::text::Verbosity;
+use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct Flags {
+    /// Time between the two samples; None for one sample.
+    pub interval: Option<Duration>,
+    /// Name the processes owning the sockets a diagnosis points at.
+    pub owners: bool,
+    pub format: PlanFormat,
+    pub fail_on: Severity,
+}
+
+pub fn observe(sel: &Selected, flags: Flags, style: Style, verbosity: Verbosity) -> Result<i32> {
+    host::check_source(&sel.live)?;
+    let (proc_root, live) = match &sel.live {
+        LiveSource::Kernel => (PathBuf::from("/proc"), true),
+        LiveSource::ProcDir(d) => (d.clone(), false),
+        LiveSource::Offline => bail!(
+            "observe reads the kernel's runtime evidence: it needs the running kernel or a captured proc tree (--proc DIR), not `--proc none`"
+        ),
+    };
+    if let Some(t) = &sel.netns {
+        netns::enter(t)?;
+    }
+    let id = host::identify(&sel.live, sel.netns.as_ref());
+    let reader = host::sysctl::Reader::new(sel.live.clone());
+    let settings: BTreeMap<String, String> = observe::SETTINGS
+        .iter()
+        .filter_map(|k| match reader.read(k) {
+            Reading::Value(v) => Some((k.to_string(), v)),
+            _ => None,
+        })
+        .collect();
+
+    let first = census::sample(&proc_root, live);
+    if let Some(Err(e)) = &first.sockets {
+        bail!("{e}");
+    }
+    if first.counters.values.is_empty() {
+        let why: Vec<String> = first
+            .counters
+            .problems
+            .iter()
+            .map(|(p, e)| format!("{}: {e}", p.display()))
+            .collect();
+        bail!(
+            "no counters could be read under {} ({})",
+            proc_root.display(),
+            why.join("; ")
+        );
+    }
+    // A captured tree is one instant: there is nothing to wait for.
+    let second = match flags.interval {
+        Some(d) if live => {
+            std::thread::sleep(d);
+            Some(census::sample(&proc_root, live))
+        }
+        _ => None,
+    };
+    if let Some(Some(Err(e))) = second.as_ref().map(|s| &s.sockets) {
+        bail!("{e}");
+    }
+    let obs = Observation {
+        first: &first,
+        second: second.as_ref(),
+        settings: &settings,
+    };
+    let owners = (flags.owners && live).then(|| sockets::owners(&observe::wanted_inodes(&obs)));
+    let analysis = observe::analyze(&obs, owners.as_ref());
+    let report = ObserveReport {
+        identity: &id,
+        settings: &settings,
+        analysis: &analysis,
+        fail_on: flags.fail_on,
+        owners_skipped: !flags.owners,
+    };
+    let out = match flags.format {
+        PlanFormat::Text => render::text(&report, style, verbosity),
+        PlanFormat::Json => render::json(&report),
+    };
+    super::write_stdout(&out)?;
+    let failing = analysis
+        .diagnoses
+        .iter()
+        .any(|d| d.severity >= flags.fail_on);
+    Ok(i32::from(failing))
+}

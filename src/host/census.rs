@@ -1,0 +1,232 @@
+//! One sample of a network namespace's TCP state, for `observe`: the evidence counters
+//! and a census of its sockets. The census streams the kernel's dump and keeps only
+//! what a diagnosis can use (listeners, CLOSE_WAIT, sockets with queued bytes, the
+//! client ends of connections to this namespace's own listeners, TIME_WAIT per peer),
+//! so 100k sockets cost a count each, not a copy each.
+//!
+//! Three dumps, each filtered by state in the kernel: listeners with skmeminfo (their
+//! drops), CLOSE_WAIT with tcp_info (how long since the peer was heard), and every other
+//! state with the bare header.
+
+use super::counters::Counters;
+use super::sockets::{self, TcpInfo, TcpSocket};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Instant;
+
+/// What one look at the namespace gave.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub at: Instant,
+    pub counters: Counters,
+    /// None for a captured proc tree (it holds no sockets); Err when sock_diag failed.
+    pub sockets: Option<Result<SocketSample, String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SocketSample {
+    /// Every TCP socket of both families, listeners included.
+    pub total: u64,
+    /// Sockets by TCP state number (the index), both families.
+    pub by_state: [u64; 16],
+    pub listeners: Vec<Listener>,
+    pub close_wait: Vec<CloseWait>,
+    /// Connected sockets (not listeners) with bytes in Recv-Q or Send-Q.
+    pub queued: Vec<TcpSocket>,
+    /// Client ends of connections to one of this namespace's own listeners.
+    pub to_self: Vec<SelfConn>,
+    /// TIME_WAIT sockets by the remote address they were connected to.
+    pub time_wait_by_peer: HashMap<SocketAddr, u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Listener {
+    pub socket: TcpSocket,
+    /// Listen drops of this socket (SK_MEMINFO_DROPS), when the kernel gives them.
+    pub drops: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CloseWait {
+    pub socket: TcpSocket,
+    pub info: Option<TcpInfo>,
+}
+
+/// The connecting end of a connection from this namespace to its own listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelfConn {
+    pub cookie: u64,
+    /// 0 for TIME_WAIT (no file, no owner).
+    pub inode: u64,
+    pub state: u8,
+    pub local: SocketAddr,
+    /// The listener's address as the client dialled it.
+    pub target: SocketAddr,
+}
+
+/// Reads the counters under `proc_root` and, when `sockets` is true, the census of the
+/// current network namespace.
+pub fn sample(proc_root: &Path, sockets: bool) -> Sample {
+    let counters = Counters::read(proc_root);
+    let sockets =
+        sockets.then(|| census().map_err(|e| format!("reading sockets through sock_diag: {e}")));
+    Sample {
+        at: Instant::now(),
+        counters,
+        sockets,
+    }
+}
+
+/// The socket census of the current network namespace.
+pub fn census() -> std::io::Result<SocketSample> {
+    let mut out = SocketSample::default();
+    sockets::visit_tcp(
+        1 << sockets::TCP_LISTEN,
+        sockets::EXT_SKMEMINFO,
+        |socket, x| {
+            out.listeners.push(Listener {
+                socket,
+                drops: x.drops,
+            })
+        },
+    )?;
+    let own = OwnListeners::new(&out.listeners);
+    let mut close_wait = Vec::new();
+    sockets::visit_tcp(
+        1 << sockets::TCP_CLOSE_WAIT,
+        sockets::EXT_INFO,
+        |socket, x| {
+            close_wait.push(CloseWait {
+                socket,
+                info: x.info,
+            })
+        },
+    )?;
+    for c in &close_wait {
+        out.count(&c.socket, &own);
+    }
+    out.close_wait = close_wait;
+    let rest =
+        sockets::TCP_ALL_STATES & !(1 << sockets::TCP_LISTEN) & !(1 << sockets::TCP_CLOSE_WAIT);
+    sockets::visit_tcp(rest, 0, |s, _| {
+        out.count(&s, &own);
+        if s.state == sockets::TCP_TIME_WAIT {
+            *out.time_wait_by_peer.entry(s.remote).or_default() += 1;
+        } else if s.state != sockets::TCP_SYN_RECV && (s.recv_q > 0 || s.send_q > 0) {
+            out.queued.push(s);
+        }
+    })?;
+    for l in &out.listeners {
+        out.total += 1;
+        out.by_state[usize::from(l.socket.state) & 15] += 1;
+    }
+    Ok(out)
+}
+
+impl SocketSample {
+    /// Counts a non-listening socket and notes it when it dials one of our listeners.
+    fn count(&mut self, s: &TcpSocket, own: &OwnListeners) {
+        self.total += 1;
+        self.by_state[usize::from(s.state) & 15] += 1;
+        if s.state != sockets::TCP_SYN_RECV && own.dialled(s.remote) {
+            self.to_self.push(SelfConn {
+                cookie: s.cookie,
+                inode: s.inode,
+                state: s.state,
+                local: s.local,
+                target: s.remote,
+            });
+        }
+        if s.state == sockets::TCP_CLOSE_WAIT && (s.recv_q > 0 || s.send_q > 0) {
+            self.queued.push(s.clone());
+        }
+    }
+}
+
+/// This namespace's listeners and addresses: is a remote address one of our own
+/// listening sockets?
+struct OwnListeners {
+    exact: HashSet<SocketAddr>,
+    wildcard_ports: HashSet<u16>,
+    ports: HashSet<u16>,
+    local_ips: HashSet<IpAddr>,
+}
+
+impl OwnListeners {
+    fn new(listeners: &[Listener]) -> Self {
+        let mut o = OwnListeners {
+            exact: HashSet::new(),
+            wildcard_ports: HashSet::new(),
+            ports: HashSet::new(),
+            local_ips: local_addresses(),
+        };
+        for l in listeners {
+            let a = plain(l.socket.local);
+            o.ports.insert(a.port());
+            if a.ip().is_unspecified() {
+                o.wildcard_ports.insert(a.port());
+            } else {
+                o.exact.insert(a);
+            }
+        }
+        o
+    }
+
+    fn dialled(&self, remote: SocketAddr) -> bool {
+        if !self.ports.contains(&remote.port()) {
+            return false;
+        }
+        let r = plain(remote);
+        self.exact.contains(&r)
+            || (self.wildcard_ports.contains(&r.port()) && is_local(&self.local_ips, r.ip()))
+    }
+}
+
+/// v4-mapped IPv6 addresses as IPv4, without scope: the form addresses are compared in.
+pub fn plain(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), a.port()),
+            None => SocketAddr::new((*v6.ip()).into(), a.port()),
+        },
+        a => a,
+    }
+}
+
+fn is_local(ips: &HashSet<IpAddr>, ip: IpAddr) -> bool {
+    ip.is_loopback() || ips.contains(&ip)
+}
+
+/// The addresses of this network namespace's interfaces (getifaddrs).
+pub fn local_addresses() -> HashSet<IpAddr> {
+    let mut out = HashSet::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `head` with a list we free below; each node's ifa_addr is
+    // either null or points at a sockaddr of the family it names.
+    unsafe {
+        if libc::getifaddrs(&mut head) != 0 {
+            return out;
+        }
+        let mut p = head;
+        while !p.is_null() {
+            let a = (*p).ifa_addr;
+            if !a.is_null() {
+                match i32::from((*a).sa_family) {
+                    libc::AF_INET => {
+                        let sin = &*(a as *const libc::sockaddr_in);
+                        out.insert(IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes()));
+                    }
+                    libc::AF_INET6 => {
+                        let sin6 = &*(a as *const libc::sockaddr_in6);
+                        out.insert(IpAddr::from(sin6.sin6_addr.s6_addr));
+                    }
+                    _ => {}
+                }
+            }
+            p = (*p).ifa_next;
+        }
+        libc::freeifaddrs(head);
+    }
+    out
+}

@@ -1,0 +1,374 @@
+//! `observe` as text (diagnoses worst first, then the evidence they rest on) and as
+//! JSON, schema tuneguard.observe/v1 (docs/json-schema.md).
+
+use super::style::Style;
+use super::text::{wrap, Verbosity};
+use crate::host::Identity;
+use crate::observe::diagnose::thousands;
+use crate::observe::views::TOP;
+use crate::observe::{Analysis, Diagnosis};
+use crate::profile::Severity;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+pub const SCHEMA: &str = "tuneguard.observe/v1";
+
+pub struct ObserveReport<'a> {
+    pub identity: &'a Identity,
+    pub settings: &'a BTreeMap<String, String>,
+    pub analysis: &'a Analysis,
+    pub fail_on: Severity,
+    /// --no-owners was given.
+    pub owners_skipped: bool,
+}
+
+fn count(ds: &[Diagnosis], s: Severity) -> usize {
+    ds.iter().filter(|d| d.severity == s).count()
+}
+
+pub fn json(r: &ObserveReport) -> String {
+    let a = r.analysis;
+    let v = &a.views;
+    let doc = json!({
+        "schema": SCHEMA,
+        "tool": { "name": "tuneguard", "version": env!("CARGO_PKG_VERSION") },
+        "host": {
+            "hostname": r.identity.hostname,
+            "kernel": r.identity.kernel_release,
+            "netns": r.identity.netns.label,
+            "initial_netns": r.identity.netns.initial,
+        },
+        "samples": v.samples,
+        "interval_s": v.interval_s,
+        "fail_on": r.fail_on,
+        "summary": {
+            "diagnoses": a.diagnoses.len(),
+            "error": count(&a.diagnoses, Severity::Error),
+            "warning": count(&a.diagnoses, Severity::Warning),
+            "info": count(&a.diagnoses, Severity::Info),
+        },
+        "diagnoses": a.diagnoses,
+        "settings": r.settings,
+        "counters": v.counters,
+        "memory": v.memory,
+        "sockets": v.sockets,
+        "sockets_error": v.sockets_error,
+        "owners": {
+            "looked_up": v.owners.looked_up,
+            "skipped_by_flag": r.owners_skipped,
+            "unreadable_processes": v.owners.unreadable_processes,
+        },
+        "unreadable": v.unreadable,
+    });
+    let mut s =
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+fn mark(s: Severity, style: Style) -> String {
+    match s {
+        Severity::Error => style.red("ERROR  "),
+        Severity::Warning => style.yellow("WARNING"),
+        Severity::Info => style.cyan("info   "),
+    }
+}
+
+fn owners_text(o: &[crate::host::sockets::Owner]) -> String {
+    o.iter()
+        .map(|o| format!("{}[{}]", o.name, o.pid))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn text(r: &ObserveReport, style: Style, verbosity: Verbosity) -> String {
+    let mut out = String::new();
+    let a = r.analysis;
+    let v = &a.views;
+    let indent = "         ";
+    if verbosity != Verbosity::Quiet {
+        let kernel = r
+            .identity
+            .kernel_release
+            .as_deref()
+            .unwrap_or("unknown kernel");
+        let when = match v.interval_s {
+            Some(s) => format!("2 samples {s:.1} s apart"),
+            None => "1 sample".into(),
+        };
+        let _ = writeln!(
+            out,
+            "{}",
+            style.bold(&format!(
+                "tuneguard observe · {} · Linux {kernel} · netns {} · {when}",
+                r.identity.hostname, r.identity.netns.label
+            ))
+        );
+    }
+    for d in &a.diagnoses {
+        let _ = writeln!(out, "{} {}  {}", mark(d.severity, style), d.id, d.subject);
+        let _ = writeln!(out, "{indent}{}", wrap(&d.summary, 92, indent));
+        if verbosity != Verbosity::Quiet {
+            let _ = writeln!(
+                out,
+                "{indent}{}",
+                style.dim(&wrap(
+                    &format!("{} ({})", d.explanation, d.cause),
+                    92,
+                    indent
+                ))
+            );
+            let read: Vec<String> = d
+                .settings
+                .iter()
+                .map(|k| format!("tuneguard explain {k}"))
+                .collect();
+            let incident = d
+                .incident
+                .map(|n| format!(" · like incident {n}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{indent}{} {}{incident}",
+                style.cyan("read:"),
+                read.join(" · ")
+            );
+        }
+    }
+    if a.diagnoses.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.green(&match v.interval_s {
+                Some(s) => format!(
+                    "no diagnosis: nothing the kernel showed in {s:.1} s points at a problem"
+                ),
+                None =>
+                    "no diagnosis from one sample (rates and stuck queues need two: drop --once)"
+                        .into(),
+            })
+        );
+    }
+    if verbosity == Verbosity::Quiet {
+        return out;
+    }
+    evidence(&mut out, r, style, verbosity);
+    out
+}
+
+fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbosity) {
+    let v = &r.analysis.views;
+    let _ = writeln!(out);
+    if let Some(s) = &v.sockets {
+        let states: Vec<String> = s
+            .by_state
+            .iter()
+            .map(|(k, n)| format!("{k} {}", thousands(*n as i64)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{} {} ({})",
+            style.bold("Sockets:"),
+            thousands(s.total as i64),
+            states.join(" · ")
+        );
+        if !s.listeners.is_empty() {
+            let _ = writeln!(out, "{}", style.bold("Listeners (accept queue / backlog):"));
+            let shown = if verbosity == Verbosity::Verbose {
+                usize::MAX
+            } else {
+                TOP
+            };
+            for l in s.listeners.iter().take(shown) {
+                let drops = match (l.drops, l.drops_delta) {
+                    (Some(d), Some(x)) if x != 0 => {
+                        format!("drops {} (+{})", thousands(d.into()), thousands(x))
+                    }
+                    (Some(d), _) if d > 0 => format!("drops {}", thousands(d.into())),
+                    _ => String::new(),
+                };
+                let full = if l.full {
+                    style.red("FULL")
+                } else if l.full_in_any_sample {
+                    style.yellow("was full")
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:<28} {:>6}/{:<6} {full} {drops} {}",
+                    l.local.to_string(),
+                    l.queue,
+                    l.max,
+                    owners_text(&l.owners)
+                );
+            }
+            if s.listeners.len() > shown {
+                let _ = writeln!(out, "  ... {} more (-v)", s.listeners.len() - shown);
+            }
+        }
+        let cw = &s.close_wait;
+        if cw.total > 0 {
+            let _ = writeln!(
+                out,
+                "{} {} to {} peer(s), {} with a keepalive timer, {} bytes unread{}",
+                style.bold("CLOSE_WAIT:"),
+                thousands(cw.total as i64),
+                cw.peers,
+                cw.keepalive_armed,
+                thousands(cw.unread_bytes as i64),
+                cw.oldest_idle_s
+                    .map(|s| format!(", oldest peer silent {s:.0} s"))
+                    .unwrap_or_default()
+            );
+            for p in &cw.by_peer {
+                let _ = writeln!(
+                    out,
+                    "  peer {:<28} {:>6}  keepalive {}",
+                    p.peer.to_string(),
+                    p.count,
+                    p.keepalive_armed
+                );
+            }
+            for o in &cw.by_owner {
+                let _ = writeln!(out, "  owner {}[{}] {:>6}", o.name, o.pid, o.count);
+            }
+            if cw.owner_unknown > 0 && v.owners.looked_up {
+                let _ = writeln!(out, "  owner unknown: {}", cw.owner_unknown);
+            }
+        }
+        if !s.stuck.is_empty() {
+            let _ = writeln!(
+                out,
+                "{}",
+                style.bold("Queues that did not move between the samples:")
+            );
+            for x in &s.stuck {
+                let _ = writeln!(
+                    out,
+                    "  {:<10} {} ↔ {}  Recv-Q {}→{}  Send-Q {}→{}{} {}",
+                    x.state,
+                    x.local,
+                    x.remote,
+                    x.recv_q[0],
+                    x.recv_q[1],
+                    x.send_q[0],
+                    x.send_q[1],
+                    if x.zero_window_probe {
+                        "  zero-window probe"
+                    } else {
+                        ""
+                    },
+                    owners_text(&x.owners)
+                );
+            }
+        }
+        for g in s.to_self.iter().take(TOP) {
+            let _ = writeln!(
+                out,
+                "{} {} open to own listener {}{}{}",
+                style.bold("Self-connections:"),
+                thousands(g.now as i64),
+                g.target,
+                g.per_second
+                    .map(|r| format!(", {r:.0} new/s"))
+                    .unwrap_or_default(),
+                if g.client_owners.is_empty() {
+                    String::new()
+                } else {
+                    format!(", from {}", owners_text(&g.client_owners))
+                }
+            );
+        }
+        if let Some(top) = s.time_wait.by_peer.first() {
+            let _ = writeln!(
+                out,
+                "{} {} (most to {}: {})",
+                style.bold("TIME_WAIT:"),
+                thousands(s.time_wait.total as i64),
+                top.peer,
+                thousands(top.count.into())
+            );
+        }
+    } else if let Some(e) = &v.sockets_error {
+        let _ = writeln!(out, "sockets: {e}");
+    } else {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.dim("sockets: a captured proc tree holds none; counters only")
+        );
+    }
+    let m = &v.memory;
+    if let Some(b) = m.tcp_slab_bytes {
+        let _ = writeln!(
+            out,
+            "{} TCP slab {} KiB{}",
+            style.bold("Memory:"),
+            thousands((b >> 10) as i64),
+            m.tcp_slab_share
+                .map(|s| format!(" ({:.2}% of memory)", s * 100.0))
+                .unwrap_or_default()
+        );
+    }
+    let moving = v.counters.iter().filter(|c| {
+        verbosity == Verbosity::Verbose || c.total != 0 || c.delta.is_some_and(|d| d != 0)
+    });
+    let lines: Vec<String> = moving
+        .map(|c| {
+            let d = match (c.delta, c.per_second) {
+                (Some(d), Some(r)) if d != 0 => format!("  {:+} ({r:.1}/s)", d),
+                _ => String::new(),
+            };
+            format!("  {:<30} {:>14}{d}", c.name, thousands(c.total))
+        })
+        .collect();
+    if !lines.is_empty() {
+        let since = match v.interval_s {
+            Some(s) => format!(" (since the namespace started; change in {s:.1} s)"),
+            None => " (since the namespace started)".into(),
+        };
+        let _ = writeln!(out, "{}{}", style.bold("Counters"), style.dim(&since));
+        for l in lines {
+            let _ = writeln!(out, "{l}");
+        }
+    }
+    for u in &v.unreadable {
+        let _ = writeln!(out, "{}", style.dim(&format!("not read: {u}")));
+    }
+    if let Some(why) = &m.slab_unreadable {
+        if verbosity == Verbosity::Verbose {
+            let _ = writeln!(out, "{}", style.dim(&format!("not read: {why}")));
+        }
+    }
+    if r.owners_skipped {
+        let _ = writeln!(out, "{}", style.dim("owners not looked up (--no-owners)"));
+    } else if v.owners.unreadable_processes > 0 {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.dim(&format!(
+                "owners: {} process(es) refused us their file table (run as root to name them)",
+                v.owners.unreadable_processes
+            ))
+        );
+    }
+    let s = &r.analysis.diagnoses;
+    let verdict = if s.iter().any(|d| d.severity >= r.fail_on) {
+        style.red(&format!(
+            "FAIL (diagnoses at or above {})",
+            r.fail_on.as_str()
+        ))
+    } else {
+        style.green("OK")
+    };
+    let _ = writeln!(
+        out,
+        "{} diagnoses: {} error, {} warning, {} info: {verdict}",
+        s.len(),
+        count(s, Severity::Error),
+        count(s, Severity::Warning),
+        count(s, Severity::Info)
+    );
+}
