@@ -1,6 +1,7 @@
 //! Deciding: a pure function of a Snapshot and a Profile. One module per check family,
 //! each with its messages beside it.
 
+mod evidence;
 mod finding;
 mod keepalive;
 mod listeners;
@@ -69,6 +70,9 @@ pub fn audit(snap: &Snapshot, profile: &Profile, scope: Scope) -> Vec<Finding> {
     }
     findings.extend(nginx::check(snap, profile));
     findings.extend(listeners::check(snap));
+    if let Some(c) = &snap.counters {
+        evidence::attach(&mut findings, c);
+    }
     // Stable: equal ranks keep the profile's order. Sorted by index: a Finding is a
     // large struct, and moving thousands of them (one per nginx socket) through a merge
     // sort cost more than building them.

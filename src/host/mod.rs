@@ -73,6 +73,9 @@ pub struct Snapshot {
     /// Listening sockets of the audited namespace, from the kernel (sock_diag). None when
     /// there is no live kernel to ask or listeners were not asked for.
     pub listeners: Option<Result<Listeners, String>>,
+    /// The evidence counters (netstat, snmp, sockstat) at the time of the audit; None
+    /// when offline.
+    pub counters: Option<counters::Counters>,
 }
 
 /// Listening sockets and who holds them.
@@ -184,6 +187,7 @@ pub fn snapshot(req: &Request) -> Snapshot {
             persisted_skipped: None,
             nginx: NginxState::Off,
             listeners: None,
+            counters: None,
         },
         source => read_live(source, req),
     };
@@ -277,6 +281,10 @@ fn read_live(source: &LiveSource, req: &Request) -> Snapshot {
         persisted_skipped: None,
         nginx: NginxState::Off,
         listeners: None,
+        counters: Some(counters::Counters::read(&match source {
+            LiveSource::ProcDir(d) => d.clone(),
+            _ => PathBuf::from("/proc"),
+        })),
     }
 }
 

@@ -52,6 +52,23 @@ pub fn render(r: &AuditReport, style: Style, verbosity: Verbosity) -> String {
             f.subject,
             f.message
         );
+        if let (Status::Fail, Some(serde_json::Value::Object(ev))) = (f.status, &f.evidence) {
+            let moved: Vec<String> = ev
+                .iter()
+                .filter_map(|(k, v)| Some((k, v.as_i64()?)))
+                .filter(|(_, v)| *v != 0)
+                .map(|(k, v)| format!("{k} {}", crate::observe::diagnose::thousands(v)))
+                .collect();
+            if !moved.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "         {} {} {}",
+                    style.cyan("evidence:"),
+                    moved.join(" · "),
+                    style.dim("(since the namespace started; rates: tuneguard observe)")
+                );
+            }
+        }
         if verbosity == Verbosity::Verbose {
             let indent = "         ";
             if !f.explanation.is_empty() {
