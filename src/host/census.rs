@@ -113,7 +113,7 @@ pub fn census() -> std::io::Result<SocketSample> {
         out.count(&s, &own);
         if s.state == sockets::TCP_TIME_WAIT {
             *out.time_wait_by_peer.entry(s.remote).or_default() += 1;
-        } else if s.state != sockets::TCP_SYN_RECV && (s.recv_q > 0 || s.send_q > 0) {
+        } else if unread_bytes(&s) > 0 || unsent_bytes(&s) > 0 {
             out.queued.push(s);
         }
     })?;
@@ -138,10 +138,43 @@ impl SocketSample {
                 target: s.remote,
             });
         }
-        if s.state == sockets::TCP_CLOSE_WAIT && (s.recv_q > 0 || s.send_q > 0) {
+        if s.state == sockets::TCP_CLOSE_WAIT && (unread_bytes(s) > 0 || unsent_bytes(s) > 0) {
             self.queued.push(s.clone());
         }
     }
+}
+
+/// Data bytes the application has not read. Recv-Q is rcv_nxt - copied_seq, and the
+/// peer's FIN takes one sequence number that only reading the end of file consumes: a
+/// CLOSE_WAIT socket shows Recv-Q 1 with no data at all until the application reads
+/// EOF (and 0 after, if it still does not close).
+pub fn unread_bytes(s: &TcpSocket) -> u32 {
+    if eof_unread(s) {
+        s.recv_q - 1
+    } else {
+        s.recv_q
+    }
+}
+
+/// Data bytes not yet acknowledged by the peer. Send-Q is write_seq - snd_una, and a SYN
+/// or FIN in flight takes one sequence number: a SYN-SENT socket shows Send-Q 1, as does
+/// a closed socket whose FIN is unacknowledged.
+pub fn unsent_bytes(s: &TcpSocket) -> u32 {
+    match s.state {
+        sockets::TCP_SYN_SENT | sockets::TCP_SYN_RECV | sockets::TCP_NEW_SYN_RECV => 0,
+        sockets::TCP_FIN_WAIT1 | sockets::TCP_CLOSING | sockets::TCP_LAST_ACK => {
+            s.send_q.saturating_sub(1)
+        }
+        _ => s.send_q,
+    }
+}
+
+/// The peer's FIN arrived and the application has not even read the end of file.
+pub fn eof_unread(s: &TcpSocket) -> bool {
+    matches!(
+        s.state,
+        sockets::TCP_CLOSE_WAIT | sockets::TCP_LAST_ACK | sockets::TCP_CLOSING
+    ) && s.recv_q > 0
 }
 
 /// This namespace's listeners and addresses: is a remote address one of our own

@@ -104,15 +104,15 @@ fn accept_queue(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis>) {
             let cap = l.max;
             let by = match somaxconn {
                 Some(s) if i64::from(cap) >= s => format!(
-                    "the cap is net.core.somaxconn ({s}) or the listen() backlog, whichever is smaller"
+                    "The cap is net.core.somaxconn ({s}) or the listen() backlog, whichever is smaller"
                 ),
                 Some(s) => format!(
-                    "the cap {cap} is the listen() backlog (net.core.somaxconn is {s}), or somaxconn when the socket listened"
+                    "The cap {cap} is the listen() backlog (net.core.somaxconn is {s}), or somaxconn when the socket listened"
                 ),
-                None => "the cap is min(listen() backlog, net.core.somaxconn)".into(),
+                None => "The cap is min(listen() backlog, net.core.somaxconn)".into(),
             };
             let drops = match (l.drops_delta, overflows) {
-                (Some(d), _) if d > 0 => format!("{} listen drops on this socket", per_second(d, v)),
+                (Some(d), _) if d > 0 => format!("listen drops on this socket {}", per_second(d, v)),
                 (_, Some(o)) if o > 0 => format!(
                     "ListenOverflows {} in this namespace (the kernel counts them per namespace; this socket was full)",
                     per_second(o, v)
@@ -292,15 +292,20 @@ fn close_wait(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis>) {
             .map(|o| format!("{} (pid {})", o.name, o.pid))
             .unwrap_or_else(|| "namespace".into()),
         summary: format!(
-            "{} CLOSE_WAIT socket(s){} to {} peer(s) ({peers}); {} without a keepalive timer",
+            "{} CLOSE_WAIT socket(s) to {} peer(s) ({peers}){}; {} without a keepalive timer",
             cw.total,
-            cw.persisted.map_or(String::new(), |p| format!(", {p} still there after {:.1} s", v.interval_s.unwrap_or(0.0))),
             cw.peers,
+            cw.persisted.map_or(String::new(), |p| format!(", {p} still there after {:.1} s", v.interval_s.unwrap_or(0.0))),
             unarmed
         ),
         cause: "application",
         explanation: format!(
-            "CLOSE_WAIT means the peer closed and this application never called close(): it is a symptom of the application, not something a sysctl tunes away. tcp_keepalive_* apply only to sockets that set SO_KEEPALIVE ({} of {} here have a keepalive timer armed); without it these sockets stay until the process closes them or exits. Fix the client: close idle connections, or enable SO_KEEPALIVE with TCP_KEEPIDLE/INTVL/CNT.{worst}{owners}",
+            "CLOSE_WAIT means the peer closed and this application never called close(): it is a symptom of the application, not something a sysctl tunes away.{} tcp_keepalive_* apply only to sockets that set SO_KEEPALIVE ({} of {} here have a keepalive timer armed); without it these sockets stay until the process closes them or exits. Fix the client: close idle connections, or enable SO_KEEPALIVE with TCP_KEEPIDLE/INTVL/CNT.{worst}{owners}",
+            match cw.eof_unread {
+                0 => String::new(),
+                n if n == cw.total => " The application has not even read the end of file from any of them: it never looks at these connections (an idle pool).".into(),
+                n => format!(" It has not even read the end of file from {n} of them: it never looks at those connections."),
+            },
             cw.keepalive_armed, cw.total
         ),
         settings: vec![
@@ -314,6 +319,7 @@ fn close_wait(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis>) {
             "persisted": cw.persisted,
             "keepalive_armed": cw.keepalive_armed,
             "unread_bytes": cw.unread_bytes,
+            "eof_unread": cw.eof_unread,
             "by_peer": cw.by_peer,
             "by_owner": cw.by_owner,
             "oldest_idle_s": cw.oldest_idle_s,
@@ -321,16 +327,33 @@ fn close_wait(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis>) {
     });
 }
 
-/// Incidents 2 and 4: queues that do not move.
+/// Incidents 2 and 4: queues that do not move. One diagnosis per kind and owning
+/// process (or per socket when owners are unknown), the fullest connection first.
 fn stuck(v: &Views, out: &mut Vec<Diagnosis>) {
     let Some(s) = &v.sockets else { return };
     let zero_adv = delta(v, "TcpExt:TCPToZeroWindowAdv");
     let probes = delta(v, "TcpExt:TCPWinProbe");
+    let mut groups: Vec<Vec<&super::views::StuckView>> = Vec::new();
     for x in &s.stuck {
+        let key = |y: &super::views::StuckView| (y.kind, y.owners.first().map(|o| o.pid));
+        match groups
+            .iter_mut()
+            .find(|g| key(g[0]) == key(x) && key(x).1.is_some())
+        {
+            Some(g) => g.push(x),
+            None => groups.push(vec![x]),
+        }
+    }
+    for g in groups {
+        let x = g[0];
+        let more = match g.len() {
+            1 => String::new(),
+            n => format!(" and {} more connection(s) like it", n - 1),
+        };
         let owner = x
             .owners
             .first()
-            .map(|o| format!(" held by {} (pid {})", o.name, o.pid))
+            .map(|o| format!(", held by {} (pid {})", o.name, o.pid))
             .unwrap_or_default();
         let pair = if x.peer_on_this_host {
             " The other end is on this host, stuck the opposite way."
@@ -341,8 +364,8 @@ fn stuck(v: &Views, out: &mut Vec<Diagnosis>) {
             (
                 "reader-not-reading",
                 format!(
-                    "{} ← {}: {} bytes unread, then {} ({}){owner}",
-                    x.local, x.remote, x.recv_q[0], x.recv_q[1], x.state
+                    "{} ← {} ({}): Recv-Q {} then {}, unread{owner}{more}",
+                    x.local, x.remote, x.state, x.recv_q[0], x.recv_q[1]
                 ),
                 format!("The application owning {} stopped calling recv(): its Recv-Q stays full, the kernel advertises a zero window, and the sender stalls until some timeout resets the connection. Bigger buffers only delay it; the reader must drain its socket (e.g. not process messages on its I/O thread).{pair}", x.local),
                 vec!["net.ipv4.tcp_rmem"],
@@ -352,13 +375,13 @@ fn stuck(v: &Views, out: &mut Vec<Diagnosis>) {
             (
                 "peer-not-reading",
                 format!(
-                    "{} → {}: {} bytes unsent, then {}{} ({}){owner}",
+                    "{} → {} ({}): Send-Q {} then {}, unacknowledged{}{owner}{more}",
                     x.local,
                     x.remote,
+                    x.state,
                     x.send_q[0],
                     x.send_q[1],
-                    if x.zero_window_probe { ", the peer advertises a zero window" } else { "" },
-                    x.state
+                    if x.zero_window_probe { "; the peer advertises a zero window" } else { "" },
                 ),
                 format!("The peer {} does not read: this side's Send-Q stays full{}. A proxy in this position eventually times out and resets the connection (nginx: send_timeout / proxy_send_timeout); raising timeouts only moves the reset. The consumer must read.{pair}", x.remote, if x.zero_window_probe { " and the kernel is probing a zero window" } else { "" }),
                 vec!["net.ipv4.tcp_wmem", "net.ipv4.tcp_retries2"],
@@ -378,6 +401,8 @@ fn stuck(v: &Views, out: &mut Vec<Diagnosis>) {
                 "local": x.local, "remote": x.remote, "state": x.state,
                 "recv_q": x.recv_q, "send_q": x.send_q,
                 "zero_window_probe": x.zero_window_probe,
+                "connections": g.len(),
+                "others": g.iter().skip(1).take(super::views::TOP).map(|y| json!({"local": y.local, "remote": y.remote})).collect::<Vec<_>>(),
                 "TCPToZeroWindowAdv_delta": zero_adv,
                 "TCPWinProbe_delta": probes,
                 "owners": x.owners,

@@ -4,7 +4,7 @@
 //! `tuneguard.observe/v1` (docs/json-schema.md).
 
 use super::Observation;
-use crate::host::census::{plain, SocketSample};
+use crate::host::census::{eof_unread, plain, unread_bytes, unsent_bytes, SocketSample};
 use crate::host::counters::Slab;
 use crate::host::sockets::{self, Owner, Owners, TcpSocket};
 use serde::Serialize;
@@ -133,8 +133,11 @@ pub struct CloseWaitView {
     /// With a keepalive timer armed (the owner set SO_KEEPALIVE): the kernel will reap
     /// these once the peer stops answering; the rest stay until close().
     pub keepalive_armed: usize,
-    /// Bytes the application never read from them.
+    /// Data bytes the application never read from them.
     pub unread_bytes: u64,
+    /// Sockets whose end of file the application has not read either: it has not
+    /// touched them since the peer closed (Recv-Q shows the FIN as 1).
+    pub eof_unread: usize,
     /// In both samples (None with one sample).
     pub persisted: Option<usize>,
     pub by_peer: Vec<PeerGroup>,
@@ -415,7 +418,8 @@ fn close_wait(
     let mut by_owner: HashMap<u32, OwnerGroup> = HashMap::new();
     for c in &s.close_wait {
         let armed = c.socket.timer == sockets::TIMER_KEEPALIVE;
-        let unread = u64::from(c.socket.recv_q);
+        let unread = u64::from(unread_bytes(&c.socket));
+        v.eof_unread += usize::from(eof_unread(&c.socket));
         v.keepalive_armed += usize::from(armed);
         v.unread_bytes += unread;
         let g = peers.entry(plain(c.socket.remote)).or_insert(PeerGroup {
@@ -475,8 +479,10 @@ fn stuck(
         let Some(p) = earlier.get(&q.cookie) else {
             continue;
         };
-        let reader = p.recv_q > 0 && q.recv_q >= p.recv_q;
-        let peer = p.send_q > 0 && q.send_q >= p.send_q;
+        let (was, is) = (unread_bytes(p), unread_bytes(q));
+        let reader = was > 0 && is >= was;
+        let (was_out, is_out) = (unsent_bytes(p), unsent_bytes(q));
+        let peer = was_out > 0 && is_out >= was_out;
         for (kind, yes) in [("reader-not-reading", reader), ("peer-not-reading", peer)] {
             if yes {
                 out.push(StuckView {

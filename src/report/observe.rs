@@ -264,7 +264,13 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
                 );
             }
         }
-        for g in s.to_self.iter().take(TOP) {
+        // Local hops to our own listeners are normal (an upstream on 127.0.0.1); they are
+        // listed when they come fast, or with -v.
+        for g in s.to_self.iter().take(TOP).filter(|g| {
+            verbosity == Verbosity::Verbose
+                || g.per_second
+                    .is_some_and(|r| r >= crate::observe::views::LOOP_RATE)
+        }) {
             let _ = writeln!(
                 out,
                 "{} {} open to own listener {}{}{}",
@@ -312,8 +318,10 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
                 .unwrap_or_default()
         );
     }
+    // The watched counters that are not zero; with -v every counter that moved too.
     let moving = v.counters.iter().filter(|c| {
-        verbosity == Verbosity::Verbose || c.total != 0 || c.delta.is_some_and(|d| d != 0)
+        verbosity == Verbosity::Verbose
+            || (crate::observe::views::WATCHED.contains(&c.name.as_str()) && c.total != 0)
     });
     let lines: Vec<String> = moving
         .map(|c| {

@@ -304,4 +304,5 @@ pub fn plain(v: &serde_json::Value) -> String {
 }
 
 pub mod apply;
+pub mod incident;
 pub mod nginx;
