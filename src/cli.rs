@@ -106,6 +106,11 @@ pub enum Command {
         /// rates (what a captured --proc tree gives anyway).
         #[arg(long)]
         once: bool,
+        /// Look only at sockets in these states, as `ss state` names them (repeatable:
+        /// established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, close-wait,
+        /// last-ack, listening, closing). Default: all.
+        #[arg(long = "state", value_name = "STATE", value_parser = parse_state)]
+        states: Vec<u8>,
         /// Do not name the processes owning sockets (skips the /proc/*/fd scan, which
         /// costs about 1-3 us per open file on the host).
         #[arg(long)]
@@ -116,6 +121,12 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "error")]
         fail_on: FailOn,
     },
+}
+
+fn parse_state(s: &str) -> Result<u8, String> {
+    crate::host::sockets::state_by_name(s).ok_or_else(|| {
+        format!("`{s}` is not a TCP state (established, syn-sent, syn-recv, fin-wait-1, fin-wait-2, time-wait, close-wait, last-ack, listening, closing)")
+    })
 }
 
 fn parse_interval(s: &str) -> Result<f64, String> {

@@ -376,6 +376,16 @@ fn the_census_agrees_with_ss_and_a_quiet_namespace_has_nothing_to_say() {
         assert_eq!(by_state[ours].as_u64().unwrap_or(0), n, "{ours}: {all:?}");
     }
     assert_eq!(v["samples"], 1);
+    assert_eq!(v["states"], "all");
+    // Only CLOSE_WAIT, as `ss state close-wait`: the census is of that state alone.
+    let (_, v) = observe(&ns, &["--once", "--state", "close-wait"]);
+    assert_eq!(v["states"], serde_json::json!(["CLOSE-WAIT"]));
+    assert_eq!(v["sockets"]["total"], 5);
+    assert_eq!(
+        v["sockets"]["by_state"],
+        serde_json::json!({"CLOSE-WAIT": 5})
+    );
+    assert_eq!(v["sockets"]["listeners"], serde_json::json!([]));
 }
 
 #[test]

@@ -93,6 +93,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             select,
             interval,
             once,
+            states,
             no_owners,
             format,
             fail_on,
@@ -101,6 +102,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             observe::Flags {
                 interval: (!once).then(|| std::time::Duration::from_secs_f64(interval)),
                 owners: !no_owners,
+                states: match states.as_slice() {
+                    [] => crate::host::sockets::TCP_ALL_STATES,
+                    some => some.iter().fold(0, |m, s| m | 1 << s),
+                },
                 format,
                 fail_on: fail_on.into(),
             },

@@ -19,6 +19,8 @@ pub struct Flags {
     pub interval: Option<Duration>,
     /// Name the processes owning the sockets a diagnosis points at.
     pub owners: bool,
+    /// Which socket states to look at (1 << state).
+    pub states: u32,
     pub format: PlanFormat,
     pub fail_on: Severity,
 }
@@ -45,7 +47,7 @@ pub fn observe(sel: &Selected, flags: Flags, style: Style, verbosity: Verbosity)
         })
         .collect();
 
-    let first = census::sample(&proc_root, live);
+    let first = census::sample(&proc_root, live.then_some(flags.states));
     if let Some(Err(e)) = &first.sockets {
         bail!("{e}");
     }
@@ -66,7 +68,7 @@ pub fn observe(sel: &Selected, flags: Flags, style: Style, verbosity: Verbosity)
     let second = match flags.interval {
         Some(d) if live => {
             std::thread::sleep(d);
-            Some(census::sample(&proc_root, live))
+            Some(census::sample(&proc_root, live.then_some(flags.states)))
         }
         _ => None,
     };
@@ -86,6 +88,7 @@ pub fn observe(sel: &Selected, flags: Flags, style: Style, verbosity: Verbosity)
         analysis: &analysis,
         fail_on: flags.fail_on,
         owners_skipped: !flags.owners,
+        states: flags.states,
     };
     let out = match flags.format {
         PlanFormat::Text => render::text(&report, style, verbosity),

@@ -65,12 +65,12 @@ pub struct SelfConn {
     pub target: SocketAddr,
 }
 
-/// Reads the counters under `proc_root` and, when `sockets` is true, the census of the
-/// current network namespace.
-pub fn sample(proc_root: &Path, sockets: bool) -> Sample {
+/// Reads the counters under `proc_root` and, when `states` is Some (a mask of 1 << TCP
+/// state), the census of those states in the current network namespace.
+pub fn sample(proc_root: &Path, states: Option<u32>) -> Sample {
     let counters = Counters::read(proc_root);
     let sockets =
-        sockets.then(|| census().map_err(|e| format!("reading sockets through sock_diag: {e}")));
+        states.map(|m| census(m).map_err(|e| format!("reading sockets through sock_diag: {e}")));
     Sample {
         at: Instant::now(),
         counters,
@@ -78,37 +78,45 @@ pub fn sample(proc_root: &Path, sockets: bool) -> Sample {
     }
 }
 
-/// The socket census of the current network namespace.
-pub fn census() -> std::io::Result<SocketSample> {
+/// The socket census of the current network namespace, of the states in `mask`
+/// (sockets::TCP_ALL_STATES for all). A dump is skipped when none of its states is asked.
+pub fn census(mask: u32) -> std::io::Result<SocketSample> {
+    let has = |state: u8| mask & (1 << state) != 0;
     let mut out = SocketSample::default();
-    sockets::visit_tcp(
-        1 << sockets::TCP_LISTEN,
-        sockets::EXT_SKMEMINFO,
-        |socket, x| {
-            out.listeners.push(Listener {
-                socket,
-                drops: x.drops,
-            })
-        },
-    )?;
+    if has(sockets::TCP_LISTEN) {
+        sockets::visit_tcp(
+            1 << sockets::TCP_LISTEN,
+            sockets::EXT_SKMEMINFO,
+            |socket, x| {
+                out.listeners.push(Listener {
+                    socket,
+                    drops: x.drops,
+                })
+            },
+        )?;
+    }
     let own = OwnListeners::new(&out.listeners);
     let mut close_wait = Vec::new();
-    sockets::visit_tcp(
-        1 << sockets::TCP_CLOSE_WAIT,
-        sockets::EXT_INFO,
-        |socket, x| {
-            close_wait.push(CloseWait {
-                socket,
-                info: x.info,
-            })
-        },
-    )?;
+    if has(sockets::TCP_CLOSE_WAIT) {
+        sockets::visit_tcp(
+            1 << sockets::TCP_CLOSE_WAIT,
+            sockets::EXT_INFO,
+            |socket, x| {
+                close_wait.push(CloseWait {
+                    socket,
+                    info: x.info,
+                })
+            },
+        )?;
+    }
     for c in &close_wait {
         out.count(&c.socket, &own);
     }
     out.close_wait = close_wait;
-    let rest =
-        sockets::TCP_ALL_STATES & !(1 << sockets::TCP_LISTEN) & !(1 << sockets::TCP_CLOSE_WAIT);
+    let rest = mask & !(1 << sockets::TCP_LISTEN) & !(1 << sockets::TCP_CLOSE_WAIT);
+    if rest == 0 {
+        return Ok(out.with_listeners_counted());
+    }
     sockets::visit_tcp(rest, 0, |s, _| {
         out.count(&s, &own);
         if s.state == sockets::TCP_TIME_WAIT {
@@ -117,14 +125,16 @@ pub fn census() -> std::io::Result<SocketSample> {
             out.queued.push(s);
         }
     })?;
-    for l in &out.listeners {
-        out.total += 1;
-        out.by_state[usize::from(l.socket.state) & 15] += 1;
-    }
-    Ok(out)
+    Ok(out.with_listeners_counted())
 }
 
 impl SocketSample {
+    fn with_listeners_counted(mut self) -> Self {
+        self.total += self.listeners.len() as u64;
+        self.by_state[usize::from(sockets::TCP_LISTEN)] += self.listeners.len() as u64;
+        self
+    }
+
     /// Counts a non-listening socket and notes it when it dials one of our listeners.
     fn count(&mut self, s: &TcpSocket, own: &OwnListeners) {
         self.total += 1;

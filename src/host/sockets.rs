@@ -32,6 +32,23 @@ pub const TCP_NEW_SYN_RECV: u8 = 12;
 /// neither listening nor connected) is left out: such sockets hold no queue.
 pub const TCP_ALL_STATES: u32 = ((1 << 13) - 1) & !1;
 
+/// A state by the name `ss` filters take (`ss -tan state close-wait`).
+pub fn state_by_name(name: &str) -> Option<u8> {
+    Some(match name {
+        "established" => TCP_ESTABLISHED,
+        "syn-sent" => TCP_SYN_SENT,
+        "syn-recv" => TCP_SYN_RECV,
+        "fin-wait-1" => TCP_FIN_WAIT1,
+        "fin-wait-2" => TCP_FIN_WAIT2,
+        "time-wait" => TCP_TIME_WAIT,
+        "close-wait" => TCP_CLOSE_WAIT,
+        "last-ack" => TCP_LAST_ACK,
+        "listening" | "listen" => TCP_LISTEN,
+        "closing" => TCP_CLOSING,
+        _ => return None,
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
     V4,

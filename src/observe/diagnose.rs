@@ -168,9 +168,10 @@ fn accept_queue(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis>) {
             severity: Severity::Info,
             subject: "namespace".into(),
             summary: format!(
-                "ListenOverflows is {} since the namespace started, {}",
+                "ListenOverflows is {} since the namespace started{}; {}",
                 thousands(t),
-                if v.samples == 2 { "none during this observation" } else { "one sample: whether it still happens needs --interval" }
+                somaxconn.map_or(String::new(), |s| format!(" (net.core.somaxconn is {s})")),
+                if v.samples == 2 { "none during this observation" } else { "one sample cannot tell whether it still happens" }
             ),
             cause: "load",
             explanation: "An accept queue overflowed at some time in the past. If it recurs, raise net.core.somaxconn and the listeners' backlog and restart them.".into(),

@@ -21,6 +21,22 @@ pub struct ObserveReport<'a> {
     pub fail_on: Severity,
     /// --no-owners was given.
     pub owners_skipped: bool,
+    /// The socket states looked at (1 << state).
+    pub states: u32,
+}
+
+/// The states looked at, as `ss` names them; None for all.
+fn states(mask: u32) -> Option<Vec<&'static str>> {
+    use crate::host::sockets::TCP_ALL_STATES;
+    if mask & TCP_ALL_STATES == TCP_ALL_STATES {
+        return None;
+    }
+    let mut names: Vec<&str> = (1..=11u8)
+        .filter(|s| mask & (1 << s) != 0)
+        .map(crate::observe::views::state_name)
+        .collect();
+    names.dedup();
+    Some(names)
 }
 
 fn count(ds: &[Diagnosis], s: Severity) -> usize {
@@ -40,6 +56,7 @@ pub fn json(r: &ObserveReport) -> String {
             "initial_netns": r.identity.netns.initial,
         },
         "samples": v.samples,
+        "states": states(r.states).map_or(serde_json::Value::from("all"), serde_json::Value::from),
         "interval_s": v.interval_s,
         "fail_on": r.fail_on,
         "summary": {
@@ -93,10 +110,13 @@ pub fn text(r: &ObserveReport, style: Style, verbosity: Verbosity) -> String {
             .kernel_release
             .as_deref()
             .unwrap_or("unknown kernel");
-        let when = match v.interval_s {
+        let mut when = match v.interval_s {
             Some(s) => format!("2 samples {s:.1} s apart"),
             None => "1 sample".into(),
         };
+        if let Some(names) = states(r.states) {
+            when.push_str(&format!(" · only {}", names.join(", ")));
+        }
         let _ = writeln!(
             out,
             "{}",
