@@ -95,6 +95,15 @@ impl Counters {
     /// out the same way). Never fails as a whole: each file that cannot be read or
     /// parsed lands in `problems` (slabinfo's in `slab`).
     pub fn read(proc_root: &Path) -> Counters {
+        let mut c = Counters::read_net(proc_root);
+        c.read_memory(proc_root);
+        c
+    }
+
+    /// Only the per-namespace network counters (netstat, snmp, sockstat, sockstat6): what
+    /// the audit's evidence needs, without slabinfo, which the kernel builds by walking
+    /// every slab cache (about a millisecond).
+    pub fn read_net(proc_root: &Path) -> Counters {
         let mut c = Counters::default();
         let files: [(&str, Parser); 4] = [
             ("net/netstat", Counters::parse_pairs),
@@ -115,7 +124,12 @@ impl Counters {
                 c.problems.push((path, why));
             }
         }
+        c
+    }
 
+    /// slabinfo's TCP caches and MemTotal.
+    fn read_memory(&mut self, proc_root: &Path) {
+        let c = self;
         let path = proc_root.join("slabinfo");
         c.slab = match read_text(&path) {
             Ok(text) => {
@@ -140,7 +154,6 @@ impl Counters {
             Ok(kib) => c.mem_total_kib = Some(kib),
             Err(why) => c.problems.push((path, why)),
         }
-        c
     }
 
     /// Parses the netstat/snmp format: for each section a line of names then a line of

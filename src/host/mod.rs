@@ -281,7 +281,7 @@ fn read_live(source: &LiveSource, req: &Request) -> Snapshot {
         persisted_skipped: None,
         nginx: NginxState::Off,
         listeners: None,
-        counters: Some(counters::Counters::read(&match source {
+        counters: Some(counters::Counters::read_net(&match source {
             LiveSource::ProcDir(d) => d.clone(),
             _ => PathBuf::from("/proc"),
         })),

@@ -542,6 +542,144 @@ fn time_wait(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::census::{Sample, SocketSample};
+    use crate::host::counters::{Counters, Slab};
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    fn sample(at: Instant, values: &[(&str, i64)], sockets: Option<SocketSample>) -> Sample {
+        let mut c = Counters::default();
+        for (k, v) in values {
+            c.values.insert(k.to_string(), *v);
+        }
+        Sample {
+            at,
+            counters: c,
+            sockets: sockets.map(Ok),
+        }
+    }
+
+    fn run(first: &Sample, second: Option<&Sample>, settings: &[(&str, &str)]) -> Vec<Diagnosis> {
+        let settings: BTreeMap<String, String> = settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let obs = Observation {
+            first,
+            second,
+            settings: &settings,
+        };
+        super::super::analyze(&obs, None).diagnoses
+    }
+
+    fn ids(d: &[Diagnosis]) -> Vec<(&str, Severity)> {
+        d.iter().map(|d| (d.id, d.severity)).collect()
+    }
+
+    #[test]
+    fn syn_queue_drops_blame_syncookies_and_cookies_are_information() {
+        let t = Instant::now();
+        let a = sample(
+            t,
+            &[("TcpExt:TCPReqQFullDrop", 10), ("TcpExt:SyncookiesSent", 0)],
+            None,
+        );
+        let b = sample(
+            t + Duration::from_secs(2),
+            &[("TcpExt:TCPReqQFullDrop", 30), ("TcpExt:SyncookiesSent", 0)],
+            None,
+        );
+        let d = run(&a, Some(&b), &[("net.ipv4.tcp_syncookies", "0")]);
+        assert_eq!(ids(&d), vec![("syn-queue-drops", Severity::Error)]);
+        assert!(
+            d[0].summary.contains("+20 in 2.0 s (10/s)"),
+            "{}",
+            d[0].summary
+        );
+        assert!(d[0].explanation.contains("tcp_syncookies = 0"));
+        let b = sample(
+            t + Duration::from_secs(2),
+            &[("TcpExt:TCPReqQFullDrop", 10), ("TcpExt:SyncookiesSent", 5)],
+            None,
+        );
+        assert_eq!(
+            ids(&run(&a, Some(&b), &[])),
+            vec![("syncookies-sent", Severity::Info)]
+        );
+    }
+
+    #[test]
+    fn slab_memory_pressure_and_orphans_are_measured_against_their_limits() {
+        let t = Instant::now();
+        let mut a = sample(
+            t,
+            &[
+                ("sockstat:TCP mem", 5000),
+                ("sockstat:TCP orphan", 600),
+                ("TcpExt:TCPAbortOnMemory", 3),
+            ],
+            None,
+        );
+        // Incident 5: ~300 MB of TCP slabs on a 2 GB box.
+        a.counters.mem_total_kib = Some(2 * 1024 * 1024);
+        a.counters.slab = Ok(vec![Slab {
+            name: "TCP".into(),
+            active_objs: 1,
+            num_objs: 120_000,
+            objsize: 2560,
+        }]);
+        let d = run(
+            &a,
+            None,
+            &[
+                ("net.ipv4.tcp_mem", "1000 4000 8000"),
+                ("net.ipv4.tcp_max_orphans", "1000"),
+            ],
+        );
+        assert_eq!(
+            ids(&d),
+            vec![
+                ("tcp-memory-pressure", Severity::Error),
+                ("tcp-slab-memory", Severity::Warning),
+                ("orphans", Severity::Warning),
+            ]
+        );
+        assert!(
+            d[1].summary.contains("292 MiB, 14% of 2048 MiB"),
+            "{}",
+            d[1].summary
+        );
+        // Aborts rising make the orphans an error.
+        let mut b = sample(
+            t + Duration::from_secs(1),
+            &[
+                ("sockstat:TCP mem", 10),
+                ("sockstat:TCP orphan", 10),
+                ("TcpExt:TCPAbortOnMemory", 9),
+            ],
+            None,
+        );
+        b.counters.slab = Err("absent".into());
+        let d = run(&a, Some(&b), &[("net.ipv4.tcp_max_orphans", "1000")]);
+        assert_eq!(ids(&d), vec![("orphans", Severity::Error)]);
+    }
+
+    #[test]
+    fn time_wait_to_one_peer_is_weighed_against_the_port_range() {
+        let t = Instant::now();
+        let mut s = SocketSample::default();
+        s.by_state[6] = 20_000;
+        s.time_wait_by_peer
+            .insert("10.0.0.9:5432".parse().unwrap(), 16_000);
+        s.time_wait_by_peer
+            .insert("10.0.0.8:80".parse().unwrap(), 4_000);
+        let a = sample(t, &[], Some(s));
+        let d = run(&a, None, &[("net.ipv4.ip_local_port_range", "32768 60999")]);
+        assert_eq!(ids(&d), vec![("time-wait-ports", Severity::Warning)]);
+        assert_eq!(d[0].subject, "10.0.0.9:5432");
+        // A wide range has room.
+        assert!(run(&a, None, &[("net.ipv4.ip_local_port_range", "1024 65535")]).is_empty());
+    }
 
     #[test]
     fn settings_named_are_in_the_catalog() {
