@@ -7,15 +7,15 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// The examples directory next to this test binary (cargo builds examples with
-/// `cargo test --all-targets`).
+/// examples/misbehave, built next to this test binary by `cargo build --examples`
+/// (scripts/test does; `cargo test` alone builds examples only as test harnesses).
 pub fn misbehave_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let bin = dir.join("examples").join("misbehave");
     assert!(
         bin.exists(),
-        "{} is missing: run the tests with `cargo test --all-targets` (scripts/test does)",
+        "{} is missing: run `cargo build --examples` first (scripts/test does)",
         bin.display()
     );
     bin
