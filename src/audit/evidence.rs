@@ -8,11 +8,17 @@ use crate::host::counters::Counters;
 use serde_json::{Map, Value};
 
 /// The key whose counters speak for a finding: its subject for sysctl findings, somaxconn
-/// for nginx backlog findings (the listen queue's counters).
+/// for nginx findings about a listen queue (backlog, the somaxconn cap, a live listener),
+/// the keepalive time for nginx so_keepalive findings.
 fn key_of(f: &Finding) -> Option<&str> {
     match f.kind {
         "sysctl" => Some(&f.subject),
-        "nginx" if f.nginx.is_some() || f.subject == "nginx.listen_backlog" => {
+        "nginx" if f.id.contains("so_keepalive") => Some("net.ipv4.tcp_keepalive_time"),
+        "nginx"
+            if f.id.contains("backlog")
+                || f.id.contains("somaxconn")
+                || f.id.starts_with("nginx/listener/") =>
+        {
             Some("net.core.somaxconn")
         }
         _ => None,
@@ -59,5 +65,30 @@ mod tests {
         // A key whose counters this kernel lacks has no evidence, not zeros.
         assert_eq!(for_key("net.ipv4.tcp_fin_timeout", &c), None);
         assert_eq!(for_key("net.not.a.key", &c), None);
+    }
+
+    #[test]
+    fn nginx_findings_get_the_counters_of_what_they_are_about() {
+        let of = |kind: &'static str, id: &str| {
+            let mut f = Finding::new(kind, "listen 0.0.0.0:80", crate::profile::Severity::Error);
+            f.id = id.to_string();
+            key_of(&f).map(str::to_string)
+        };
+        let somaxconn = Some("net.core.somaxconn".to_string());
+        assert_eq!(
+            of("nginx", "nginx/listen_backlog/tcp/0.0.0.0:80"),
+            somaxconn
+        );
+        assert_eq!(
+            of("nginx", "nginx/within_somaxconn/tcp/0.0.0.0:80"),
+            somaxconn
+        );
+        assert_eq!(of("nginx", "nginx/listener/0.0.0.0:80"), somaxconn);
+        assert_eq!(
+            of("nginx", "nginx/so_keepalive/tcp/0.0.0.0:80"),
+            Some("net.ipv4.tcp_keepalive_time".into())
+        );
+        assert_eq!(of("nginx", "nginx/live/sock_diag"), None);
+        assert_eq!(of("persisted", "persisted/x"), None);
     }
 }

@@ -3,14 +3,13 @@
 //! is at or above --fail-on; 2 when the sockets or the counters cannot be read.
 
 use crate::cli::{PlanFormat, Selected};
-use crate::host::{self, census, netns, sockets, LiveSource, Reading};
+use crate::host::{self, census, netns, sockets, LiveSource};
 use crate::observe::{self, Observation};
 use crate::profile::Severity;
 use crate::report::observe::{self as render, ObserveReport};
 use crate::report::style::Style;
 use crate::report::text::Verbosity;
 use anyhow::{bail, Result};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -38,14 +37,7 @@ pub fn observe(sel: &Selected, flags: Flags, style: Style, verbosity: Verbosity)
         netns::enter(t)?;
     }
     let id = host::identify(&sel.live, sel.netns.as_ref());
-    let reader = host::sysctl::Reader::new(sel.live.clone());
-    let settings: BTreeMap<String, String> = observe::SETTINGS
-        .iter()
-        .filter_map(|k| match reader.read(k) {
-            Reading::Value(v) => Some((k.to_string(), v)),
-            _ => None,
-        })
-        .collect();
+    let settings = host::read_values(&sel.live, observe::SETTINGS);
 
     let first = census::sample(&proc_root, live.then_some(flags.states));
     if let Some(Err(e)) = &first.sockets {

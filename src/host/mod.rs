@@ -222,6 +222,17 @@ pub fn snapshot(req: &Request) -> Snapshot {
     snap
 }
 
+/// The values of these keys that could be read, as the kernel printed them.
+pub fn read_values(source: &LiveSource, keys: &[&str]) -> BTreeMap<String, String> {
+    let reader = sysctl::Reader::new(source.clone());
+    keys.iter()
+        .filter_map(|k| match reader.read(k) {
+            Reading::Value(v) => Some((k.to_string(), v)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Who we are looking at: the host's name, its kernel, and which network namespace.
 #[derive(Debug, Clone)]
 pub struct Identity {
