@@ -60,7 +60,6 @@ pub struct SelfConn {
     /// 0 for TIME_WAIT (no file, no owner).
     pub inode: u64,
     pub state: u8,
-    pub local: SocketAddr,
     /// The listener's address as the client dialled it.
     pub target: SocketAddr,
 }
@@ -144,7 +143,6 @@ impl SocketSample {
                 cookie: s.cookie,
                 inode: s.inode,
                 state: s.state,
-                local: s.local,
                 target: s.remote,
             });
         }

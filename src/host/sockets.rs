@@ -114,10 +114,6 @@ pub struct Extras {
 /// The fields of `struct tcp_info` observe uses (include/uapi/linux/tcp.h).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TcpInfo {
-    /// Milliseconds since this side last sent data.
-    pub last_data_sent_ms: u32,
-    /// Milliseconds since data last arrived.
-    pub last_data_recv_ms: u32,
     /// Milliseconds since the peer's last ACK arrived (any segment, the FIN included).
     pub last_ack_recv_ms: u32,
 }
@@ -172,8 +168,6 @@ fn parse_extras(mut attrs: &[u8]) -> io::Result<Extras> {
         match u16::from_ne_bytes([attrs[2], attrs[3]]) {
             INET_DIAG_INFO if value.len() >= 60 => {
                 out.info = Some(TcpInfo {
-                    last_data_sent_ms: u32_at(value, 44),
-                    last_data_recv_ms: u32_at(value, 52),
                     last_ack_recv_ms: u32_at(value, 56),
                 })
             }
