@@ -15,4 +15,5 @@ pub mod observe;
 pub mod plan;
 pub mod profile;
 pub mod report;
+pub mod safety;
 pub mod txn;

@@ -1,0 +1,9 @@
+//! What tuneguard, running as root on a host where other users run processes and own
+//! files, may trust: one home per kind of decision, so a reviewer reads the whole policy
+//! in one place (docs/security.md is the threat model and says how each rule is tested).
+//!
+//! - `owner`: whether a path is under root's sole control (owned by root, not writable
+//!   by group or others, and the same for every directory above it): the sshd StrictModes
+//!   and sudo rule, used for what may be executed, the state directory and site profiles.
+
+pub mod owner;
