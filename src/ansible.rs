@@ -80,12 +80,15 @@ fn truthy(v: &Value) -> Option<bool> {
 }
 
 fn parse(path: &Path) -> Result<Task, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        format!(
-            "could not read the module arguments file {}: {e}",
-            path.display()
-        )
-    })?;
+    let text = crate::safety::tree::read_file(path, crate::safety::tree::Cap::Small)
+        .map_err(|e| e.to_string())
+        .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_string()))
+        .map_err(|e| {
+            format!(
+                "could not read the module arguments file {}: {e}",
+                path.display()
+            )
+        })?;
     let map: Map<String, Value> = match serde_json::from_str(&text) {
         Ok(Value::Object(m)) => m,
         Ok(_) => {

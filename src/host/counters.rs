@@ -7,7 +7,6 @@
 //! meminfo are host-wide whatever the namespace.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The slab caches that hold TCP sockets: full sockets, TIME_WAIT minisocks and
@@ -117,7 +116,7 @@ impl Counters {
         ];
         for (rel, parse) in files {
             let path = proc_root.join(rel);
-            let parsed = read_text(&path)
+            let parsed = read_text(proc_root, &path)
                 .map_err(|e| e.to_string())
                 .and_then(|text| parse(&text, &mut c.values));
             if let Err(why) = parsed {
@@ -131,7 +130,7 @@ impl Counters {
     fn read_memory(&mut self, proc_root: &Path) {
         let c = self;
         let path = proc_root.join("slabinfo");
-        c.slab = match read_text(&path) {
+        c.slab = match read_text(proc_root, &path) {
             Ok(text) => {
                 Counters::parse_slabinfo(&text).map_err(|why| format!("{}: {why}", path.display()))
             }
@@ -147,7 +146,7 @@ impl Counters {
         };
 
         let path = proc_root.join("meminfo");
-        match read_text(&path)
+        match read_text(proc_root, &path)
             .map_err(|e| e.to_string())
             .and_then(|text| parse_mem_total(&text))
         {
@@ -277,11 +276,18 @@ pub fn delta(a: &Counters, b: &Counters) -> BTreeMap<String, i64> {
 }
 
 /// Reads a proc file whole. seq_file builds small files like these in one go on the
-/// first read, so the text is one consistent reading; the buffer is sized so netstat
-/// and snmp need one read(2) plus the one that sees the end.
-fn read_text(path: &Path) -> std::io::Result<String> {
-    let mut buf = Vec::with_capacity(16 * 1024);
-    std::fs::File::open(path)?.read_to_end(&mut buf)?;
+/// first read, so the text is one consistent reading. The running kernel's /proc is read
+/// as it is; a captured tree only below its top (a link out of it is refused), and in
+/// both only a regular file, up to [`Cap::Config`] (a FIFO or /dev/zero planted in a
+/// capture is an error, not a hang).
+fn read_text(proc_root: &Path, path: &Path) -> std::io::Result<String> {
+    use crate::safety::tree::{read_file, Cap, Confine, Tree};
+    let buf = if proc_root == Path::new("/proc") {
+        read_file(path, Cap::Config)?
+    } else {
+        let rel = path.strip_prefix(proc_root).unwrap_or(path);
+        Tree::open(proc_root, Confine::Beneath)?.read(rel, Cap::Config)?
+    };
     String::from_utf8(buf)
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
 }

@@ -318,22 +318,24 @@ pub fn read_listeners() -> Result<Listeners, String> {
 fn read_nginx(req: &Request, running: Option<&Listeners>) -> NginxState {
     let (main, how, conf) = match req.nginx {
         NginxWant::Off => return NginxState::Off,
-        NginxWant::Dump(path) => match std::fs::read(path) {
-            Ok(bytes) => {
-                let conf = nginx::load_dump(&bytes);
-                let main = conf
-                    .as_ref()
-                    .map(|c| c.path(c.main).to_path_buf())
-                    .unwrap_or_else(|_| path.clone());
-                (main, format!("the nginx -T dump {}", path.display()), conf)
-            }
-            Err(e) => {
-                return NginxState::Unreadable {
-                    path: path.clone(),
-                    error: e.to_string(),
+        NginxWant::Dump(path) => {
+            match crate::safety::tree::read_file(path, crate::safety::tree::Cap::Dump) {
+                Ok(bytes) => {
+                    let conf = nginx::load_dump(&bytes);
+                    let main = conf
+                        .as_ref()
+                        .map(|c| c.path(c.main).to_path_buf())
+                        .unwrap_or_else(|_| path.clone());
+                    (main, format!("the nginx -T dump {}", path.display()), conf)
+                }
+                Err(e) => {
+                    return NginxState::Unreadable {
+                        path: path.clone(),
+                        error: e.to_string(),
+                    }
                 }
             }
-        },
+        }
         want => {
             let found = match want {
                 NginxWant::Conf(p) => nginx::discover::Found {

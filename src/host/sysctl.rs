@@ -26,7 +26,7 @@ impl Reader {
         }
         match &self.source {
             LiveSource::Kernel => read_live(key),
-            LiveSource::ProcDir(dir) => read_file(&key_path(&dir.join("sys"), key)),
+            LiveSource::ProcDir(dir) => read_captured(dir, key),
             LiveSource::Offline => Reading::Absent,
         }
     }
@@ -42,6 +42,26 @@ fn read_live(key: &str) -> Reading {
     match sysctl::Ctl::new(key).and_then(|c| c.value_string()) {
         Ok(v) => Reading::Value(normalize(&v)),
         Err(_) => read_file(&key_path(Path::new("/proc/sys"), key)),
+    }
+}
+
+/// A key of a captured tree: below its top only (a link out of it is refused, so a
+/// planted link cannot print another file as a value), a regular file of at most
+/// [`Cap::Config`].
+fn read_captured(dir: &Path, key: &str) -> Reading {
+    use crate::safety::tree::{Cap, Confine, ReadError, Tree};
+    let rel = key_path(Path::new("sys"), key);
+    let read = Tree::open(dir, Confine::Beneath)
+        .map_err(ReadError::Io)
+        .and_then(|t| t.read(&rel, Cap::Config));
+    match read {
+        Ok(bytes) => Reading::Value(normalize(&String::from_utf8_lossy(&bytes))),
+        Err(ReadError::NotFound) => Reading::Absent,
+        Err(e) => Reading::Unreadable {
+            path: dir.join(&rel),
+            permission: matches!(&e, ReadError::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied),
+            error: e.to_string(),
+        },
     }
 }
 

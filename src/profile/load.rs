@@ -7,6 +7,7 @@ use super::locate::locate;
 use super::model::ProfileFile;
 use super::validate::validate;
 use super::Profile;
+use crate::safety::tree::{read_file, Cap, Confine, Tree};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -99,8 +100,23 @@ impl Library {
             .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
             .collect();
         site.sort();
+        // Read through the root, held open: a link in a tree such as a container's rootfs
+        // is followed inside it, never to the host's files.
+        let tree = match site.is_empty() {
+            true => None,
+            false => Some(
+                Tree::open(root, Confine::InRoot)
+                    .with_context(|| format!("opening {}", root.display()))?,
+            ),
+        };
         for path in site {
-            let text = std::fs::read_to_string(&path)
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            let text = tree
+                .as_ref()
+                .expect("opened when there are site profiles")
+                .read(rel, Cap::Small)
+                .map_err(anyhow::Error::from)
+                .and_then(|b| text(&path, b))
                 .with_context(|| format!("reading site profile {}", path.display()))?;
             let name = stem(&path);
             entries.retain(|e| e.name != name);
@@ -184,10 +200,10 @@ impl Library {
         }
         let looks_like_path =
             spec.contains('/') || spec.ends_with(".yaml") || spec.ends_with(".yml");
-        let path = match base {
-            Some(b) if looks_like_path && Path::new(spec).is_relative() => b.join(spec),
-            _ => PathBuf::from(spec),
-        };
+        if let (Some(base), true) = (base, looks_like_path) {
+            return extended_entry(base, spec);
+        }
+        let path = PathBuf::from(spec);
         if looks_like_path || path.is_file() {
             return file_entry(&path);
         }
@@ -279,13 +295,54 @@ fn stem(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// A profile's bytes as text: UTF-8, or an error naming the file.
+fn text(path: &Path, bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not UTF-8 text (first bad byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// A profile named by path on the command line: the caller chose it, so it is opened as
+/// given, but only a regular file and at most [`Cap::Small`] of it.
 fn file_entry(path: &Path) -> Result<Entry> {
-    let text = std::fs::read_to_string(path)
+    let text = read_file(path, Cap::Small)
+        .map_err(anyhow::Error::from)
+        .and_then(|b| text(path, b))
         .with_context(|| format!("reading profile {}", path.display()))?;
     Ok(Entry {
         name: stem(path),
         source: ProfileSource::File(path.to_path_buf()),
         text,
+    })
+}
+
+/// A profile an `extends:` names by path: relative to the extending profile's directory
+/// and below it (no absolute path, no `..` or link out of it), and a `.yaml`/`.yml` file,
+/// so a profile cannot make tuneguard read, or quote in an error, any other file.
+fn extended_entry(base: &Path, spec: &str) -> Result<Entry> {
+    let rel = Path::new(spec);
+    if rel.is_absolute() {
+        anyhow::bail!("a profile extends others by name or by a path relative to its own directory, not by an absolute path");
+    }
+    if !matches!(
+        rel.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    ) {
+        anyhow::bail!("a profile path in `extends` ends in .yaml or .yml");
+    }
+    let path = base.join(rel);
+    let bytes = Tree::open(base, Confine::Beneath)
+        .map_err(anyhow::Error::from)
+        .and_then(|t| Ok(t.read(rel, Cap::Small)?))
+        .with_context(|| format!("reading profile {}", path.display()))?;
+    Ok(Entry {
+        name: stem(&path),
+        source: ProfileSource::File(path.clone()),
+        text: text(&path, bytes)?,
     })
 }
 

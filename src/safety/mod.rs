@@ -5,5 +5,8 @@
 //! - `owner`: whether a path is under root's sole control (owned by root, not writable
 //!   by group or others, and the same for every directory above it): the sshd StrictModes
 //!   and sudo rule, used for what may be executed, the state directory and site profiles.
+//! - `tree`: what may be read: files below a directory held open, links followed only
+//!   inside it, regular files only, opened without blocking, read up to a cap per kind.
 
 pub mod owner;
+pub mod tree;

@@ -156,7 +156,13 @@ impl std::error::Error for ConfError {}
 /// Reads the configuration whose main file is `main` (a host path), with every file
 /// read under `root`.
 pub fn load(root: &Path, main: &Path) -> Result<Config, ConfError> {
-    parse::Parser::parse(&Files::Root(root.to_path_buf()), main)
+    use crate::safety::tree::{Confine, Tree};
+    let tree = Tree::open(root, Confine::InRoot).map_err(|e| ConfError {
+        file: main.to_path_buf(),
+        line: 0,
+        message: format!("the root {} cannot be opened: {e}", root.display()),
+    })?;
+    parse::Parser::parse(&Files::Root(tree), main)
 }
 
 /// Parses files given by path (an edited configuration, before it is written).

@@ -6,24 +6,28 @@
 use super::glob;
 use super::lexer::{End, Lexer, Token};
 use super::{Arg, Body, ConfError, Config, Directive, FileId, Included, SourceFile};
+use crate::safety::tree::{Cap, ReadError, Tree};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Where the files nginx would open come from. Paths are as nginx sees them on the host.
 pub enum Files {
-    /// The disk, with host paths read under this root.
-    Root(PathBuf),
+    /// The disk, with host paths read inside this tree (the root, held open).
+    Root(Tree),
     /// The files an `nginx -T` dump printed, by path.
     Dump(BTreeMap<PathBuf, Vec<u8>>),
 }
 
 impl Files {
-    fn read(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+    fn read(&self, path: &Path) -> Result<Vec<u8>, ReadError> {
         match self {
-            Files::Root(root) => std::fs::read(on_disk(root, path)),
+            Files::Root(tree) => tree.read(path, Cap::Config),
             Files::Dump(files) => files.get(path).cloned().ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::NotFound, "not in the nginx -T dump")
+                ReadError::Io(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "not in the nginx -T dump",
+                ))
             }),
         }
     }
@@ -34,7 +38,7 @@ impl Files {
         use std::os::unix::ffi::OsStrExt;
         let parts: Vec<&[u8]> = pattern.iter().skip(1).map(|c| c.as_bytes()).collect();
         let mut found = match self {
-            Files::Root(root) => {
+            Files::Root(tree) => {
                 let mut paths = vec![PathBuf::from("/")];
                 for (i, part) in parts.iter().enumerate() {
                     let last = i + 1 == parts.len();
@@ -42,20 +46,19 @@ impl Files {
                     for dir in &paths {
                         if !glob::is_pattern(part) {
                             let p = dir.join(std::ffi::OsStr::from_bytes(part));
-                            let disk = on_disk(root, &p);
-                            if (last || disk.is_dir()) && disk.symlink_metadata().is_ok() {
+                            if (last || tree.is_dir(&p)) && tree.exists_nofollow(&p) {
                                 next.push(p);
                             }
                             continue;
                         }
-                        let Ok(entries) = std::fs::read_dir(on_disk(root, dir)) else {
+                        let Ok(entries) = tree.read_dir(dir) else {
                             continue;
                         };
-                        for e in entries.flatten() {
-                            let name = e.file_name();
+                        for e in entries {
+                            let name = e.name;
                             if glob::matches(part, name.as_bytes()) {
                                 let p = dir.join(&name);
-                                if last || on_disk(root, &p).is_dir() {
+                                if last || tree.is_dir(&p) {
                                     next.push(p);
                                 }
                             }
@@ -83,15 +86,6 @@ impl Files {
         };
         found.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
         found
-    }
-}
-
-/// A host path under the root; symlinks inside the tree are followed within it.
-fn on_disk(root: &Path, path: &Path) -> PathBuf {
-    if root == Path::new("/") {
-        path.to_path_buf()
-    } else {
-        crate::host::sysctl_d::resolve_in_root(root, path)
     }
 }
 
@@ -367,7 +361,17 @@ fn text(value: std::borrow::Cow<'_, [u8]>) -> String {
 }
 
 /// An I/O error as nginx prints it: "2: No such file or directory".
-fn errno(e: &std::io::Error) -> String {
+/// nginx's own words for a failed open (`2: No such file or directory`), or ours for a
+/// file tuneguard refuses to read (a FIFO, a device, too large, outside the root).
+fn errno(e: &ReadError) -> String {
+    match e {
+        ReadError::NotFound => "2: No such file or directory".into(),
+        ReadError::Io(e) => os_errno(e),
+        other => other.to_string(),
+    }
+}
+
+fn os_errno(e: &std::io::Error) -> String {
     match e.raw_os_error() {
         Some(n) => {
             let text = e.to_string();

@@ -17,6 +17,7 @@
 pub mod parse;
 pub mod resolve;
 
+use crate::safety::tree::{Cap, Confine, ReadError, Tree};
 use parse::Line;
 use std::path::{Component, Path, PathBuf};
 
@@ -114,22 +115,25 @@ impl Persisted {
 /// Reads everything both loaders would read under `root`.
 pub fn read(root: &Path) -> Persisted {
     let mut p = Persisted::empty(root);
+    let tree = match Tree::open(root, Confine::InRoot) {
+        Ok(t) => t,
+        Err(e) => {
+            p.problems.push(Problem {
+                path: root.into(),
+                error: e.to_string(),
+            });
+            return p;
+        }
+    };
     // (name, host path) of every *.conf, first directory wins.
     let mut chosen: Vec<(String, PathBuf)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut masked: Vec<(PathBuf, PathBuf)> = Vec::new();
     for dir in DIRS {
-        let real = resolve_in_root(root, Path::new(dir));
-        let entries = match std::fs::read_dir(&real) {
+        let entries = match tree.read_dir(Path::new(dir)) {
             Ok(e) => e,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-                ) =>
-            {
-                continue
-            }
+            Err(ReadError::NotFound) => continue,
+            Err(ReadError::Io(e)) if e.raw_os_error() == Some(libc::ENOTDIR) => continue,
             Err(e) => {
                 p.problems.push(Problem {
                     path: dir.into(),
@@ -139,8 +143,8 @@ pub fn read(root: &Path) -> Persisted {
             }
         };
         let mut names: Vec<String> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .into_iter()
+            .map(|e| e.name.to_string_lossy().into_owned())
             .filter(|n| n.len() > 5 && n.ends_with(".conf"))
             .collect();
         names.sort();
@@ -159,23 +163,22 @@ pub fn read(root: &Path) -> Persisted {
     }
     chosen.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     for (_, host) in &chosen {
-        if let Some(i) = read_file(root, host, &mut p) {
+        if let Some(i) = read_file(&tree, host, &mut p) {
             p.procps.push(i);
             p.systemd.push(i);
         }
     }
     for (host, by) in masked {
-        if let Some(i) = read_file(root, &host, &mut p) {
+        if let Some(i) = read_file(&tree, &host, &mut p) {
             p.masked.push((i, by));
         }
     }
-    let conf = resolve_in_root(root, Path::new(SYSCTL_CONF));
-    if conf.is_file() {
-        if let Some(i) = read_file(root, Path::new(SYSCTL_CONF), &mut p) {
+    if tree.file_type(Path::new(SYSCTL_CONF)) == Some(rustix::fs::FileType::RegularFile) {
+        if let Some(i) = read_file(&tree, Path::new(SYSCTL_CONF), &mut p) {
             p.procps.push(i);
         }
     }
-    let has = |rel: &str| resolve_in_root(root, Path::new(rel)).exists();
+    let has = |rel: &str| tree.file_type(Path::new(rel)).is_some();
     if has("/lib/systemd/systemd-sysctl") || has("/usr/lib/systemd/systemd-sysctl") {
         p.boot = Loader::Systemd;
         p.boot_known = true;
@@ -186,7 +189,10 @@ pub fn read(root: &Path) -> Persisted {
     p
 }
 
-fn read_file(root: &Path, host: &Path, p: &mut Persisted) -> Option<usize> {
+/// Reads one file through the tree: links followed only inside the root, a regular
+/// file only, at most [`Cap::Config`] of it.
+fn read_file(tree: &Tree, host: &Path, p: &mut Persisted) -> Option<usize> {
+    let root = tree.top();
     let real = resolve_in_root(root, host);
     let target = link_target(root, host);
     if target.as_deref() == Some(Path::new("/dev/null")) {
@@ -199,7 +205,7 @@ fn read_file(root: &Path, host: &Path, p: &mut Persisted) -> Option<usize> {
         });
         return Some(p.files.len() - 1);
     }
-    match std::fs::read(&real) {
+    match tree.read(host, Cap::Config) {
         Ok(bytes) => {
             let lines = parse::parse(&String::from_utf8_lossy(&bytes));
             p.files.push(ConfFile {
