@@ -388,7 +388,7 @@ fn build(
     rec.live = plan.live.clone();
     let mut bytes = Vec::new();
     for f in &plan.files {
-        let now = fsio::read(&f.real)?;
+        let now = fsio::read(root, &f.real)?;
         if now.as_ref().map(|(b, _)| b) != f.before.as_ref() {
             bail!(
                 "{} changed while the plan was made: nothing was changed; run apply again",
@@ -501,7 +501,7 @@ fn reverse(j: &Journal, state: &Path) -> Result<(Txn, Vec<String>)> {
     }
     let mut bytes = Vec::new();
     for (i, f) in old.files.iter().enumerate() {
-        let now = fsio::read(&f.real)?;
+        let now = fsio::read(&old.root, &f.real)?;
         if now.as_ref().map(|(b, _)| b.clone()) != j.after(i)? {
             changed.push(format!("{} changed", f.path.display()));
         }

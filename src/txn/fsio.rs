@@ -1,15 +1,25 @@
 //! Files, written so that a crash leaves either the old bytes or the new ones: a temp
 //! file in the same directory, fsync, rename over the target, fsync the directory.
-//! Mode and owner are the old file's. Nothing is written through a symlink: the plan
-//! resolved links inside the root, and a path that is a link now (or leads out of the
-//! root) is refused.
+//! Mode and owner are the old file's.
+//!
+//! Every step happens from a descriptor of the file's directory, reached from the root
+//! without following any link (the plan resolved the links inside the root already, so
+//! the path it wrote down has none; one that appears since is an attack or a change, and
+//! is refused: `safety::tree`, `Confine::NoLinks`). A directory swapped for a link
+//! between the plan and the write (rename(2) with RENAME_EXCHANGE, say) therefore makes
+//! the walk fail, and a swap after the directory is open changes nothing: the temp file
+//! is created, renamed and removed inside the directory that was opened, never through a
+//! path another user can redirect.
 
-use anyhow::{bail, Context, Result};
+use crate::safety::tree::{self, Cap, Confine, ReadError, Tree};
+use anyhow::{anyhow, bail, Context, Result};
+use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
-use std::fs::File;
+use std::ffi::OsStr;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
@@ -25,128 +35,179 @@ pub const NEW_FILE: Meta = Meta {
     gid: 0,
 };
 
-/// The file's bytes and meta, or None when it does not exist.
-pub fn read(path: &Path) -> Result<Option<(Vec<u8>, Meta)>> {
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        Ok(m) if m.file_type().is_symlink() => bail!(
-            "{} is a symbolic link now; tuneguard writes only the file it planned, never through a link",
-            path.display()
-        ),
-        Ok(m) => {
-            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            Ok(Some((
-                bytes,
-                Meta {
-                    mode: m.mode() & 0o7777,
-                    uid: m.uid(),
-                    gid: m.gid(),
-                },
-            )))
-        }
-    }
+/// A file to touch: its directory, held open, and its name in it.
+struct At<'a> {
+    dir: OwnedFd,
+    name: &'a OsStr,
+    path: &'a Path,
 }
 
-/// Refuses a path whose directory leads outside `root` (through a symlink planted after
-/// the plan, or `..`).
-pub fn check_inside(root: &Path, path: &Path) -> Result<()> {
-    let root =
-        std::fs::canonicalize(root).with_context(|| format!("resolving {}", root.display()))?;
-    let dir = path.parent().context("a file path has a directory")?;
-    let real =
-        std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
-    if !real.starts_with(&root) {
-        bail!(
-            "{} resolves to {}, outside {}: refused",
-            path.display(),
+/// Opens the directory of `real` (a path under `root`) without following a link.
+fn at<'a>(root: &Path, real: &'a Path) -> Result<At<'a>> {
+    let rel = real.strip_prefix(root).map_err(|_| {
+        anyhow!(
+            "{} is not under the root {}: refused",
             real.display(),
             root.display()
+        )
+    })?;
+    let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+        bail!("{} names no file", real.display());
+    };
+    let top = Tree::open(root, Confine::NoLinks)
+        .with_context(|| format!("opening the root {}", root.display()))?;
+    let dir = top
+        .open_at(parent, OFlags::RDONLY | OFlags::DIRECTORY)
+        .map_err(|e| match e {
+            ReadError::Escapes(_) => anyhow!(
+                "{}: a directory on the way is a symbolic link now (it was not when the plan was made): refused, nothing written there",
+                real.display()
+            ),
+            other => anyhow!("opening the directory of {}: {other}", real.display()),
+        })?;
+    Ok(At {
+        dir,
+        name,
+        path: real,
+    })
+}
+
+fn temp_name(name: &OsStr) -> std::ffi::OsString {
+    let mut t = std::ffi::OsString::from(".");
+    t.push(name);
+    t.push(".tuneguard-tmp");
+    t
+}
+
+/// The file's bytes and meta, or None when it does not exist. A link is refused.
+pub fn read(root: &Path, real: &Path) -> Result<Option<(Vec<u8>, Meta)>> {
+    let a = at(root, real)?;
+    let fd = match rustix::fs::openat(
+        &a.dir,
+        a.name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(None),
+        Err(Errno::LOOP) => bail!(
+            "{} is a symbolic link now; tuneguard writes only the file it planned, never through a link",
+            real.display()
+        ),
+        Err(e) => {
+            return Err(std::io::Error::from(e)).with_context(|| format!("reading {}", real.display()))
+        }
+    };
+    let st = rustix::fs::fstat(&fd)?;
+    let bytes =
+        tree::read_fd(fd, Cap::Config).map_err(|e| anyhow!("reading {}: {e}", real.display()))?;
+    Ok(Some((
+        bytes,
+        Meta {
+            mode: st.st_mode & 0o7777,
+            uid: st.st_uid,
+            gid: st.st_gid,
+        },
+    )))
+}
+
+/// Replaces (or creates) `real` with `bytes`, owned and moded as `meta`.
+pub fn write_atomic(root: &Path, real: &Path, bytes: &[u8], meta: Meta) -> Result<()> {
+    if meta.mode & 0o6000 != 0 {
+        bail!(
+            "{}: refusing to write a set-user-ID or set-group-ID file (mode {:04o})",
+            real.display(),
+            meta.mode
         );
     }
-    Ok(())
-}
-
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tuneguard-tmp"))
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing directory {}", dir.display()))
-}
-
-/// Replaces (or creates) `path` with `bytes`, owned and moded as `meta`.
-pub fn write_atomic(path: &Path, bytes: &[u8], meta: Meta) -> Result<()> {
-    let dir = path.parent().context("a file path has a directory")?;
-    let tmp = temp_path(path);
-    // A temp file of ours left by a killed run.
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
+    let a = at(root, real)?;
+    let tmp = temp_name(a.name);
+    // A temp file of ours left by a killed run (a link planted under that name is
+    // removed, not followed).
+    let _ = rustix::fs::unlinkat(&a.dir, &tmp, AtFlags::empty());
+    let fd = rustix::fs::openat(
+        &a.dir,
+        &tmp,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o600),
+    )
+    .map_err(std::io::Error::from)
+    .with_context(|| format!("creating the temp file for {}", real.display()))?;
+    let mut f = std::fs::File::from(fd);
     let result = (|| -> Result<()> {
         f.write_all(bytes)?;
-        std::os::unix::fs::fchown(&f, Some(meta.uid), Some(meta.gid))
-            .context("setting the owner")?;
-        f.set_permissions(std::fs::Permissions::from_mode(meta.mode))?;
+        rustix::fs::fchown(
+            &f,
+            Some(rustix::fs::Uid::from_raw(meta.uid)),
+            Some(rustix::fs::Gid::from_raw(meta.gid)),
+        )
+        .context("setting the owner")?;
+        rustix::fs::fchmod(&f, Mode::from_raw_mode(meta.mode)).context("setting the mode")?;
         f.sync_all()?;
         // A crash here leaves only our temp file: the target is untouched.
-        super::fault::boundary(&format!("temp-written:{}", path.display()))?;
-        std::fs::rename(&tmp, path)?;
+        super::fault::boundary(&format!("temp-written:{}", real.display()))?;
+        rustix::fs::renameat(&a.dir, &tmp, &a.dir, a.name)?;
         Ok(())
     })();
     if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
+        let _ = rustix::fs::unlinkat(&a.dir, &tmp, AtFlags::empty());
+        return Err(e).with_context(|| format!("writing {}", a.path.display()));
     }
-    sync_dir(dir)
+    rustix::fs::fsync(&a.dir)
+        .with_context(|| format!("syncing the directory of {}", real.display()))
 }
 
 /// Removes a file tuneguard created.
-pub fn remove(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("removing {}", path.display())),
+pub fn remove(root: &Path, real: &Path) -> Result<()> {
+    let a = at(root, real)?;
+    match rustix::fs::unlinkat(&a.dir, a.name, AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => {}
+        Err(e) => {
+            return Err(std::io::Error::from(e))
+                .with_context(|| format!("removing {}", real.display()))
+        }
     }
-    sync_dir(path.parent().context("a file path has a directory")?)
+    rustix::fs::fsync(&a.dir)
+        .with_context(|| format!("syncing the directory of {}", real.display()))
 }
 
 /// Removes a leftover temp file of a killed run.
-pub fn clean_temp(path: &Path) {
-    let _ = std::fs::remove_file(temp_path(path));
+pub fn clean_temp(root: &Path, real: &Path) {
+    if let Ok(a) = at(root, real) {
+        let _ = rustix::fs::unlinkat(&a.dir, temp_name(a.name), AtFlags::empty());
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn keeps_mode_and_refuses_links() {
         let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("a.conf");
+        let root = d.path();
+        std::fs::create_dir(root.join("etc")).unwrap();
+        let p = root.join("etc/a.conf");
         std::fs::write(&p, "x\n").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let (_, meta) = read(&p).unwrap().unwrap();
-        write_atomic(&p, b"y\n", meta).unwrap();
-        let (bytes, after) = read(&p).unwrap().unwrap();
+        let (_, meta) = read(root, &p).unwrap().unwrap();
+        write_atomic(root, &p, b"y\n", meta).unwrap();
+        let (bytes, after) = read(root, &p).unwrap().unwrap();
         assert_eq!((bytes.as_slice(), after.mode), (&b"y\n"[..], 0o640));
-        assert!(!temp_path(&p).exists());
-        let link = d.path().join("l.conf");
+        assert!(!root.join("etc/.a.conf.tuneguard-tmp").exists());
+        let link = root.join("etc/l.conf");
         std::os::unix::fs::symlink(&p, &link).unwrap();
-        assert!(read(&link).is_err());
+        assert!(read(root, &link).is_err());
+        // A directory that became a link out of the root.
         let outside = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink(outside.path(), d.path().join("out")).unwrap();
-        assert!(check_inside(d.path(), &d.path().join("out/x.conf")).is_err());
-        assert!(check_inside(d.path(), &p).is_ok());
+        std::os::unix::fs::symlink(outside.path(), root.join("out")).unwrap();
+        let e = write_atomic(root, &root.join("out/x.conf"), b"z\n", NEW_FILE).unwrap_err();
+        assert!(format!("{e:#}").contains("symbolic link now"), "{e:#}");
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        // Outside the root altogether.
+        assert!(write_atomic(root, &outside.path().join("y"), b"", NEW_FILE).is_err());
+        remove(root, &p).unwrap();
+        assert!(read(root, &p).unwrap().is_none());
     }
 }

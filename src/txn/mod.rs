@@ -156,8 +156,8 @@ fn steps(j: &Journal) -> Result<()> {
 }
 
 fn write_file(j: &Journal, i: usize, f: &FileStep) -> Result<()> {
-    fsio::check_inside(&j.rec.root, &f.real)?;
-    let now = fsio::read(&f.real)?;
+    let root = &j.rec.root;
+    let now = fsio::read(root, &f.real)?;
     let before = j.before(i)?;
     if now.as_ref().map(|(b, _)| b) != before.as_ref() {
         bail!(
@@ -166,8 +166,8 @@ fn write_file(j: &Journal, i: usize, f: &FileStep) -> Result<()> {
         );
     }
     match (j.after(i)?, f.after) {
-        (Some(bytes), Some(meta)) => fsio::write_atomic(&f.real, &bytes, meta),
-        _ => fsio::remove(&f.real),
+        (Some(bytes), Some(meta)) => fsio::write_atomic(root, &f.real, &bytes, meta),
+        _ => fsio::remove(root, &f.real),
     }
 }
 
@@ -204,7 +204,7 @@ fn verify(j: &Journal, side: Side) -> std::result::Result<(), Vec<String>> {
                 continue;
             }
         };
-        match fsio::read(&f.real) {
+        match fsio::read(&j.rec.root, &f.real) {
             Ok(now) => {
                 let ok = match (&now, &want, meta) {
                     (None, None, _) => true,
@@ -236,7 +236,7 @@ pub fn undo(j: &Journal) -> Vec<String> {
     fault::undoing();
     let mut left = Vec::new();
     for (i, f) in j.rec.files.iter().enumerate().rev() {
-        fsio::clean_temp(&f.real);
+        fsio::clean_temp(&j.rec.root, &f.real);
         if let Err(e) = undo_file(j, i, f) {
             left.push(format!("{e:#}"));
         }
@@ -284,7 +284,8 @@ pub fn undo(j: &Journal) -> Vec<String> {
 fn undo_file(j: &Journal, i: usize, f: &FileStep) -> Result<()> {
     let before = j.before(i)?;
     let after = j.after(i)?;
-    let now = fsio::read(&f.real)?.map(|(b, _)| b);
+    let root = &j.rec.root;
+    let now = fsio::read(root, &f.real)?.map(|(b, _)| b);
     if now == before {
         return Ok(());
     }
@@ -295,10 +296,9 @@ fn undo_file(j: &Journal, i: usize, f: &FileStep) -> Result<()> {
             j.dir.join(format!("files/{i}.before")).display()
         );
     }
-    fsio::check_inside(&j.rec.root, &f.real)?;
     match (before, f.before) {
-        (Some(bytes), Some(meta)) => fsio::write_atomic(&f.real, &bytes, meta),
-        _ => fsio::remove(&f.real),
+        (Some(bytes), Some(meta)) => fsio::write_atomic(root, &f.real, &bytes, meta),
+        _ => fsio::remove(root, &f.real),
     }
     .with_context(|| format!("restoring {}", f.path.display()))
 }
