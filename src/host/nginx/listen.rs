@@ -491,10 +491,7 @@ fn parse_address(s: &str) -> Result<Vec<Address>, &'static str> {
     // A name: nginx resolves it when it reads the configuration, and listens on each
     // address it gets.
     let mut out: Vec<Address> = Vec::new();
-    for a in (host, port)
-        .to_socket_addrs()
-        .map_err(|_| "host not found")?
-    {
+    for a in resolve_name(host, port)? {
         let a = Address::Inet(a);
         if !out.contains(&a) {
             out.push(a);
@@ -504,6 +501,46 @@ fn parse_address(s: &str) -> Result<Vec<Address>, &'static str> {
         return Err("host not found");
     }
     Ok(out)
+}
+
+/// How many distinct host names one process resolves for `listen`, and how long it may
+/// spend on them: each lookup may wait for the resolver's timeout (5 s and more on a host
+/// whose DNS does not answer), so a configuration with thousands of names would hold the
+/// audit for hours. Real configurations name a handful, if any.
+const MAX_NAMES: usize = 32;
+const LOOKUP_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A `listen` host name's addresses, each name looked up once per process.
+fn resolve_name(host: &str, port: u16) -> Result<Vec<SocketAddr>, &'static str> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    type Cache = (
+        HashMap<String, Result<Vec<IpAddr>, &'static str>>,
+        std::time::Duration,
+    );
+    static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+    let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let (cache, spent) = guard.get_or_insert_with(|| (HashMap::new(), Default::default()));
+    if !cache.contains_key(host) {
+        if cache.len() >= MAX_NAMES {
+            return Err("host not resolved: more than 32 host names in listen directives");
+        }
+        if *spent >= LOOKUP_BUDGET {
+            return Err("host not resolved: name lookups already took 5 s");
+        }
+        let t = std::time::Instant::now();
+        let ips = (host, 0)
+            .to_socket_addrs()
+            .map(|it| it.map(|a| a.ip()).collect())
+            .map_err(|_| "host not found");
+        *spent += t.elapsed();
+        cache.insert(host.to_string(), ips);
+    }
+    cache[host].clone().map(|ips| {
+        ips.into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect()
+    })
 }
 
 fn port(s: &str) -> Result<u16, &'static str> {
