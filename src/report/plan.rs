@@ -51,11 +51,16 @@ pub fn text(plan: &Plan, header: &str, style: Style) -> String {
     let _ = writeln!(out, "{}", style.bold(header));
     let mut rows: Vec<[String; 4]> = Vec::new();
     for c in &plan.live {
+        let wide = if c.host_wide {
+            " (host-wide: changes it for the whole host)"
+        } else {
+            ""
+        };
         rows.push([
             "live".into(),
             c.key.clone(),
             format!("{} → {}", c.before, c.after),
-            c.why.clone(),
+            format!("{}{wide}", c.why),
         ]);
     }
     for f in &plan.files {
