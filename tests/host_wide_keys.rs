@@ -36,8 +36,10 @@ fn kernel_vm_and_global_net_keys_are_refused_from_a_child_namespace() {
     assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
     for key in ["kernel.core_pattern", "vm.swappiness"] {
         assert!(
-            r.stderr
-                .contains(&format!("{key} is a global key: it is not under network namespace {}'s own /proc/sys/net", ns.name)),
+            r.stderr.contains(&format!(
+                "{key} is a global key: it is not under network namespace {}'s own /proc/sys/net",
+                ns.name
+            )),
             "{}",
             r.stderr
         );

@@ -40,6 +40,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 profiles: &profile.names,
                 findings: &findings,
                 fail_on,
+                overrides: &library.overrides(),
             };
             let out = match format {
                 Format::Text => text::render(&report, style, verbosity),

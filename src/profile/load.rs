@@ -71,9 +71,17 @@ pub struct Listing {
     pub overrides_builtin: bool,
 }
 
+/// A site profile that replaces the built-in of the same name: every report says so, so
+/// a replaced baseline is never silent.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Override {
+    pub name: String,
+    pub path: PathBuf,
+}
+
 impl Library {
     /// Built-ins plus the site profiles under `root`. A missing site directory is fine;
-    /// an unreadable one is an error.
+    /// an unreadable or untrusted one is an error (`safety::profiles`).
     pub fn load(root: &Path) -> Result<Self> {
         let mut entries: Vec<Entry> = BUILTIN
             .iter()
@@ -92,6 +100,7 @@ impl Library {
                     .with_context(|| format!("reading site profiles in {}", dir.display()))
             }
         };
+        let listing_found = listing.is_some();
         let mut site: Vec<PathBuf> = listing
             .into_iter()
             .flatten()
@@ -99,6 +108,14 @@ impl Library {
             .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
             .collect();
         site.sort();
+        if listing_found {
+            crate::safety::profiles::check_site(root, &dir, &site).map_err(|e| {
+                anyhow::anyhow!(
+                    "site profiles in {} are not under root's sole control, so none is read: {e}; a profile there could replace a built-in and make apply write what it says",
+                    dir.display()
+                )
+            })?;
+        }
         for path in site {
             let text = std::fs::read_to_string(&path)
                 .with_context(|| format!("reading site profile {}", path.display()))?;
@@ -111,6 +128,22 @@ impl Library {
             });
         }
         Ok(Self { entries })
+    }
+
+    /// The site profiles that replace built-ins.
+    pub fn overrides(&self) -> Vec<Override> {
+        self.entries
+            .iter()
+            .filter_map(|e| match &e.source {
+                ProfileSource::Site(p) if BUILTIN.iter().any(|(n, _)| *n == e.name) => {
+                    Some(Override {
+                        name: e.name.clone(),
+                        path: p.clone(),
+                    })
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn names(&self) -> Vec<String> {

@@ -5,5 +5,8 @@
 //! - `owner`: whether a path is under root's sole control (owned by root, not writable
 //!   by group or others, and the same for every directory above it): the sshd StrictModes
 //!   and sudo rule, used for what may be executed, the state directory and site profiles.
+//! - `profiles`: which site profiles may be read: `<root>/etc/tuneguard/profiles.d`, each
+//!   profile in it and every directory up to `--root` under root's sole control.
 
 pub mod owner;
+pub mod profiles;
