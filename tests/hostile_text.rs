@@ -106,3 +106,32 @@ fn file_text_is_escaped_in_text_junit_plans_and_errors() {
         r.stdout
     );
 }
+
+#[test]
+fn invalid_utf8_in_a_profile_is_named_at_its_first_bad_byte() {
+    let dirs = Dirs::new();
+    let bad: &[u8] = b"sysctl:\n  net.core.somaxconn: {min: 1}\n  # caf\xc3\xa9 \xff\xfe\n";
+    let path = dirs.root.path().join("bad.yaml");
+    std::fs::write(&path, bad).unwrap();
+    let p = path.to_str().unwrap();
+    let want = format!("{p}:3:10: invalid UTF-8 (byte 0xff)");
+    let r = run(&["profiles", "validate", p]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains(&want), "{}", r.stderr);
+    let r = run(&["audit", "--proc", "none", "--no-nginx", "--profile", p]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains(&want), "{}", r.stderr);
+    // A site profile, through the library.
+    let site = dirs.root.path().join("etc/tuneguard/profiles.d/site.yaml");
+    std::fs::create_dir_all(site.parent().unwrap()).unwrap();
+    std::fs::write(&site, bad).unwrap();
+    let root = dirs.root.path().to_str().unwrap();
+    let r = run(&["profiles", "list", "--root", root]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains(&format!("{}:3:10: invalid UTF-8", site.display())),
+        "{}",
+        r.stderr
+    );
+}

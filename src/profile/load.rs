@@ -117,7 +117,9 @@ impl Library {
             })?;
         }
         for path in site {
-            let text = std::fs::read_to_string(&path)
+            let text = std::fs::read(&path)
+                .map_err(anyhow::Error::from)
+                .and_then(|b| text(&path, b))
                 .with_context(|| format!("reading site profile {}", path.display()))?;
             let name = stem(&path);
             entries.retain(|e| e.name != name);
@@ -313,12 +315,37 @@ fn stem(path: &Path) -> String {
 }
 
 fn file_entry(path: &Path) -> Result<Entry> {
-    let text = std::fs::read_to_string(path)
+    let text = std::fs::read(path)
+        .map_err(anyhow::Error::from)
+        .and_then(|b| text(path, b))
         .with_context(|| format!("reading profile {}", path.display()))?;
     Ok(Entry {
         name: stem(path),
         source: ProfileSource::File(path.to_path_buf()),
         text,
+    })
+}
+
+/// A profile's bytes as text: UTF-8, or an error at the first bad byte's
+/// `file:line:col` (serde_yaml would only say "invalid UTF-8" with no place).
+fn text(path: &Path, bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        // The prefix is valid UTF-8, so lines and columns count characters as an editor does.
+        let before = std::str::from_utf8(&bytes[..good]).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        ProfileError {
+            file: path.display().to_string(),
+            line,
+            col,
+            message: format!(
+                "invalid UTF-8 (byte 0x{:02x}): a profile is UTF-8 text",
+                bytes[good]
+            ),
+        }
+        .into()
     })
 }
 
@@ -436,6 +463,14 @@ mod tests {
         );
         let e = err_of("sysctl: [\n");
         assert!(e.contains("bad.yaml:"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latin1.yaml");
+        std::fs::write(&path, b"sysctl:\n  # caf\xc3\xa9 ok, na\xefve not\n").unwrap();
+        let e = format!("{:#}", lib().validate_file(&path).unwrap_err());
+        assert!(
+            e.ends_with("latin1.yaml:2:16: invalid UTF-8 (byte 0xef): a profile is UTF-8 text"),
+            "{e}"
+        );
         let e = err_of("sysctl:\n  net.ipv4.tcp_syncookies: {equals: 300}\n");
         assert!(e.contains("bad.yaml:2:29: the kernel rejects `300` for net.ipv4.tcp_syncookies (EINVAL): 300 is out of range (0..255)"), "{e}");
     }
