@@ -48,9 +48,15 @@ fn kernel_vm_and_global_net_keys_are_refused_from_a_child_namespace() {
     // net.core.somaxconn is the namespace's own: planned, not refused.
     assert!(!r.stderr.contains("net.core.somaxconn is a global key"));
     assert!(r.stdout.contains("net.core.somaxconn"), "{}", r.stdout);
-    // netdev_max_backlog is absent from the namespace: never planned, never written.
+    // netdev_max_backlog is absent from the namespace: never planned, never written,
+    // and the plan says so.
     assert!(
         !r.stdout.contains("live   net.core.netdev_max_backlog"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&format!("note: net.core.netdev_max_backlog: not under network namespace {}'s own /proc/sys/net (a global key of the host), so not written from here", ns.name)),
         "{}",
         r.stdout
     );

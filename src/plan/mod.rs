@@ -7,7 +7,7 @@
 pub mod nginx;
 pub mod persist;
 
-use crate::audit::{Finding, Status};
+use crate::audit::{Absence, Finding, Status};
 use crate::catalog::{self, Scope};
 use crate::host::{NginxState, Snapshot};
 use crate::profile::{Profile, Value};
@@ -124,7 +124,13 @@ pub fn plan(snap: &Snapshot, profile: &Profile, findings: &[Finding], opts: &Opt
     for rule in &profile.rules {
         let id = format!("sysctl/{}", rule.key);
         let finding = findings.iter().find(|f| f.id == id);
-        if finding.is_some_and(|f| f.status == Status::Skip) {
+        if let Some(f) = finding.filter(|f| f.status == Status::Skip) {
+            if f.absent == Some(Absence::GlobalHidden) && child(snap) {
+                plan.notes.push(format!(
+                    "{}: not under network namespace {}'s own /proc/sys/net (a global key of the host), so not written from here; apply it on the host",
+                    rule.key, snap.netns.label
+                ));
+            }
             continue;
         }
         let info = catalog::lookup(&rule.key);
