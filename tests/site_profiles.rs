@@ -120,6 +120,20 @@ fn a_site_directory_others_control_is_refused_with_the_fix() {
     );
     assert_eq!(ns.get("net.core.somaxconn"), "4096", "nothing was written");
 
+    // A link in the trusted directory, even to a root-owned file of the host.
+    std::os::unix::fs::chown(&d, Some(0), Some(0)).unwrap();
+    let link = d.join("baseline.yaml");
+    std::os::unix::fs::symlink("/etc/hostname", &link).unwrap();
+    let r = audit(&root, "text");
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr
+            .contains(&format!("{} is a symbolic link", link.display())),
+        "{}",
+        r.stderr
+    );
+    std::fs::remove_file(&link).unwrap();
+
     // A directory between profiles.d and the root counts too.
     std::os::unix::fs::chown(&d, Some(0), Some(0)).unwrap();
     let etc = dirs.root.path().join("etc");

@@ -5,8 +5,9 @@
 //! under root's sole control (`owner::check_one`): a container's rootfs passed as
 //! `--root`, whose profiles.d a container user owns or may write, is refused. Refused with
 //! the path and the fix, never skipped: skipping would silently change which profile
-//! applies. Links are resolved first, and a file or directory that resolves outside
-//! `--root` has its whole chain up to `/` checked instead.
+//! applies. A link anywhere between `--root` and a profile is refused too: what is checked
+//! must be what is read, and a link in a container's tree means one thing to a check made
+//! from the host and another to a read confined to the tree.
 //!
 //! An unprivileged run also trusts its own files (it can only mislead itself); as root,
 //! only root's.
@@ -14,39 +15,44 @@
 use super::owner::{check_one_for, Untrusted};
 use std::path::{Path, PathBuf};
 
-/// Checks the site profile directory `dir` under `root`, and the profile files in it.
+/// Checks the site profile directory `dir` under `root`, and the profile files in it
+/// (`dir` and the files are paths under `root`, as joined by the caller).
 pub fn check_site(root: &Path, dir: &Path, files: &[PathBuf]) -> Result<(), Untrusted> {
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
-    let stop = resolve(root)?;
-    chain(&resolve(dir)?, &stop, me)?;
+    chain(dir, root, me)?;
     for f in files {
-        chain(&resolve(f)?, &stop, me)?;
+        chain(f, root, me)?;
     }
     Ok(())
 }
 
-fn resolve(path: &Path) -> Result<PathBuf, Untrusted> {
-    std::fs::canonicalize(path).map_err(|e| Untrusted {
-        path: path.to_path_buf(),
-        why: format!("cannot be resolved: {e}"),
-        fix: format!("check {}", path.display()),
-    })
-}
-
-/// `path`, then each directory above it up to and including `stop` (up to `/` when
-/// `path` is not under `stop`).
-fn chain(path: &Path, stop: &Path, me: u32) -> Result<(), Untrusted> {
+/// `path`, then each directory above it up to and including `root`, none a link (`root`
+/// itself may be one: the user named it).
+fn chain(path: &Path, root: &Path, me: u32) -> Result<(), Untrusted> {
     let mut at = Some(path);
     let mut above = false;
     while let Some(p) = at {
-        let meta = std::fs::symlink_metadata(p).map_err(|e| Untrusted {
+        let is_root = p == root;
+        let meta = if is_root {
+            std::fs::metadata(p)
+        } else {
+            std::fs::symlink_metadata(p)
+        }
+        .map_err(|e| Untrusted {
             path: p.to_path_buf(),
             why: format!("cannot be examined: {e}"),
             fix: format!("check {}", p.display()),
         })?;
+        if meta.file_type().is_symlink() {
+            return Err(Untrusted {
+                path: p.to_path_buf(),
+                why: "is a symbolic link: site profiles are read only through real directories and files under --root".into(),
+                fix: format!("replace {} with what it points to", p.display()),
+            });
+        }
         check_one_for(p, &meta, above, me)?;
-        if p == stop {
+        if is_root {
             break;
         }
         above = true;
@@ -94,19 +100,12 @@ mod tests {
         let e = check_site(root.path(), &dir, std::slice::from_ref(&f)).unwrap_err();
         assert!(e.path.ends_with("baseline.yaml"), "{e}");
         chmod(&f, 0o644);
-        // A link out of the root: the target's whole chain counts.
-        let outside = tempfile::tempdir().unwrap();
-        chmod(outside.path(), 0o777);
-        let target = outside.path().join("evil.yaml");
-        std::fs::write(&target, "sysctl: {}\n").unwrap();
-        chmod(&target, 0o644);
+        // A link, even to a root-owned file: refused (a check from the host and a read
+        // confined to the tree would follow it differently).
         let link = dir.join("evil.yaml");
-        std::os::unix::fs::symlink(&target, &link).unwrap();
-        let e = check_site(root.path(), &dir, &[link]).unwrap_err();
-        assert_eq!(
-            e.path,
-            std::fs::canonicalize(outside.path()).unwrap(),
-            "{e}"
-        );
+        std::os::unix::fs::symlink("/etc/hostname", &link).unwrap();
+        let e = check_site(root.path(), &dir, std::slice::from_ref(&link)).unwrap_err();
+        assert_eq!(e.path, link, "{e}");
+        assert!(e.why.contains("symbolic link"), "{e}");
     }
 }
