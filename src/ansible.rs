@@ -124,13 +124,22 @@ fn parse(path: &Path) -> Result<Task, String> {
         ));
     }
     let flag = |k: &str| map.get(k).and_then(truthy).unwrap_or(false);
+    // Under no_log a bad argument is named, its value is not.
+    let no_log = flag("_ansible_no_log");
+    let shown = |v: &dyn std::fmt::Display| {
+        if no_log {
+            "the value given (withheld: no_log)".to_string()
+        } else {
+            v.to_string()
+        }
+    };
     let mut bad = Vec::new();
     let mut text_arg = |k: &str| -> Option<String> {
         match map.get(k) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
             Some(other) => {
-                bad.push(format!("{k} must be a string, not {other}"));
+                bad.push(format!("{k} must be a string, not {}", shown(other)));
                 None
             }
         }
@@ -155,7 +164,8 @@ fn parse(path: &Path) -> Result<Task, String> {
             .collect(),
         Some(other) => {
             bad.push(format!(
-                "profile must be a string or a list of strings, not {other}"
+                "profile must be a string or a list of strings, not {}",
+                shown(other)
             ));
             Vec::new()
         }
@@ -164,7 +174,7 @@ fn parse(path: &Path) -> Result<Task, String> {
         if ty == "bool" {
             if let Some(v) = map.get(k) {
                 if truthy(v).is_none() {
-                    bad.push(format!("{k} must be a boolean, not {v}"));
+                    bad.push(format!("{k} must be a boolean, not {}", shown(v)));
                 }
             }
         }
@@ -173,7 +183,10 @@ fn parse(path: &Path) -> Result<Task, String> {
         "audit" => false,
         "apply" => true,
         other => {
-            bad.push(format!("mode must be audit or apply, not {other}"));
+            bad.push(format!(
+                "mode must be audit or apply, not {}",
+                shown(&other)
+            ));
             false
         }
     };
@@ -183,7 +196,8 @@ fn parse(path: &Path) -> Result<Task, String> {
         Some("info") => Severity::Info,
         Some(other) => {
             bad.push(format!(
-                "fail_on must be info, warning or error, not {other}"
+                "fail_on must be info, warning or error, not {}",
+                shown(&other)
             ));
             Severity::Error
         }
@@ -244,20 +258,25 @@ impl Task {
             f.dry_run = true;
             return match apply::prepare(&self.select, &f) {
                 Ok(p) => self.result(&p, None, fail_on),
-                Err(e) => failed(format!("{e:#}")),
+                Err(e) => failed(self.say(format!("{e:#}"), "the audit could not run")),
             };
         }
         let mut p = match apply::prepare(&self.select, &self.flags) {
             Ok(p) => p,
-            Err(e) => return failed(format!("{e:#}")),
+            Err(e) => {
+                return failed(self.say(format!("{e:#}"), "apply stopped before changing anything"))
+            }
         };
         if !p.plan.refusals.is_empty() {
             let mut v = self.result(&p, None, fail_on);
             v["failed"] = json!(true);
             v["changed"] = json!(false);
-            v["msg"] = json!(format!(
-                "apply refused before changing anything: {}",
-                p.plan.refusals.join("; ")
+            v["msg"] = json!(self.say(
+                format!(
+                    "apply refused before changing anything: {}",
+                    p.plan.refusals.join("; ")
+                ),
+                "apply refused before changing anything",
             ));
             return v;
         }
@@ -266,7 +285,21 @@ impl Task {
         }
         match apply::execute(&mut p) {
             Ok(o) => self.result(&p, Some(&o), fail_on),
-            Err(e) => failed(format!("apply could not start: {e:#}")),
+            Err(e) => failed(self.say(
+                format!("apply could not start: {e:#}"),
+                "apply could not start",
+            )),
+        }
+    }
+
+    /// `full`, or under no_log only what happened (`bare`): errors and refusals quote keys
+    /// with their values and lines of files, which stay on the host (its journal,
+    /// `tuneguard history`, a dry run there).
+    fn say(&self, full: String, bare: &str) -> String {
+        if self.no_log {
+            format!("{bare} (details withheld: no_log; run tuneguard on the host to see them)")
+        } else {
+            full
         }
     }
 
@@ -300,6 +333,13 @@ impl Task {
                 warnings.push(why.clone());
             }
         }
+        if self.no_log && !warnings.is_empty() {
+            // Notes quote values (backlogs, file lines) as errors do.
+            warnings = vec![format!(
+                "{} note(s) withheld: no_log (`tuneguard apply --dry-run` on the host shows them)",
+                warnings.len()
+            )];
+        }
         let (changed, failed, msg) = if !self.apply {
             let bad = p.findings.iter().filter(|f| f.fails_at(fail_on)).count();
             let msg = format!(
@@ -318,8 +358,8 @@ impl Task {
                 None => (true, false, format!("check mode: would make {} live change(s) and {} file edit(s)", p.plan.live.len(), p.plan.files.len())),
                 Some(o) => match &o.error {
                     None => (true, false, format!("applied: transaction {}", o.id)),
-                    Some(e) if o.left.is_empty() => (false, true, format!("apply failed and restored everything: {e}")),
-                    Some(e) => (true, true, format!("apply failed and could NOT restore everything (journal {}): {e}; left: {}", o.journal.display(), o.left.join("; "))),
+                    Some(e) if o.left.is_empty() => (false, true, self.say(format!("apply failed and restored everything: {e}"), &format!("apply failed and restored everything (transaction {})", o.id))),
+                    Some(e) => (true, true, self.say(format!("apply failed and could NOT restore everything (journal {}): {e}; left: {}", o.journal.display(), o.left.join("; ")), &format!("apply failed and could NOT restore everything (journal {})", o.journal.display()))),
                 },
             }
         };

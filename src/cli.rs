@@ -317,8 +317,9 @@ pub struct ApplyFlags {
     /// (default: nginx in PATH).
     #[arg(long, value_name = "FILE")]
     pub nginx_bin: Option<PathBuf>,
-    /// Write global keys (fs.*, tcp_mem, ...) even when the target is a child network
-    /// namespace, where they change the whole host.
+    /// Write host-wide keys (kernel.*, vm.*, fs.*: anything not under the target
+    /// namespace's own /proc/sys/net) even when the target is a child network namespace,
+    /// where they change the whole host.
     #[arg(long)]
     pub allow_global: bool,
 }

@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
+use tuneguard::report::escape::block;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -27,9 +28,12 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("tuneguard: error: {err}");
+            // Errors quote file names, values and what the kernel said: escaped, as
+            // every report is (report::escape).
+            let shown = |e: &dyn std::fmt::Display| block(&e.to_string()).into_owned();
+            eprintln!("tuneguard: error: {}", shown(&err));
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                eprintln!("  caused by: {}", shown(&cause));
             }
             ExitCode::from(2)
         }

@@ -303,6 +303,54 @@ fn no_log_hides_values() {
 }
 
 #[test]
+fn no_log_keeps_values_out_of_a_failed_applys_msg() {
+    // The kernel refuses tcp_ecn=31337 (EINVAL): apply fails and restores. Without
+    // no_log the msg names key and value; with it, neither the value nor the error.
+    let ns = Netns::new();
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("ecn.yaml");
+    std::fs::write(&profile, "sysctl:\n  net.ipv4.tcp_ecn: {equals: 31337}\n").unwrap();
+    let args = |no_log: bool| {
+        serde_json::json!({
+            "mode": "apply", "netns": ns.name, "nginx": false, "persist": false,
+            "profile": profile, "root": dir.path(), "state_dir": dir.path().join("state"),
+            "_ansible_no_log": no_log,
+        })
+        .to_string()
+    };
+    let before = ns.get("net.ipv4.tcp_ecn");
+    let r = module(&args(false));
+    assert_eq!(r["failed"], true, "{r}");
+    let msg = r["msg"].as_str().unwrap();
+    assert!(msg.contains("net.ipv4.tcp_ecn = 31337"), "{r}");
+    let r = module(&args(true));
+    assert_eq!(r["failed"], true, "{r}");
+    let msg = r["msg"].as_str().unwrap();
+    assert!(
+        msg.starts_with("apply failed and restored everything (transaction "),
+        "{r}"
+    );
+    assert!(msg.contains("withheld: no_log"), "{r}");
+    let text = r.to_string();
+    assert!(
+        !text.contains("31337") && !text.contains("tcp_ecn ="),
+        "{text}"
+    );
+    assert_eq!(ns.get("net.ipv4.tcp_ecn"), before, "restored");
+    // A bad argument is named, its value withheld.
+    let r = module(r#"{"mode": "s3cr3t", "_ansible_no_log": true}"#);
+    assert_eq!(r["failed"], true);
+    assert!(
+        r["msg"]
+            .as_str()
+            .unwrap()
+            .contains("mode must be audit or apply"),
+        "{r}"
+    );
+    assert!(!r.to_string().contains("s3cr3t"), "{r}");
+}
+
+#[test]
 fn ansible_doc_renders_the_module_page_and_the_examples_parse() {
     let fleet = Fleet::new(&[("h1", "unused")]);
     let lib = fleet.dir.path().join("library");

@@ -77,7 +77,7 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
         (None, None) => return f.skip(format!("{key}: no live value and no persisted files to read")),
     };
     f.live = live.as_ref().map(value_json);
-    if info.is_some_and(|i| i.scope == Scope::Global) && snap.netns.initial == Some(false) {
+    if snap.netns.initial == Some(false) && !snap.per_netns.contains(key) {
         f.host_wide = true;
     }
 

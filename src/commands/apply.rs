@@ -497,6 +497,7 @@ fn reverse(j: &Journal, state: &Path) -> Result<(Txn, Vec<String>)> {
             before: now,
             after: c.before.clone(),
             why: format!("rollback of {}", old.id),
+            host_wide: c.host_wide,
         });
     }
     let mut bytes = Vec::new();

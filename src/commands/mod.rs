@@ -40,6 +40,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 profiles: &profile.names,
                 findings: &findings,
                 fail_on,
+                overrides: &library.overrides(),
             };
             let out = match format {
                 Format::Text => text::render(&report, style, verbosity),
@@ -179,12 +180,13 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
         }
         ProfilesAction::Validate { file } => {
             let p = library.validate_file(&file)?;
-            write_stdout(&format!(
-                "{}: ok, profile {} with {} sysctl rule(s) after extends\n",
+            let said = format!(
+                "{}: ok, profile {} with {} sysctl rule(s) after extends",
                 file.display(),
                 p.names.join(", "),
                 p.rules.len()
-            ))?;
+            );
+            write_stdout(&format!("{}\n", report::escape::line(&said)))?;
             Ok(0)
         }
     }

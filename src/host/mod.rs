@@ -10,7 +10,7 @@ pub mod sysctl;
 pub mod sysctl_d;
 
 use crate::kversion::KernelVersion;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 /// Where live values come from.
@@ -63,6 +63,13 @@ pub struct Snapshot {
     pub netns: NetnsInfo,
     /// Live values, by key; empty when offline.
     pub sysctl: BTreeMap<String, Reading>,
+    /// The keys read that the namespace holds itself: net.* keys present under its own
+    /// /proc/sys/net. The kernel's answer to "this namespace's, or the host's?": /proc/sys/net
+    /// follows the reader's network namespace, and a child's shows only its per-namespace
+    /// keys (global net.* keys such as netdev_max_backlog are absent there), while
+    /// kernel.*, vm.* and fs.* are the host's from anywhere. Meaningful for a child
+    /// namespace; the initial one's /proc/sys/net also shows the global net.* keys.
+    pub per_netns: BTreeSet<String>,
     /// False for `--proc none`: there are no live values, only persisted ones.
     pub live: bool,
     /// The persisted configuration, when it applies to the audited namespace.
@@ -182,6 +189,7 @@ pub fn snapshot(req: &Request) -> Snapshot {
                 target: None,
             },
             sysctl: BTreeMap::new(),
+            per_netns: BTreeSet::new(),
             live: false,
             persisted: None,
             persisted_skipped: None,
@@ -286,6 +294,12 @@ fn read_live(source: &LiveSource, req: &Request) -> Snapshot {
             .keys
             .iter()
             .map(|k| (k.clone(), reader.read(k)))
+            .collect(),
+        per_netns: req
+            .keys
+            .iter()
+            .filter(|k| reader.in_own_net(k))
+            .cloned()
             .collect(),
         live: true,
         persisted: None,

@@ -30,6 +30,20 @@ impl Reader {
             LiveSource::Offline => Reading::Absent,
         }
     }
+
+    /// Whether `key` is a net.* key present under the reading namespace's own
+    /// /proc/sys/net (see `Snapshot::per_netns`). Looked at without following a link:
+    /// the kernel's sysctl tree has none, so one would not be the kernel's word.
+    pub fn in_own_net(&self, key: &str) -> bool {
+        let sys = match &self.source {
+            LiveSource::Kernel => PathBuf::from("/proc/sys"),
+            LiveSource::ProcDir(dir) => dir.join("sys"),
+            LiveSource::Offline => return false,
+        };
+        key.starts_with("net.")
+            && crate::catalog::validate_key_name(key).is_ok()
+            && std::fs::symlink_metadata(key_path(&sys, key)).is_ok_and(|m| m.is_file())
+    }
 }
 
 pub fn key_path(sys: &Path, key: &str) -> PathBuf {
@@ -99,5 +113,10 @@ mod tests {
         );
         assert_eq!(r.read("net.ipv4.tcp_wmem"), Reading::Absent);
         assert_eq!(r.read("net.ipv4/../../x"), Reading::Absent);
+        assert!(r.in_own_net("net.ipv4.tcp_rmem"));
+        assert!(!r.in_own_net("net.ipv4.tcp_wmem"));
+        std::fs::create_dir_all(dir.path().join("sys/kernel")).unwrap();
+        std::fs::write(dir.path().join("sys/kernel/core_pattern"), "core\n").unwrap();
+        assert!(!r.in_own_net("kernel.core_pattern"));
     }
 }

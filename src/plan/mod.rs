@@ -7,7 +7,7 @@
 pub mod nginx;
 pub mod persist;
 
-use crate::audit::{Finding, Status};
+use crate::audit::{Absence, Finding, Status};
 use crate::catalog::{self, Scope};
 use crate::host::{NginxState, Snapshot};
 use crate::profile::{Profile, Value};
@@ -22,6 +22,9 @@ pub struct LiveChange {
     pub after: String,
     /// The audit's message for the rule.
     pub why: String,
+    /// The write changes the whole host, not only the target namespace (`host_wide`).
+    #[serde(default)]
+    pub host_wide: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +88,28 @@ pub struct Options {
     pub root: PathBuf,
 }
 
+/// Whether the target is a child network namespace, or may be one: a namespace was
+/// selected and the kernel did not say it is the initial one.
+fn child(snap: &Snapshot) -> bool {
+    match snap.netns.initial {
+        Some(initial) => !initial,
+        None => snap.netns.target.is_some(),
+    }
+}
+
+/// Whether writing `key` changes the whole host rather than the target namespace. From
+/// a child namespace the kernel decides (what host/ read): only net.* keys present under
+/// the namespace's own /proc/sys/net are its own; kernel.*, vm.*, fs.* and the global
+/// net.* keys are the host's. In the initial namespace every key is the host's anyway;
+/// the ones that also reach every container (all but net.*, and the catalog's global
+/// net.* keys) are marked, so a plan never changes them unannounced.
+pub fn host_wide(snap: &Snapshot, key: &str) -> bool {
+    if child(snap) {
+        return !snap.per_netns.contains(key);
+    }
+    !key.starts_with("net.") || catalog::lookup(key).is_some_and(|i| i.scope == Scope::Global)
+}
+
 /// The plan that brings the host to the profile.
 pub fn plan(snap: &Snapshot, profile: &Profile, findings: &[Finding], opts: &Options) -> Plan {
     let mut plan = Plan::default();
@@ -99,7 +124,13 @@ pub fn plan(snap: &Snapshot, profile: &Profile, findings: &[Finding], opts: &Opt
     for rule in &profile.rules {
         let id = format!("sysctl/{}", rule.key);
         let finding = findings.iter().find(|f| f.id == id);
-        if finding.is_some_and(|f| f.status == Status::Skip) {
+        if let Some(f) = finding.filter(|f| f.status == Status::Skip) {
+            if f.absent == Some(Absence::GlobalHidden) && child(snap) {
+                plan.notes.push(format!(
+                    "{}: not under network namespace {}'s own /proc/sys/net (a global key of the host), so not written from here; apply it on the host",
+                    rule.key, snap.netns.label
+                ));
+            }
             continue;
         }
         let info = catalog::lookup(&rule.key);
@@ -122,10 +153,10 @@ pub fn plan(snap: &Snapshot, profile: &Profile, findings: &[Finding], opts: &Opt
                     continue;
                 };
                 if let Some(before) = &live {
-                    let global = info.is_some_and(|i| i.scope == Scope::Global);
-                    if global && snap.netns.initial == Some(false) && !opts.allow_global {
+                    let host_wide = host_wide(snap, &rule.key);
+                    if host_wide && child(snap) && !opts.allow_global {
                         plan.refusals.push(format!(
-                            "{} is a global key: writing it from network namespace {} changes it for the whole host; pass --allow-global to do that on purpose",
+                            "{} is a global key: it is not under network namespace {}'s own /proc/sys/net, so writing it from there changes it for the whole host; pass --allow-global to do that on purpose",
                             rule.key, snap.netns.label
                         ));
                         continue;
@@ -135,6 +166,7 @@ pub fn plan(snap: &Snapshot, profile: &Profile, findings: &[Finding], opts: &Opt
                         before: before.to_sysctl_string(),
                         after: after.to_sysctl_string(),
                         why: f.message.clone(),
+                        host_wide,
                     });
                 }
                 after

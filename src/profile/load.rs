@@ -72,9 +72,17 @@ pub struct Listing {
     pub overrides_builtin: bool,
 }
 
+/// A site profile that replaces the built-in of the same name: every report says so, so
+/// a replaced baseline is never silent.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Override {
+    pub name: String,
+    pub path: PathBuf,
+}
+
 impl Library {
     /// Built-ins plus the site profiles under `root`. A missing site directory is fine;
-    /// an unreadable one is an error.
+    /// an unreadable or untrusted one is an error (`safety::profiles`).
     pub fn load(root: &Path) -> Result<Self> {
         let mut entries: Vec<Entry> = BUILTIN
             .iter()
@@ -93,6 +101,7 @@ impl Library {
                     .with_context(|| format!("reading site profiles in {}", dir.display()))
             }
         };
+        let listing_found = listing.is_some();
         let mut site: Vec<PathBuf> = listing
             .into_iter()
             .flatten()
@@ -100,6 +109,14 @@ impl Library {
             .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
             .collect();
         site.sort();
+        if listing_found {
+            crate::safety::profiles::check_site(root, &dir, &site).map_err(|e| {
+                anyhow::anyhow!(
+                    "site profiles in {} are not under root's sole control, so none is read: {e}; a profile there could replace a built-in and make apply write what it says",
+                    dir.display()
+                )
+            })?;
+        }
         // Read through the root, held open: a link in a tree such as a container's rootfs
         // is followed inside it, never to the host's files.
         let tree = match site.is_empty() {
@@ -127,6 +144,22 @@ impl Library {
             });
         }
         Ok(Self { entries })
+    }
+
+    /// The site profiles that replace built-ins.
+    pub fn overrides(&self) -> Vec<Override> {
+        self.entries
+            .iter()
+            .filter_map(|e| match &e.source {
+                ProfileSource::Site(p) if BUILTIN.iter().any(|(n, _)| *n == e.name) => {
+                    Some(Override {
+                        name: e.name.clone(),
+                        path: p.clone(),
+                    })
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -295,17 +328,6 @@ fn stem(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// A profile's bytes as text: UTF-8, or an error naming the file.
-fn text(path: &Path, bytes: Vec<u8>) -> Result<String> {
-    String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: not UTF-8 text (first bad byte at offset {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })
-}
-
 /// A profile named by path on the command line: the caller chose it, so it is opened as
 /// given, but only a regular file and at most [`Cap::Small`] of it.
 fn file_entry(path: &Path) -> Result<Entry> {
@@ -317,6 +339,29 @@ fn file_entry(path: &Path) -> Result<Entry> {
         name: stem(path),
         source: ProfileSource::File(path.to_path_buf()),
         text,
+    })
+}
+
+/// A profile's bytes as text: UTF-8, or an error at the first bad byte's
+/// `file:line:col` (serde_yaml would only say "invalid UTF-8" with no place).
+fn text(path: &Path, bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        // The prefix is valid UTF-8, so lines and columns count characters as an editor does.
+        let before = std::str::from_utf8(&bytes[..good]).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        ProfileError {
+            file: path.display().to_string(),
+            line,
+            col,
+            message: format!(
+                "invalid UTF-8 (byte 0x{:02x}): a profile is UTF-8 text",
+                bytes[good]
+            ),
+        }
+        .into()
     })
 }
 
@@ -460,6 +505,14 @@ mod tests {
         );
         let e = err_of("sysctl: [\n");
         assert!(e.contains("bad.yaml:"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latin1.yaml");
+        std::fs::write(&path, b"sysctl:\n  # caf\xc3\xa9 ok, na\xefve not\n").unwrap();
+        let e = format!("{:#}", lib().validate_file(&path).unwrap_err());
+        assert!(
+            e.ends_with("latin1.yaml:2:16: invalid UTF-8 (byte 0xef): a profile is UTF-8 text"),
+            "{e}"
+        );
         let e = err_of("sysctl:\n  net.ipv4.tcp_syncookies: {equals: 300}\n");
         assert!(e.contains("bad.yaml:2:29: the kernel rejects `300` for net.ipv4.tcp_syncookies (EINVAL): 300 is out of range (0..255)"), "{e}");
     }

@@ -61,6 +61,7 @@ pub fn render(r: &AuditReport) -> String {
             "initial_netns": snap.netns.initial,
         },
         "profiles": r.profiles,
+        "profiles_overridden": r.overrides,
         "persisted": persisted(snap),
         "nginx": nginx(snap),
         "fail_on": r.fail_on,

@@ -27,6 +27,18 @@ pub fn render(r: &AuditReport) -> String {
         s.checks,
         s.skip
     );
+    if !r.overrides.is_empty() {
+        out.push_str("    <properties>\n");
+        for (o, note) in r.overrides.iter().zip(r.override_notes()) {
+            let _ = writeln!(
+                out,
+                "      <property name=\"profile_override.{}\" value=\"{}\"/>",
+                esc(&o.name),
+                esc(&note)
+            );
+        }
+        out.push_str("    </properties>\n");
+    }
     for f in r.findings {
         let _ = write!(
             out,
@@ -72,7 +84,10 @@ pub fn render(r: &AuditReport) -> String {
     out
 }
 
+/// XML-escaped, with control characters shown escaped (`super::escape`): XML 1.0 has
+/// no place for most of them, and a CI log shows the rest to a terminal.
 fn esc(s: &str) -> String {
+    let s = super::escape::block(s);
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -81,7 +96,6 @@ fn esc(s: &str) -> String {
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&apos;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {}
             c => o.push(c),
         }
     }
@@ -92,6 +106,9 @@ fn esc(s: &str) -> String {
 mod tests {
     #[test]
     fn escapes_xml() {
-        assert_eq!(super::esc("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(
+            super::esc("a<b & \"c\"\u{1}\x1b[2J"),
+            "a&lt;b &amp; &quot;c&quot;\\x01\\x1b[2J"
+        );
     }
 }

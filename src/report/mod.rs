@@ -1,5 +1,6 @@
 //! Telling: the same findings as text for a person, JSON for scripts, JUnit for CI.
 
+pub mod escape;
 pub mod explain;
 pub mod json;
 pub mod junit;
@@ -11,6 +12,7 @@ pub mod text;
 
 use crate::audit::Finding;
 use crate::host::Snapshot;
+use crate::profile::load::Override;
 use crate::profile::Severity;
 
 /// What every renderer gets.
@@ -19,4 +21,22 @@ pub struct AuditReport<'a> {
     pub profiles: &'a [String],
     pub findings: &'a [Finding],
     pub fail_on: Severity,
+    /// Site profiles that replace built-ins (said in every format).
+    pub overrides: &'a [Override],
+}
+
+impl AuditReport<'_> {
+    /// One sentence per replaced built-in.
+    pub fn override_notes(&self) -> Vec<String> {
+        self.overrides
+            .iter()
+            .map(|o| {
+                format!(
+                    "site profile {} replaces the built-in {}",
+                    o.path.display(),
+                    o.name
+                )
+            })
+            .collect()
+    }
 }

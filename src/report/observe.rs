@@ -1,6 +1,7 @@
 //! `observe` as text (diagnoses worst first, then the evidence they rest on) and as
 //! JSON, schema tuneguard.observe/v1 (docs/json-schema.md).
 
+use super::escape::line;
 use super::style::Style;
 use super::text::{wrap, Verbosity};
 use crate::host::Identity;
@@ -94,7 +95,7 @@ fn mark(s: Severity, style: Style) -> String {
 
 fn owners_text(o: &[crate::host::sockets::Owner]) -> String {
     o.iter()
-        .map(|o| format!("{}[{}]", o.name, o.pid))
+        .map(|o| format!("{}[{}]", line(&o.name), o.pid))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -127,8 +128,14 @@ pub fn text(r: &ObserveReport, style: Style, verbosity: Verbosity) -> String {
         );
     }
     for d in &a.diagnoses {
-        let _ = writeln!(out, "{} {}  {}", mark(d.severity, style), d.id, d.subject);
-        let _ = writeln!(out, "{indent}{}", wrap(&d.summary, 92, indent));
+        let _ = writeln!(
+            out,
+            "{} {}  {}",
+            mark(d.severity, style),
+            d.id,
+            line(&d.subject)
+        );
+        let _ = writeln!(out, "{indent}{}", wrap(&line(&d.summary), 92, indent));
         if verbosity != Verbosity::Quiet {
             let _ = writeln!(
                 out,
@@ -252,7 +259,7 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
                 );
             }
             for o in &cw.by_owner {
-                let _ = writeln!(out, "  owner {}[{}] {:>6}", o.name, o.pid, o.count);
+                let _ = writeln!(out, "  owner {}[{}] {:>6}", line(&o.name), o.pid, o.count);
             }
             if cw.owner_unknown > 0 && v.owners.looked_up {
                 let _ = writeln!(out, "  owner unknown: {}", cw.owner_unknown);
@@ -318,7 +325,7 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
             );
         }
     } else if let Some(e) = &v.sockets_error {
-        let _ = writeln!(out, "sockets: {e}");
+        let _ = writeln!(out, "sockets: {}", line(e));
     } else {
         let _ = writeln!(
             out,

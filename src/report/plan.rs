@@ -2,6 +2,7 @@
 //! diff per file (`similar`), colored on a tty, and the notes; the same as JSON
 //! (`tuneguard.apply/v1`) for scripts and the Ansible module.
 
+use super::escape::{block, line};
 use super::style::Style;
 use crate::plan::{FileChange, FileKind, Plan};
 use serde_json::json;
@@ -48,14 +49,19 @@ fn paint_diff(d: &str, style: Style) -> String {
 /// The plan for a person: what changes, where, and why.
 pub fn text(plan: &Plan, header: &str, style: Style) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}", style.bold(header));
+    let _ = writeln!(out, "{}", style.bold(&line(header)));
     let mut rows: Vec<[String; 4]> = Vec::new();
     for c in &plan.live {
+        let wide = if c.host_wide {
+            " (host-wide: changes it for the whole host)"
+        } else {
+            ""
+        };
         rows.push([
             "live".into(),
             c.key.clone(),
             format!("{} → {}", c.before, c.after),
-            c.why.clone(),
+            format!("{}{wide}", c.why),
         ]);
     }
     for f in &plan.files {
@@ -102,6 +108,11 @@ pub fn text(plan: &Plan, header: &str, style: Style) -> String {
             "  nothing to change: the host already matches the profile"
         );
     }
+    for r in &mut rows {
+        for cell in r.iter_mut() {
+            *cell = line(cell).into_owned();
+        }
+    }
     let w1 = rows.iter().map(|r| r[1].chars().count()).max().unwrap_or(0);
     let w2 = rows.iter().map(|r| r[2].chars().count()).max().unwrap_or(0);
     for r in &rows {
@@ -115,16 +126,16 @@ pub fn text(plan: &Plan, header: &str, style: Style) -> String {
         );
     }
     for f in &plan.files {
-        let _ = write!(out, "\n{}", paint_diff(&diff(f), style));
+        let _ = write!(out, "\n{}", paint_diff(&block(&diff(f)), style));
     }
     if !plan.notes.is_empty() || !plan.refusals.is_empty() {
         out.push('\n');
     }
     for n in &plan.refusals {
-        let _ = writeln!(out, "{} {n}", style.red("refused:"));
+        let _ = writeln!(out, "{} {}", style.red("refused:"), line(n));
     }
     for n in &plan.notes {
-        let _ = writeln!(out, "{} {n}", style.yellow("note:"));
+        let _ = writeln!(out, "{} {}", style.yellow("note:"), line(n));
     }
     out
 }

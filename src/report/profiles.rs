@@ -1,5 +1,6 @@
 //! `profiles list` and `profiles show`: what a person reads about profiles.
 
+use super::escape::{block, line};
 use super::style::Style;
 use crate::profile::load::Listing;
 use crate::profile::{Profile, ProfileSource};
@@ -23,13 +24,13 @@ pub fn list(listing: &[Listing], style: Style) -> (String, bool) {
         };
         out.push_str(&format!(
             "{:20} {} {}\n",
-            style.bold(&l.name),
-            l.description.as_deref().unwrap_or(""),
-            style.dim(&format!("({source})"))
+            style.bold(&line(&l.name)),
+            line(l.description.as_deref().unwrap_or("")),
+            style.dim(&line(&format!("({source})")))
         ));
         if let Some(e) = &l.error {
             broken = true;
-            out.push_str(&format!("{:20} {} {e}\n", "", style.red("broken:")));
+            out.push_str(&format!("{:20} {} {}\n", "", style.red("broken:"), line(e)));
         }
     }
     (out, broken)
@@ -42,12 +43,14 @@ pub fn show(name: &str, text: &str, source: &ProfileSource, p: &Profile, style: 
         ProfileSource::Builtin => format!("builtin:profiles/{name}.yaml"),
         ProfileSource::Site(p) | ProfileSource::File(p) => p.display().to_string(),
     };
-    out.push_str(&style.dim(&format!("# {from}\n")));
-    out.push_str(text);
+    out.push_str(&style.dim(&format!("# {}\n", line(&from))));
+    out.push_str(&block(text));
     if !text.ends_with('\n') {
         out.push('\n');
     }
     out.push_str(&style.bold("\n# resolved, after extends:\n"));
+    // Values and waiver reasons are the profile's text: escaped like it.
+    let mut rest = String::new();
     for r in &p.rules {
         let mut extra = String::new();
         if let Some(k) = &r.kernel {
@@ -61,7 +64,7 @@ pub fn show(name: &str, text: &str, source: &ProfileSource, p: &Profile, style: 
             .as_ref()
             .map(|v| format!(" apply {v}"))
             .unwrap_or_default();
-        out.push_str(&format!(
+        rest.push_str(&format!(
             "{:36} {:18} {:8}{apply}{extra}  (from {})\n",
             r.key,
             r.constraint.to_string(),
@@ -70,7 +73,7 @@ pub fn show(name: &str, text: &str, source: &ProfileSource, p: &Profile, style: 
         ));
     }
     if let Some(k) = &p.keepalive {
-        out.push_str(&format!(
+        rest.push_str(&format!(
             "{:36} max_detection {:?} idle_timeout {:?} {}  (from {})\n",
             "keepalive",
             k.max_detection,
@@ -80,7 +83,7 @@ pub fn show(name: &str, text: &str, source: &ProfileSource, p: &Profile, style: 
         ));
     }
     if let Some(b) = &p.listen_backlog {
-        out.push_str(&format!(
+        rest.push_str(&format!(
             "{:36} min {:?} within_somaxconn {} {}  (from {})\n",
             "nginx.listen_backlog",
             b.min,
@@ -90,7 +93,7 @@ pub fn show(name: &str, text: &str, source: &ProfileSource, p: &Profile, style: 
         ));
     }
     if let Some(k) = &p.so_keepalive {
-        out.push_str(&format!(
+        rest.push_str(&format!(
             "{:36} required {} {}  (from {})\n",
             "nginx.so_keepalive",
             k.required,
@@ -99,10 +102,11 @@ pub fn show(name: &str, text: &str, source: &ProfileSource, p: &Profile, style: 
         ));
     }
     for (s, w) in &p.waivers {
-        out.push_str(&format!(
+        rest.push_str(&format!(
             "{s:36} waived: {}  (from {})\n",
             w.reason, w.origin
         ));
     }
+    out.push_str(&block(&rest));
     out
 }

@@ -2,6 +2,7 @@
 //! the explanation, rationale and remedy under each finding; `-q` prints only what
 //! fails.
 
+use super::escape::line;
 use super::style::Style;
 use super::AuditReport;
 use crate::audit::{Finding, Status, Summary};
@@ -27,17 +28,20 @@ pub fn render(r: &AuditReport, style: Style, verbosity: Verbosity) -> String {
         let _ = writeln!(
             out,
             "{}",
-            style.bold(&format!(
+            style.bold(&line(&format!(
                 "tuneguard audit · {} · Linux {kernel} · {ns} · profile {}",
                 snap.hostname,
                 r.profiles.join(" + ")
-            ))
+            )))
         );
+    }
+    for n in r.override_notes() {
+        let _ = writeln!(out, "{} {}", style.yellow("note:"), line(&n));
     }
     let width = r
         .findings
         .iter()
-        .map(|f| f.subject.len())
+        .map(|f| line(&f.subject).chars().count())
         .max()
         .unwrap_or(0)
         .min(36);
@@ -49,8 +53,8 @@ pub fn render(r: &AuditReport, style: Style, verbosity: Verbosity) -> String {
             out,
             "{} {:width$}  {}",
             mark(f, style),
-            f.subject,
-            f.message
+            line(&f.subject),
+            line(&f.message)
         );
         if let (Status::Fail, Some(serde_json::Value::Object(ev))) = (f.status, &f.evidence) {
             let moved: Vec<String> = ev
@@ -75,7 +79,7 @@ pub fn render(r: &AuditReport, style: Style, verbosity: Verbosity) -> String {
                 let _ = writeln!(
                     out,
                     "{indent}{}",
-                    style.dim(&wrap(&f.explanation, 88, indent))
+                    style.dim(&wrap(&line(&f.explanation), 88, indent))
                 );
             }
             if let Some(rat) = &f.rationale {
@@ -83,14 +87,18 @@ pub fn render(r: &AuditReport, style: Style, verbosity: Verbosity) -> String {
                 let _ = writeln!(
                     out,
                     "{indent}{}",
-                    wrap(&format!("why ({who}): {rat}"), 88, indent)
+                    wrap(&line(&format!("why ({who}): {rat}")), 88, indent)
                 );
             }
             if let Some(fact) = &f.fact {
-                let _ = writeln!(out, "{indent}{}", style.dim(&format!("fact: {fact}")));
+                let _ = writeln!(
+                    out,
+                    "{indent}{}",
+                    style.dim(&line(&format!("fact: {fact}")))
+                );
             }
             if let (Some(rem), Status::Fail) = (&f.remedy, f.status) {
-                let _ = writeln!(out, "{indent}{} {}", style.cyan("fix:"), rem);
+                let _ = writeln!(out, "{indent}{} {}", style.cyan("fix:"), line(rem));
             }
         }
     }

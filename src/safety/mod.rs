@@ -7,6 +7,9 @@
 //!   and sudo rule, used for what may be executed, the state directory and site profiles.
 //! - `tree`: what may be read: files below a directory held open, links followed only
 //!   inside it, regular files only, opened without blocking, read up to a cap per kind.
+//! - `profiles`: which site profiles may be read: `<root>/etc/tuneguard/profiles.d`, each
+//!   profile in it and every directory up to `--root` under root's sole control.
 
 pub mod owner;
+pub mod profiles;
 pub mod tree;
