@@ -5,5 +5,8 @@
 //! - `owner`: whether a path is under root's sole control (owned by root, not writable
 //!   by group or others, and the same for every directory above it): the sshd StrictModes
 //!   and sudo rule, used for what may be executed, the state directory and site profiles.
+//! - `exec`: which program tuneguard may execute (nginx found through a process, in
+//!   PATH, or named with `--nginx-bin`) and which process's command line it may believe.
 
+pub mod exec;
 pub mod owner;
