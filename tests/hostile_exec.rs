@@ -439,18 +439,158 @@ fn a_root_master_whose_binary_others_may_replace_is_not_run() {
 }
 
 #[test]
-fn roots_own_nginx_is_found_and_used_as_before() {
+fn roots_own_nginx_is_found_and_used_as_before_and_an_impostor_beside_it_is_named() {
     let ns = Netns::new();
     let p = Prefix::new();
     p.write_http(
         "nginx.conf",
-        &format!(" server {{ listen {ADDR}; return 200 a; }}\n"),
+        " server { listen 127.0.0.1:8081; return 200 a; }\n",
     );
     p.start(&ns).expect("nginx starts");
     let r = audit_json(&ns, &[]);
     assert_eq!(r["nginx"]["conf"], p.conf().display().to_string());
-    let how = r["nginx"]["found_by"].as_str().unwrap();
-    assert!(how.starts_with("the running nginx master (pid "), "{how}");
-    assert!(how.ends_with(") uses it"), "nothing passed over: {how}");
+    let pid = std::fs::read_to_string(p.path().join("nginx.pid")).unwrap();
+    assert_eq!(
+        r["nginx"]["found_by"],
+        format!("the running nginx master (pid {}) uses it", pid.trim())
+    );
+    let ids: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&"nginx/discovery"), "{ids:?}");
+
+    // A nobody "master" beside it: the real one is still used, the other one named.
+    let imp = Impostor::start(&ns, NOBODY, 0o755, NOBODY, "nginx: master process {bin}");
+    let r = audit_json(&ns, &[]);
+    assert_eq!(r["nginx"]["conf"], p.conf().display().to_string());
+    let f = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "nginx/discovery")
+        .unwrap_or_else(|| panic!("no nginx/discovery finding: {r:#}"));
+    assert_eq!(f["status"], "fail");
+    assert_eq!(f["severity"], "warning");
+    let msg = f["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!(
+            "nginx master pid {} was ignored: it runs as uid 65534",
+            imp.pid
+        )),
+        "{msg}"
+    );
+
+    // apply plans with the real master and says what it passed over.
+    let tmp = tempfile::tempdir().unwrap();
+    let prof = write_profile(
+        tmp.path(),
+        "nginx-1024",
+        "nginx:\n  listen_backlog: {min: 1024}\n",
+    );
+    let state = tmp.path().join("state");
+    let r = run_with(
+        &[
+            "apply",
+            "--dry-run",
+            "--netns",
+            &ns.name,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--profile",
+            &prof,
+            "--only",
+            "nginx",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains(&format!("nginx master pid {} was ignored", imp.pid)),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("is not the file"), "{}", r.stdout);
+    assert_eq!(imp.executed(), Vec::<String>::new());
+    p.stop(&ns);
+}
+
+#[test]
+fn a_master_whose_binary_was_replaced_is_tested_with_the_new_file_and_the_plan_says_so() {
+    // As after a package upgrade: the master runs a file that is no longer at its path
+    // (/proc/PID/exe reads "PATH (deleted)"); the path now holds another file.
+    let ns = Netns::new();
+    ns.set("net.core.somaxconn", "4096");
+    let p = Prefix::new();
+    let conf = p.write_http(
+        "nginx.conf",
+        &format!(" server {{ listen {ADDR} backlog=128; return 200 a; }}\n"),
+    );
+    let bin_dir = tempfile::tempdir().unwrap();
+    let bin = bin_dir.path().join("nginx");
+    std::fs::copy(real_nginx(), &bin).unwrap();
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.name])
+        .arg(&bin)
+        .arg("-p")
+        .arg(p.path())
+        .arg("-c")
+        .arg(&conf)
+        .args(["-e", "stderr"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid: u32 = std::fs::read_to_string(p.path().join("nginx.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let next = bin_dir.path().join("nginx.new");
+    std::fs::copy(real_nginx(), &next).unwrap();
+    std::fs::rename(&next, &bin).unwrap();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(exe.to_string_lossy().ends_with(" (deleted)"), "{exe:?}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let prof = write_profile(
+        tmp.path(),
+        "nginx-1024",
+        "nginx:\n  listen_backlog: {min: 1024}\n",
+    );
+    let state = tmp.path().join("state");
+    let r = run_with(
+        &[
+            "apply",
+            "--dry-run",
+            "--netns",
+            &ns.name,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--profile",
+            &prof,
+            "--only",
+            "nginx",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let real = std::fs::canonicalize(&bin).unwrap();
+    let note = format!(
+        "{} is not the file nginx master pid {pid} runs",
+        real.display()
+    );
+    assert!(
+        r.stdout.contains(&note),
+        "missing {note:?} in:\n{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("was not run"), "{}", r.stdout);
     p.stop(&ns);
 }

@@ -15,6 +15,9 @@ use std::process::Command;
 pub struct Found {
     pub path: PathBuf,
     pub how: String,
+    /// What was passed over on the way and why (a master not running as root, a binary
+    /// that may not be run), one sentence each.
+    pub notes: Vec<String>,
 }
 
 /// The nginx masters holding the listeners: the first one that runs as root, and why
@@ -114,12 +117,12 @@ fn ask_master(p: &Process, notes: &mut Vec<String>) -> Option<PathBuf> {
     }
 }
 
-/// `how`, followed by what was passed over on the way and why.
-fn with_notes(how: String, notes: &[String]) -> String {
+/// `text`, followed by what was passed over on the way and why.
+fn with_notes(text: String, notes: &[String]) -> String {
     if notes.is_empty() {
-        how
+        text
     } else {
-        format!("{how} ({})", notes.join("; "))
+        format!("{text} ({})", notes.join("; "))
     }
 }
 
@@ -147,11 +150,9 @@ pub fn find(
             if let Some(path) = path {
                 if exists_under(root, &path) {
                     return Ok(Found {
-                        how: with_notes(
-                            format!("the running nginx master (pid {pid}) uses it"),
-                            &notes,
-                        ),
+                        how: format!("the running nginx master (pid {pid}) uses it"),
                         path,
+                        notes,
                     });
                 }
                 looked.push(format!("{} (nginx master pid {pid})", path.display()));
@@ -164,8 +165,9 @@ pub fn find(
         if let Some(p) = ask_binary(binary) {
             if exists_under(root, &p) {
                 return Ok(Found {
-                    how: with_notes(format!("`{} -V` names it", binary.path.display()), &notes),
+                    how: format!("`{} -V` names it", binary.path.display()),
                     path: p,
+                    notes,
                 });
             }
             looked.push(format!("{} (nginx -V)", p.display()));
@@ -175,7 +177,8 @@ pub fn find(
     if exists_under(root, &default) {
         return Ok(Found {
             path: default,
-            how: with_notes("the usual path".into(), &notes),
+            how: "the usual path".into(),
+            notes,
         });
     }
     looked.push(default.display().to_string());
