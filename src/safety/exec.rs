@@ -276,6 +276,35 @@ mod tests {
     }
 
     #[test]
+    fn a_long_command_line_is_read_up_to_the_cap() {
+        // One argument may hold at most 128 KiB (MAX_ARG_STRLEN): three of 40 KiB.
+        let big = "x".repeat(40 * 1024);
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "read _", "sh", &big, &big, &big])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Until the child has exec'd sh (at most 10 s).
+        let mut p = read_process(child.id());
+        for _ in 0..500 {
+            if p.as_ref().is_ok_and(|p| p.title.starts_with("sh -c")) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            p = read_process(child.id());
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let p = p.unwrap();
+        assert_eq!(p.title.len() as u64, CMDLINE_MAX);
+        assert!(
+            p.title.starts_with("sh -c read _ sh xxx"),
+            "{}",
+            &p.title[..40]
+        );
+    }
+
+    #[test]
     fn only_executable_files_under_roots_control_may_run() {
         if !root() {
             return;
