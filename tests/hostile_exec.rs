@@ -142,6 +142,24 @@ fn audit_json(ns: &Netns, env: &[(&str, &str)]) -> Value {
     r.json()
 }
 
+/// The pid of nginx's master once it has daemonized and set its title (until then the
+/// sockets are held by a process whose title does not say `master process` yet).
+fn master_ready(p: &Prefix) -> u32 {
+    for _ in 0..500 {
+        let pid = std::fs::read_to_string(p.path().join("nginx.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok());
+        if let Some(pid) = pid {
+            let title = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&title).contains("master process") {
+                return pid;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nginx in {} did not become a master", p.path().display());
+}
+
 /// What the report or plan says of a root master whose binary is in a 0777 directory.
 fn refused(imp: &Impostor) -> String {
     let dir = std::fs::canonicalize(imp.dir.path()).unwrap();
@@ -447,12 +465,12 @@ fn roots_own_nginx_is_found_and_used_as_before_and_an_impostor_beside_it_is_name
         " server { listen 127.0.0.1:8081; return 200 a; }\n",
     );
     p.start(&ns).expect("nginx starts");
+    let pid = master_ready(&p);
     let r = audit_json(&ns, &[]);
     assert_eq!(r["nginx"]["conf"], p.conf().display().to_string());
-    let pid = std::fs::read_to_string(p.path().join("nginx.pid")).unwrap();
     assert_eq!(
         r["nginx"]["found_by"],
-        format!("the running nginx master (pid {}) uses it", pid.trim())
+        format!("the running nginx master (pid {pid}) uses it")
     );
     let ids: Vec<&str> = r["findings"]
         .as_array()
@@ -547,11 +565,7 @@ fn a_master_whose_binary_was_replaced_is_tested_with_the_new_file_and_the_plan_s
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let pid: u32 = std::fs::read_to_string(p.path().join("nginx.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid = master_ready(&p);
     let next = bin_dir.path().join("nginx.new");
     std::fs::copy(real_nginx(), &next).unwrap();
     std::fs::rename(&next, &bin).unwrap();
