@@ -7,120 +7,16 @@
 
 mod common;
 
+use common::impostor::Impostor;
 use common::nginx::{binary as real_nginx, Prefix};
 use common::{run_with, write_profile, Netns};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const NOBODY: u32 = 65534;
 const ADDR: &str = "127.0.0.1:8080";
-
-/// examples/impostor, built by `cargo build --examples` (scripts/test does).
-fn impostor_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples/impostor");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build --examples` first (scripts/test does)",
-        bin.display()
-    );
-    bin
-}
-
-/// The impostor, copied as DIR/nginx and running in a namespace; killed on drop.
-struct Impostor {
-    child: Child,
-    dir: tempfile::TempDir,
-    pid: u32,
-}
-
-impl Impostor {
-    /// `owner` owns DIR and DIR/nginx; DIR has `dir_mode`; the process runs as `run_as`
-    /// under `title` (`{bin}` in it is replaced by DIR/nginx), listening on ADDR.
-    fn start(ns: &Netns, owner: u32, dir_mode: u32, run_as: u32, title: &str) -> Impostor {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("nginx");
-        std::fs::copy(impostor_bin(), &bin).unwrap();
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::os::unix::fs::chown(&bin, Some(owner), Some(owner)).unwrap();
-        std::os::unix::fs::chown(dir.path(), Some(owner), Some(owner)).unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(dir_mode)).unwrap();
-        let title = title.replace("{bin}", &bin.display().to_string());
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &ns.name]);
-        if run_as != 0 {
-            cmd.arg("setpriv")
-                .arg(format!("--reuid={run_as}"))
-                .arg(format!("--regid={run_as}"))
-                .arg("--clear-groups");
-        }
-        let mut child = cmd
-            .args(["bash", "-c", "exec -a \"$0\" \"$1\""])
-            .arg(&title)
-            .arg(&bin)
-            .env("TUNEGUARD_IMPOSTOR_LISTEN", ADDR)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting the impostor");
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(out).lines();
-            let _ = tx.send(lines.next().and_then(Result::ok));
-            for _ in lines {}
-        });
-        let ready = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Some(l)) if l.starts_with("ready pid=") => l,
-            other => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the impostor did not get ready: {other:?}");
-            }
-        };
-        let pid = ready["ready pid=".len()..].trim().parse().unwrap();
-        let me = Impostor { child, dir, pid };
-        // What tuneguard will see: comm nginx, the title, the uid.
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-        assert_eq!(String::from_utf8_lossy(&cmdline), format!("{title}\0"));
-        assert_eq!(
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap(),
-            "nginx\n"
-        );
-        me
-    }
-
-    fn bin(&self) -> PathBuf {
-        self.dir.path().join("nginx")
-    }
-
-    /// The markers left by anything that ran the binary.
-    fn executed(&self) -> Vec<String> {
-        std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("executed-by-"))
-            .collect()
-    }
-}
-
-impl Drop for Impostor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The impostor can run at all: run directly, it leaves its marker (so an absent marker
 /// means it was not run).
@@ -194,6 +90,7 @@ fn a_nobody_nginx_master_is_neither_run_nor_believed() {
         0o755,
         NOBODY,
         &format!("nginx: master process {{bin}} -c {}", conf.display()),
+        ADDR,
     );
     assert_marker_works(&imp);
     // Its directory first in PATH, too: nginx there is nobody's.
@@ -309,6 +206,7 @@ fn a_root_owned_binary_run_by_nobody_is_still_not_believed() {
         0o755,
         NOBODY,
         &format!("nginx: master process {{bin}} -c {}", conf.display()),
+        ADDR,
     );
     let r = audit_json(&ns, &[]);
     assert_eq!(r["nginx"]["checked"], false, "{:#}", r["nginx"]);
@@ -345,6 +243,7 @@ fn a_root_master_whose_binary_others_may_replace_is_not_run() {
             p.path().display(),
             conf.display()
         ),
+        ADDR,
     );
     // A root master's title is believed; its -c is absolute, so no -V is needed.
     let r = audit_json(&ns, &[]);
@@ -361,7 +260,7 @@ fn a_root_master_whose_binary_others_may_replace_is_not_run() {
 
     // Without -c, `-V` would be asked of the master's binary: refused, and said.
     drop(imp);
-    let bare = Impostor::start(&ns, 0, 0o777, 0, "nginx: master process {bin}");
+    let bare = Impostor::start(&ns, 0, 0o777, 0, "nginx: master process {bin}", ADDR);
     let r = audit_json(&ns, &[("PATH", "/usr/bin:/bin")]);
     let reason = r["nginx"]["reason"].as_str().unwrap();
     assert!(reason.contains(&refused(&bare)), "{reason}");
@@ -378,6 +277,7 @@ fn a_root_master_whose_binary_others_may_replace_is_not_run() {
             p.path().display(),
             conf.display()
         ),
+        ADDR,
     );
     let tmp = tempfile::tempdir().unwrap();
     let prof = write_profile(
@@ -481,7 +381,14 @@ fn roots_own_nginx_is_found_and_used_as_before_and_an_impostor_beside_it_is_name
     assert!(!ids.contains(&"nginx/discovery"), "{ids:?}");
 
     // A nobody "master" beside it: the real one is still used, the other one named.
-    let imp = Impostor::start(&ns, NOBODY, 0o755, NOBODY, "nginx: master process {bin}");
+    let imp = Impostor::start(
+        &ns,
+        NOBODY,
+        0o755,
+        NOBODY,
+        "nginx: master process {bin}",
+        ADDR,
+    );
     let r = audit_json(&ns, &[]);
     assert_eq!(r["nginx"]["conf"], p.conf().display().to_string());
     let f = r["findings"]
