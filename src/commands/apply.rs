@@ -344,7 +344,7 @@ fn nginx_step(
             (
                 binary.path,
                 discover::master_args(&p.title),
-                discover::systemd_unit(p.pid),
+                discover::systemd_unit(p),
             )
         }
         None => (

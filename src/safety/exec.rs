@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 
 /// At most this much of /proc/PID/cmdline is read (argv can be as long as ARG_MAX).
 pub const CMDLINE_MAX: u64 = 64 * 1024;
-/// At most this much of /proc/PID/status (a few KiB in practice).
-const STATUS_MAX: u64 = 16 * 1024;
+/// At most this much of /proc/PID/status and /proc/PID/cgroup (a few KiB in practice).
+const SMALL_MAX: u64 = 16 * 1024;
 
 /// Which file a path or a process's executable is: device and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +130,8 @@ pub struct Process {
     pub exe_path: Option<PathBuf>,
     /// The file the process really runs (stat through /proc/PID/exe).
     pub exe_file: Option<FileId>,
+    /// /proc/PID/cgroup (at most 16 KiB), for the systemd unit it runs in.
+    pub cgroup: String,
 }
 
 fn read_bounded(dir: &OwnedFd, name: &str, max: u64) -> std::io::Result<Vec<u8>> {
@@ -157,7 +159,7 @@ pub fn read_process(pid: u32) -> std::io::Result<Process> {
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let status = read_bounded(&dir, "status", STATUS_MAX)?;
+    let status = read_bounded(&dir, "status", SMALL_MAX)?;
     let uids = status_uids(&String::from_utf8_lossy(&status)).ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::InvalidData, "no Uid line in status")
     })?;
@@ -178,12 +180,14 @@ pub fn read_process(pid: u32) -> std::io::Result<Process> {
             dev: st.st_dev,
             ino: st.st_ino,
         });
+    let cgroup = read_bounded(&dir, "cgroup", SMALL_MAX).unwrap_or_default();
     Ok(Process {
         pid,
         uids,
         title,
         exe_path,
         exe_file,
+        cgroup: String::from_utf8_lossy(&cgroup).into_owned(),
     })
 }
 
@@ -250,6 +254,7 @@ mod tests {
             title: "nginx: master process nginx".into(),
             exe_path: None,
             exe_file: None,
+            cgroup: String::new(),
         };
         assert!(believed(&p([0; 4]), "nginx master").is_ok());
         // A set-uid root program run by a user: real uid 1000, effective 0.

@@ -225,12 +225,12 @@ pub fn master_args(title: &str) -> Vec<String> {
 }
 
 /// The systemd unit of a process, when systemd runs the host and nginx is a service.
-pub fn systemd_unit(pid: u32) -> Option<String> {
+pub fn systemd_unit(p: &Process) -> Option<String> {
     if !Path::new("/run/systemd/system").is_dir() {
         return None;
     }
-    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    cg.lines()
+    p.cgroup
+        .lines()
         .filter_map(|l| l.rsplit('/').next())
         .find(|u| u.ends_with(".service"))
         .map(str::to_string)
