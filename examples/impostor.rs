@@ -1,6 +1,7 @@
 //! A program that poses as an nginx master, for tests/hostile_exec.rs. Copied as `nginx`
 //! and started under a title such as `nginx: master process /x/nginx -c /tmp/x.conf`
-//! (`exec -a`), it listens where it is told and stays up. Run any other way (`-V`, `-t`,
+//! (`exec -a`), it listens where it is told and stays up, non-dumpable (so its files under
+//! /proc/PID show as root's: only /proc/PID/status tells its uid). Run any other way (`-V`, `-t`,
 //! a start), it proves it was executed: it writes `executed-by-uid-N` (N its effective
 //! uid, the file holding its arguments) next to its own binary, answers like nginx and
 //! exits 0. std and libc only.
@@ -27,6 +28,8 @@ fn main() {
                 std::process::exit(1);
             }
         };
+        // SAFETY: prctl(PR_SET_DUMPABLE, 0) has no memory preconditions.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
         println!("ready pid={}", std::process::id());
         let _ = std::io::stdout().flush();
         let end = Instant::now() + Duration::from_secs(hold);

@@ -93,6 +93,9 @@ fn a_nobody_nginx_master_is_neither_run_nor_believed() {
         ADDR,
     );
     assert_marker_works(&imp);
+    // Non-dumpable: its /proc files show as root's, though it runs as nobody.
+    let meta = std::fs::metadata(format!("/proc/{}/cmdline", imp.pid)).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 0);
     // Its directory first in PATH, too: nginx there is nobody's.
     let path = format!(
         "{}:{}",

@@ -5,7 +5,8 @@
 //!
 //! - A process is believed (its command line read for `-c`/`-p`/`-g`, its binary
 //!   considered at all) only when it runs as root: every uid in /proc/PID/status is 0.
-//!   Not the owner of /proc/PID, which a non-dumpable process of any user shows as root.
+//!   Not the owner of files under /proc/PID: any user's process that makes itself
+//!   non-dumpable (prctl PR_SET_DUMPABLE 0) has them shown as root's.
 //!   The process's files are read through one pinned /proc/PID directory, so a pid that
 //!   dies and is reused meanwhile cannot mix two processes, and every read is bounded.
 //! - A program is executed only when it is under root's sole control
