@@ -313,8 +313,9 @@ pub struct ApplyFlags {
     /// Reload or restart nginx with this shell command instead of systemd or signals.
     #[arg(long, value_name = "CMD")]
     pub nginx_cmd: Option<String>,
-    /// The nginx binary for `nginx -t` and a start when no nginx master is running
-    /// (default: nginx in PATH).
+    /// The nginx binary for `nginx -t` and a start when no nginx master runs as root or
+    /// its binary may not be run (default: the first nginx in PATH that may be). Refused
+    /// unless owned by root and not writable by group or others, nor any directory above.
     #[arg(long, value_name = "FILE")]
     pub nginx_bin: Option<PathBuf>,
     /// Write host-wide keys (kernel.*, vm.*, fs.*: anything not under the target

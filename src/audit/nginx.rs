@@ -69,6 +69,37 @@ pub(super) fn somaxconn(snap: &Snapshot) -> Option<(u32, &'static str)> {
 }
 
 pub(super) fn check(snap: &Snapshot, profile: &Profile) -> Vec<Finding> {
+    let mut out = check_read(snap, profile);
+    if let NginxState::Read(r) = &snap.nginx {
+        out.extend(discovery(r));
+    }
+    out
+}
+
+/// What finding nginx passed over: a process posing as the master that does not run as
+/// root, a binary that may not be run (safety::exec). Not the configuration's fault, but
+/// the host's owner should know who claims to be nginx.
+fn discovery(read: &crate::host::NginxRead) -> Option<Finding> {
+    if read.notes.is_empty() {
+        return None;
+    }
+    let mut f = Finding::new("nginx", "nginx discovery", Severity::Warning);
+    f.id = "nginx/discovery".into();
+    f.explanation = "tuneguard believes only an nginx master running as root, and runs a \
+binary only when root alone can change it and every directory above it (docs/nginx.md)."
+        .into();
+    Some(f.fail(
+        Severity::Warning,
+        format!(
+            "{} was read ({}), passing over: {}",
+            read.main.display(),
+            read.how,
+            read.notes.join("; ")
+        ),
+    ))
+}
+
+fn check_read(snap: &Snapshot, profile: &Profile) -> Vec<Finding> {
     let read = match &snap.nginx {
         NginxState::Read(r) => r,
         other => {

@@ -11,6 +11,7 @@ use crate::plan::{self, Plan};
 use crate::profile::Library;
 use crate::report::plan as show;
 use crate::report::style::Style;
+use crate::safety::exec::{self, Program};
 use crate::txn::journal::{self, Control, FileStep, Journal, NginxStep, Record, State};
 use crate::txn::{self, fsio, lock::Lock, Outcome, Txn};
 use anyhow::{bail, Context, Result};
@@ -87,7 +88,7 @@ pub fn prepare(select: &Select, flags: &ApplyFlags) -> Result<Prepared> {
             ));
         }
     }
-    let nginx = nginx_step(&snap, &plan, control, flags)?;
+    let nginx = nginx_step(&snap, &mut plan, control, flags)?;
     if let Some(n) = &nginx {
         if control == Some(Control::Reload)
             && n.master.is_none()
@@ -264,14 +265,47 @@ fn tell(what: &str, o: &Outcome, state: &Path) -> Result<()> {
     }
 }
 
+/// `--nginx-bin`, refused (exit 2) unless safety::exec allows running it.
+fn nginx_bin(flags: &ApplyFlags) -> Result<Option<Program>> {
+    flags
+        .nginx_bin
+        .as_ref()
+        .map(|b| {
+            exec::check(b).map_err(|u| {
+                anyhow::anyhow!("--nginx-bin {}: refused, tuneguard runs it as root and {u}: nothing was changed", b.display())
+            })
+        })
+        .transpose()
+}
+
+/// The binary for `nginx -t` and a start when the master's own may not be run (or no
+/// master runs): `--nginx-bin`, else the first nginx in PATH that may be run.
+fn fallback_binary(given: Option<Program>, notes: &mut Vec<String>) -> Result<Program> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let searched = exec::in_path("nginx");
+    notes.extend(searched.notes("nginx"));
+    searched.found.with_context(|| {
+        let passed_over = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join("; "))
+        };
+        format!("no nginx binary that may be run as root to test the edited configuration{passed_over}: nothing was changed; give --nginx-bin FILE (owned by root, not writable by group or others, nor any directory above it)")
+    })
+}
+
 /// How to reach nginx: its running master (binary, arguments, systemd unit), or the
-/// binary to test and start it with.
+/// binary to test and start it with. Only a master running as root is used, and only
+/// binaries safety::exec allows are run; the plan's notes say what was passed over.
 fn nginx_step(
     snap: &Snapshot,
-    plan: &Plan,
+    plan: &mut Plan,
     control: Option<Control>,
     flags: &ApplyFlags,
 ) -> Result<Option<NginxStep>> {
+    let given = nginx_bin(flags)?;
     let NginxState::Read(read) = &snap.nginx else {
         if control.is_some() {
             bail!(
@@ -288,29 +322,38 @@ fn nginx_step(
         return Ok(None);
     }
     let live = snap.listeners.as_ref().and_then(|l| l.as_ref().ok());
-    let master = live.and_then(discover::master);
+    let masters = live.map(discover::masters).unwrap_or_default();
+    let mut notes = masters.ignored;
+    let master = masters.trusted;
     let main = sel_real(&plan.files, &read.main);
     let (binary, args, unit) = match &master {
-        Some((pid, title)) => {
-            let exe = discover::binary(*pid)?;
-            (
-                exe,
-                discover::master_args(title),
-                discover::systemd_unit(*pid),
-            )
-        }
-        None => {
-            let bin = match &flags.nginx_bin {
-                Some(b) => b.clone(),
-                None => discover::which("nginx").context("nginx is not running and not in PATH: give --nginx-bin FILE so the edited configuration can be tested")?,
+        Some(p) => {
+            let binary = match exec::program_of(p, discover::MASTER) {
+                Ok(b) => b,
+                Err(why) => {
+                    notes.push(why);
+                    let b = fallback_binary(given, &mut notes)?;
+                    notes.push(format!(
+                        "nginx will be tested and started with {} instead",
+                        b.path.display()
+                    ));
+                    b
+                }
             };
+            notes.extend(exec::differs(&binary, p, discover::MASTER));
             (
-                bin,
-                vec!["-c".to_string(), main.display().to_string()],
-                None,
+                binary.path,
+                discover::master_args(&p.title),
+                discover::systemd_unit(p),
             )
         }
+        None => (
+            fallback_binary(given, &mut notes)?.path,
+            vec!["-c".to_string(), main.display().to_string()],
+            None,
+        ),
     };
+    plan.notes.extend(notes);
     // Where nginx listens now, and with what cap: what an undo must bring back.
     let before: Vec<(String, u32)> = match (live, &read.conf) {
         (Some(l), Ok(_)) => read
@@ -329,7 +372,7 @@ fn nginx_step(
         control,
         command: flags.nginx_cmd.clone(),
         unit,
-        master: master.map(|(p, _)| p),
+        master: master.map(|p| p.pid),
         sockets: plan.sockets.clone(),
         listeners_before: before,
     }))

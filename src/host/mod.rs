@@ -123,6 +123,8 @@ pub struct NginxRead {
     pub main: PathBuf,
     /// How the configuration was found, for the report.
     pub how: String,
+    /// What discovery passed over and why (nginx/discovery finding).
+    pub notes: Vec<String>,
     /// The configuration, or what nginx would say refusing it.
     pub conf: Result<nginx::Config, nginx::ConfError>,
     /// The sockets it asks for (empty when the configuration could not be parsed).
@@ -330,7 +332,7 @@ pub fn read_listeners() -> Result<Listeners, String> {
 }
 
 fn read_nginx(req: &Request, running: Option<&Listeners>) -> NginxState {
-    let (main, how, conf) = match req.nginx {
+    let (main, how, notes, conf) = match req.nginx {
         NginxWant::Off => return NginxState::Off,
         NginxWant::Dump(path) => {
             match crate::safety::tree::read_file(path, crate::safety::tree::Cap::Dump) {
@@ -340,7 +342,8 @@ fn read_nginx(req: &Request, running: Option<&Listeners>) -> NginxState {
                         .as_ref()
                         .map(|c| c.path(c.main).to_path_buf())
                         .unwrap_or_else(|_| path.clone());
-                    (main, format!("the nginx -T dump {}", path.display()), conf)
+                    let how = format!("the nginx -T dump {}", path.display());
+                    (main, how, Vec::new(), conf)
                 }
                 Err(e) => {
                     return NginxState::Unreadable {
@@ -355,6 +358,7 @@ fn read_nginx(req: &Request, running: Option<&Listeners>) -> NginxState {
                 NginxWant::Conf(p) => nginx::discover::Found {
                     path: p.clone(),
                     how: "--nginx-conf".into(),
+                    notes: Vec::new(),
                 },
                 _ => match nginx::discover::find(req.root, !req.root_explicit, running) {
                     Ok(f) => f,
@@ -370,13 +374,14 @@ fn read_nginx(req: &Request, running: Option<&Listeners>) -> NginxState {
                     };
                 }
             }
-            (found.path, found.how, conf)
+            (found.path, found.how, found.notes, conf)
         }
     };
     let model = conf.as_ref().map(nginx::listen::model).unwrap_or_default();
     NginxState::Read(Box::new(NginxRead {
         main,
         how,
+        notes,
         conf,
         model,
     }))

@@ -5,11 +5,14 @@
 //! - `owner`: whether a path is under root's sole control (owned by root, not writable
 //!   by group or others, and the same for every directory above it): the sshd StrictModes
 //!   and sudo rule, used for what may be executed, the state directory and site profiles.
+//! - `exec`: which program tuneguard may execute (nginx found through a process, in
+//!   PATH, or named with `--nginx-bin`) and which process's command line it may believe.
 //! - `tree`: what may be read: files below a directory held open, links followed only
 //!   inside it, regular files only, opened without blocking, read up to a cap per kind.
 //! - `profiles`: which site profiles may be read: `<root>/etc/tuneguard/profiles.d`, each
 //!   profile in it and every directory up to `--root` under root's sole control.
 
+pub mod exec;
 pub mod owner;
 pub mod profiles;
 pub mod tree;

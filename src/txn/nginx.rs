@@ -10,11 +10,19 @@ use anyhow::{bail, Context, Result};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The step's binary, checked again right before it runs (safety::exec): the journal
+/// names a path, and what is there must still be under root's sole control.
+fn binary(step: &NginxStep) -> Result<std::path::PathBuf> {
+    crate::safety::exec::check(&step.binary)
+        .map(|p| p.path)
+        .map_err(|u| anyhow::anyhow!("nginx binary not run: {u}"))
+}
+
 /// `nginx -t` with the edited configuration.
 pub fn test(step: &NginxStep) -> Result<()> {
     let mut args = with_conf(&step.args, &step.main.to_string_lossy());
     args.push("-t".into());
-    let out = Command::new(&step.binary)
+    let out = Command::new(binary(step)?)
         .args(&args)
         .output()
         .with_context(|| format!("running {} -t", step.binary.display()))?;
@@ -43,10 +51,11 @@ fn with_conf(args: &[String], conf: &str) -> Vec<String> {
     out
 }
 
-/// The running nginx master in this namespace, if any.
+/// The running nginx master in this namespace, if any (one running as root: another
+/// user's process is neither signalled nor waited for).
 pub fn master() -> Option<u32> {
     let l = host::read_listeners().ok()?;
-    host::nginx::discover::master(&l).map(|(pid, _)| pid)
+    host::nginx::discover::masters(&l).trusted.map(|p| p.pid)
 }
 
 fn alive(pid: u32) -> bool {
@@ -135,7 +144,7 @@ fn stop(pid: u32) -> Result<()> {
 
 /// Starts nginx with the master's arguments (it daemonizes).
 pub fn start(step: &NginxStep) -> Result<()> {
-    let out = Command::new(&step.binary)
+    let out = Command::new(binary(step)?)
         .args(&step.args)
         .output()
         .with_context(|| format!("starting {}", step.binary.display()))?;

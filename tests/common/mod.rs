@@ -304,5 +304,6 @@ pub fn plain(v: &serde_json::Value) -> String {
 }
 
 pub mod apply;
+pub mod impostor;
 pub mod incident;
 pub mod nginx;

@@ -133,10 +133,25 @@ impl Prefix {
         out.stdout
     }
 
-    /// Starts nginx in the namespace; Err carries nginx's stderr.
+    /// Starts nginx in the namespace; Err carries nginx's stderr. Returns once the
+    /// daemonized master has set its title (`nginx: master process ...`, what tuneguard
+    /// finds it by; until then its sockets are held by a process titled otherwise), or
+    /// after 5 s.
     pub fn start(&self, ns: &Netns) -> Result<(), String> {
         let out = self.nginx(Some(ns), &[]);
         if out.status.success() {
+            for _ in 0..250 {
+                let pid = std::fs::read_to_string(self.path().join("nginx.pid"))
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u32>().ok());
+                let title = pid
+                    .and_then(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+                    .unwrap_or_default();
+                if String::from_utf8_lossy(&title).contains("master process") {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
             Ok(())
         } else {
             Err(String::from_utf8_lossy(&out.stderr).into_owned())

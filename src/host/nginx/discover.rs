@@ -1,9 +1,12 @@
 //! Which configuration nginx runs with. In order: the running master's own command line
 //! (found through the listening sockets it holds), what the nginx binary says with `-V`,
-//! then /etc/nginx/nginx.conf. The first that exists under the root wins.
+//! then /etc/nginx/nginx.conf. The first that exists under the root wins. Only a master
+//! running as root is believed, and a binary is run only when safety::exec allows it;
+//! what was passed over is said in `Found::how` (or in the not-found text).
 
 use super::super::sockets::Owners;
 use super::super::Listeners;
+use crate::safety::exec::{self, Process, Program};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -12,10 +15,23 @@ use std::process::Command;
 pub struct Found {
     pub path: PathBuf,
     pub how: String,
+    /// What was passed over on the way and why (a master not running as root, a binary
+    /// that may not be run), one sentence each.
+    pub notes: Vec<String>,
 }
 
-/// The nginx master holding one of these listeners, if any: its pid and command line.
-pub fn master(listeners: &Listeners) -> Option<(u32, String)> {
+/// The nginx masters holding the listeners: the first one that runs as root, and why
+/// each other one claiming to be a master was ignored.
+#[derive(Debug, Default)]
+pub struct Masters {
+    pub trusted: Option<Process>,
+    pub ignored: Vec<String>,
+}
+
+/// Reads the processes named `nginx` that hold listeners. Workers (not "master process"
+/// in their title) are passed over without a word; a "master" not running as root is
+/// ignored with the reason (safety::exec).
+pub fn masters(listeners: &Listeners) -> Masters {
     let owners: &Owners = &listeners.owners;
     let mut pids: Vec<u32> = owners
         .by_inode
@@ -26,15 +42,25 @@ pub fn master(listeners: &Listeners) -> Option<(u32, String)> {
         .collect();
     pids.sort_unstable();
     pids.dedup();
-    pids.into_iter().find_map(|pid| {
-        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let title = String::from_utf8_lossy(&raw)
-            .replace('\0', " ")
-            .trim()
-            .to_string();
-        title.contains("master process").then_some((pid, title))
-    })
+    let mut out = Masters::default();
+    for pid in pids {
+        let Ok(p) = exec::read_process(pid) else {
+            continue;
+        };
+        if !p.title.contains("master process") {
+            continue;
+        }
+        match exec::believed(&p, MASTER) {
+            Ok(()) if out.trusted.is_none() => out.trusted = Some(p),
+            Ok(()) => {}
+            Err(why) => out.ignored.push(why),
+        }
+    }
+    out
 }
+
+/// How the notes name the master.
+pub const MASTER: &str = "nginx master";
 
 /// `-c` and `-p` from a master's title ("nginx: master process /usr/sbin/nginx -c FILE").
 /// Returns the conf path if the title names one.
@@ -71,9 +97,33 @@ fn exists_under(root: &Path, path: &Path) -> bool {
     root.join(path.strip_prefix("/").unwrap_or(path)).exists()
 }
 
-fn ask_binary(binary: &Path) -> Option<PathBuf> {
-    let out = Command::new(binary).arg("-V").output().ok()?;
+/// `--conf-path` from `PROGRAM -V`, a program safety::exec allowed.
+fn ask_binary(binary: &Program) -> Option<PathBuf> {
+    let out = Command::new(&binary.path).arg("-V").output().ok()?;
     conf_from_v(&String::from_utf8_lossy(&out.stderr))
+}
+
+/// `-V` of the running master's binary when it may be run; otherwise a note says why.
+fn ask_master(p: &Process, notes: &mut Vec<String>) -> Option<PathBuf> {
+    match exec::program_of(p, MASTER) {
+        Ok(prog) => {
+            notes.extend(exec::differs(&prog, p, MASTER));
+            ask_binary(&prog)
+        }
+        Err(why) => {
+            notes.push(why);
+            None
+        }
+    }
+}
+
+/// `text`, followed by what was passed over on the way and why.
+fn with_notes(text: String, notes: &[String]) -> String {
+    if notes.is_empty() {
+        text
+    } else {
+        format!("{text} ({})", notes.join("; "))
+    }
 }
 
 /// The configuration to read, or the places that were looked at.
@@ -83,34 +133,41 @@ pub fn find(
     listeners: Option<&Listeners>,
 ) -> Result<Found, String> {
     let mut looked = Vec::new();
+    let mut notes = Vec::new();
     if use_running {
-        if let Some((pid, title)) = listeners.and_then(master) {
-            let (conf, prefix) = conf_from_title(&title);
-            let exe = PathBuf::from(format!("/proc/{pid}/exe"));
+        let found = listeners.map(masters).unwrap_or_default();
+        notes.extend(found.ignored);
+        if let Some(p) = &found.trusted {
+            let pid = p.pid;
+            let (conf, prefix) = conf_from_title(&p.title);
             let path = match conf {
                 Some(c) if c.starts_with('/') => Some(PathBuf::from(c)),
-                Some(c) => prefix
-                    .map(|p| Path::new(&p).join(&c))
-                    .or_else(|| ask_binary(&exe).and_then(|v| v.parent().map(|d| d.join(&c)))),
-                None => ask_binary(&exe),
+                Some(c) => prefix.map(|p| Path::new(&p).join(&c)).or_else(|| {
+                    ask_master(p, &mut notes).and_then(|v| v.parent().map(|d| d.join(&c)))
+                }),
+                None => ask_master(p, &mut notes),
             };
-            if let Some(p) = path {
-                if exists_under(root, &p) {
+            if let Some(path) = path {
+                if exists_under(root, &path) {
                     return Ok(Found {
                         how: format!("the running nginx master (pid {pid}) uses it"),
-                        path: p,
+                        path,
+                        notes,
                     });
                 }
-                looked.push(format!("{} (nginx master pid {pid})", p.display()));
+                looked.push(format!("{} (nginx master pid {pid})", path.display()));
             }
         }
     }
-    if let Some(binary) = which("nginx") {
-        if let Some(p) = ask_binary(&binary) {
+    let searched = exec::in_path("nginx");
+    notes.extend(searched.notes("nginx"));
+    if let Some(binary) = &searched.found {
+        if let Some(p) = ask_binary(binary) {
             if exists_under(root, &p) {
                 return Ok(Found {
-                    how: format!("`{} -V` names it", binary.display()),
+                    how: format!("`{} -V` names it", binary.path.display()),
                     path: p,
+                    notes,
                 });
             }
             looked.push(format!("{} (nginx -V)", p.display()));
@@ -121,34 +178,22 @@ pub fn find(
         return Ok(Found {
             path: default,
             how: "the usual path".into(),
+            notes,
         });
     }
     looked.push(default.display().to_string());
-    Err(format!(
-        "no nginx configuration found (looked for {}{})",
-        looked.join(", "),
-        if root == Path::new("/") {
-            String::new()
-        } else {
-            format!(" under {}", root.display())
-        }
+    Err(with_notes(
+        format!(
+            "no nginx configuration found (looked for {}{})",
+            looked.join(", "),
+            if root == Path::new("/") {
+                String::new()
+            } else {
+                format!(" under {}", root.display())
+            }
+        ),
+        &notes,
     ))
-}
-
-/// The binary a running process was started from.
-pub fn binary(pid: u32) -> anyhow::Result<PathBuf> {
-    use anyhow::Context;
-    std::fs::read_link(format!("/proc/{pid}/exe"))
-        .with_context(|| format!("finding the binary of nginx pid {pid}"))
-}
-
-/// The first `name` in PATH.
-pub fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
 }
 
 /// A master's arguments from its title ("nginx: master process /usr/sbin/nginx -p P -c
@@ -180,12 +225,12 @@ pub fn master_args(title: &str) -> Vec<String> {
 }
 
 /// The systemd unit of a process, when systemd runs the host and nginx is a service.
-pub fn systemd_unit(pid: u32) -> Option<String> {
+pub fn systemd_unit(p: &Process) -> Option<String> {
     if !Path::new("/run/systemd/system").is_dir() {
         return None;
     }
-    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    cg.lines()
+    p.cgroup
+        .lines()
         .filter_map(|l| l.rsplit('/').next())
         .find(|u| u.ends_with(".service"))
         .map(str::to_string)
