@@ -11,6 +11,8 @@ use crate::plan::{self, Plan};
 use crate::profile::Library;
 use crate::report::plan as show;
 use crate::report::style::Style;
+use crate::safety::journal::{self as judge, Use};
+use crate::safety::state as trust;
 use crate::txn::journal::{self, Control, FileStep, Journal, NginxStep, Record, State};
 use crate::txn::{self, fsio, lock::Lock, Outcome, Txn};
 use anyhow::{bail, Context, Result};
@@ -18,9 +20,40 @@ use serde_json::json;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+/// Every journal in the state directory, each record checked for `use_` (see
+/// safety::journal): one that says what tuneguard never writes refuses the command.
+fn journals(state: &Path, use_: Use) -> Result<Vec<Journal>> {
+    let all = journal::list(state)?;
+    for j in &all {
+        judge::check(j, use_)?;
+    }
+    Ok(all)
+}
+
+/// Journals no process finished.
+fn open_journals(state: &Path, use_: Use) -> Result<Vec<Journal>> {
+    Ok(journals(state, use_)?
+        .into_iter()
+        .filter(|j| j.state().is_none())
+        .collect())
+}
+
+/// The state directory checked (and made when missing): see safety::state.
+fn state_dir(state: &Path) -> Result<PathBuf> {
+    Ok(trust::dir(state, true)?.expect("made when missing"))
+}
+
+/// The locks of a transaction's target, taken in the namespace it writes to (entered).
+fn target_lock(netns: &str, files: impl Iterator<Item = PathBuf>) -> Result<Lock> {
+    let dirs: Vec<PathBuf> = files
+        .filter_map(|p| p.parent().and_then(|d| std::fs::canonicalize(d).ok()))
+        .collect();
+    Lock::target(netns, &dirs)
+}
+
 /// Refuses while a transaction a crash interrupted stands.
 fn refuse_open(state: &Path) -> Result<()> {
-    let open = journal::open(state)?;
+    let open = open_journals(state, Use::Show)?;
     if let Some(j) = open.first() {
         bail!(
             "transaction {} was interrupted (pid {} did not finish it; journal {}): nothing was changed; run `tuneguard recover --state-dir {}` first",
@@ -45,22 +78,35 @@ pub struct Prepared {
     /// Something to change (a restart alone counts when asked for and needed).
     pub work: bool,
     _lock: Option<Lock>,
+    _target: Option<Lock>,
 }
 
 /// Reads, audits and plans. The dry run takes no lock and writes nothing.
 pub fn prepare(select: &Select, flags: &ApplyFlags) -> Result<Prepared> {
-    let sel = select.resolve()?;
+    if !flags.dry_run {
+        trust::require_root("apply")?;
+    }
+    let mut sel = select.resolve()?;
     if sel.live != LiveSource::Kernel {
         bail!("apply changes the running kernel; --proc reads a captured or absent one (use audit for that)");
     }
+    // The journal records where the files are for good: rollback and recover may run
+    // from another directory.
+    sel.root = std::fs::canonicalize(&sel.root)
+        .with_context(|| format!("resolving --root {}", sel.root.display()))?;
     let library = Library::load(&sel.root)?;
     let profile = library.select(&sel.profiles)?;
     let lock = if flags.dry_run {
+        if let Some(state) = trust::dir(&sel.state_dir, false)? {
+            refuse_open(&state)?;
+        }
         None
     } else {
-        Some(Lock::take(&sel.state_dir)?)
+        sel.state_dir = state_dir(&sel.state_dir)?;
+        let lock = Lock::take(&sel.state_dir)?;
+        refuse_open(&sel.state_dir)?;
+        Some(lock)
     };
-    refuse_open(&sel.state_dir)?;
     let snap = read_host(&sel, &profile)?;
     let findings = audit::audit(&snap, &profile, audit::Scope { sysctl: sel.sysctl });
     let mut plan = plan::plan(
@@ -117,6 +163,14 @@ pub fn prepare(select: &Select, flags: &ApplyFlags) -> Result<Prepared> {
     }
     let restart_work = control == Some(Control::Restart) && !plan.restart_needed().is_empty();
     let work = !plan.is_empty() || restart_work;
+    // In the namespace read_host entered: the one written to.
+    let target = match flags.dry_run {
+        true => None,
+        false => Some(target_lock(
+            &snap.netns.label,
+            plan.files.iter().map(|f| f.real.clone()),
+        )?),
+    };
     Ok(Prepared {
         sel,
         snap,
@@ -126,6 +180,7 @@ pub fn prepare(select: &Select, flags: &ApplyFlags) -> Result<Prepared> {
         nginx,
         work,
         _lock: lock,
+        _target: target,
     })
 }
 
@@ -290,13 +345,29 @@ fn nginx_step(
     let live = snap.listeners.as_ref().and_then(|l| l.as_ref().ok());
     let master = live.and_then(discover::master);
     let main = sel_real(&plan.files, &read.main);
+    let command = match &flags.nginx_cmd {
+        None => None,
+        Some(cmd) => {
+            let mut argv = cmd.0.clone();
+            if !argv[0].contains('/') {
+                let found = discover::which(&argv[0])
+                    .with_context(|| format!("--nginx-cmd: `{}` is not in PATH", argv[0]))?;
+                argv[0] = found.display().to_string();
+            }
+            argv[0] = std::fs::canonicalize(&argv[0])
+                .with_context(|| format!("--nginx-cmd: resolving {}", argv[0]))?
+                .display()
+                .to_string();
+            Some(argv)
+        }
+    };
     let (binary, args, unit) = match &master {
         Some((pid, title)) => {
             let exe = discover::binary(*pid)?;
             (
                 exe,
                 discover::master_args(title),
-                discover::systemd_unit(*pid),
+                discover::systemd_unit(*pid).filter(|u| judge::unit_name(u)),
             )
         }
         None => {
@@ -327,7 +398,7 @@ fn nginx_step(
         binary,
         args,
         control,
-        command: flags.nginx_cmd.clone(),
+        command,
         unit,
         master: master.map(|(p, _)| p),
         sockets: plan.sockets.clone(),
@@ -410,9 +481,11 @@ fn build(
 }
 
 pub fn rollback(id: Option<String>, last: bool, force: bool, state: &Path) -> Result<i32> {
+    trust::require_root("rollback")?;
+    let state = &state_dir(state)?;
     let _lock = Lock::take(state)?;
     refuse_open(state)?;
-    let all = journal::list(state)?;
+    let all = journals(state, Use::Show)?;
     let target = match (&id, last) {
         (Some(id), _) => all.iter().find(|j| &j.rec.id == id).with_context(|| {
             format!(
@@ -449,7 +522,12 @@ pub fn rollback(id: Option<String>, last: bool, force: bool, state: &Path) -> Re
             target.rec.id
         );
     }
+    judge::check(target, Use::Act)?;
     txn::enter(&target.rec)?;
+    let _target = target_lock(
+        &target.rec.netns,
+        target.rec.files.iter().map(|f| f.real.clone()),
+    )?;
     let (txn, changed) = reverse(target, state)?;
     if !changed.is_empty() && !force {
         bail!(
@@ -561,8 +639,11 @@ fn reverse(j: &Journal, state: &Path) -> Result<(Txn, Vec<String>)> {
 }
 
 pub fn recover(state: &Path) -> Result<i32> {
+    trust::require_root("recover")?;
+    let state = &state_dir(state)?;
     let _lock = Lock::take(state)?;
-    let open = journal::open(state)?;
+    // Every open journal checked before any is acted on.
+    let open = open_journals(state, Use::Act)?;
     if open.is_empty() {
         write_stdout(&format!(
             "nothing to recover: no interrupted transaction in {}\n",
@@ -573,6 +654,7 @@ pub fn recover(state: &Path) -> Result<i32> {
     let mut code = 0;
     for j in open {
         txn::enter(&j.rec)?;
+        let _target = target_lock(&j.rec.netns, j.rec.files.iter().map(|f| f.real.clone()))?;
         let left = txn::undo(&j);
         if left.is_empty() {
             j.finish(State::Recovered)?;
@@ -596,7 +678,10 @@ pub fn recover(state: &Path) -> Result<i32> {
 }
 
 pub fn history(state: &Path, format: PlanFormat) -> Result<i32> {
-    let all = journal::list(state)?;
+    let all = match trust::dir(state, false)? {
+        Some(dir) => journals(&dir, Use::Show)?,
+        None => Vec::new(),
+    };
     let rows: Vec<serde_json::Value> = all
         .iter()
         .map(|j| {

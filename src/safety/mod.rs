@@ -5,5 +5,10 @@
 //! - `owner`: whether a path is under root's sole control (owned by root, not writable
 //!   by group or others, and the same for every directory above it): the sshd StrictModes
 //!   and sudo rule, used for what may be executed, the state directory and site profiles.
+//! - `state`: the state directory and every file read or written in it (root only,
+//!   0700, no links followed, no FIFOs), and that apply, rollback and recover run as root.
+//! - `journal`: what a journal may say before recover or rollback acts on it.
 
+pub mod journal;
 pub mod owner;
+pub mod state;
