@@ -394,6 +394,9 @@ impl CommandLine {
         if words.is_empty() {
             return Err("an empty command".into());
         }
+        if let Some(why) = crate::safety::journal::shell(&words[0]) {
+            return Err(why);
+        }
         Ok(CommandLine(words))
     }
 }
@@ -451,6 +454,8 @@ mod tests {
             "echo $(id)",
             "echo `id`",
             "echo \"$HOME\"",
+            "sh -c 'touch /tmp/x'",
+            "/usr/bin/env touch /tmp/x",
             "'unclosed",
             "",
             "   ",

@@ -124,6 +124,9 @@ fn record(rec: &Record, dir: &Path, use_: Use) -> Result<(), Invalid> {
             };
             clean_absolute(Path::new(prog))
                 .map_err(|why| bad("nginx.command[0]", format!("`{prog}` {why}")))?;
+            if let Some(why) = shell(prog) {
+                return Err(bad("nginx.command[0]", why));
+            }
         }
         if let Some(u) = &n.unit {
             if !unit_name(u) {
@@ -143,6 +146,19 @@ fn record(rec: &Record, dir: &Path, use_: Use) -> Result<(), Invalid> {
         }
     }
     Ok(())
+}
+
+/// Why a program may not be `--nginx-cmd`'s: a shell (or what starts one from its
+/// arguments) would run words as commands, the one thing argv is there to prevent.
+pub fn shell(prog: &str) -> Option<String> {
+    const SHELLS: &[&str] = &[
+        "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "csh", "tcsh", "fish", "busybox", "env",
+        "sudo", "su", "xargs",
+    ];
+    let name = Path::new(prog).file_name()?.to_str()?;
+    SHELLS.contains(&name).then(|| {
+        format!("`{prog}` is a shell or runs its arguments as a command: name a script (or nginx itself) instead")
+    })
 }
 
 /// A transaction id as `new_id` makes them: digits and dashes.
@@ -190,6 +206,9 @@ mod tests {
         assert!(!unit_name(".service"));
         assert!(!unit_name("nginx.service; touch /x"));
         assert!(!unit_name("nginx"));
+        assert!(shell("/bin/sh").is_some() && shell("bash").is_some());
+        assert!(shell("/usr/bin/env").is_some());
+        assert!(shell("/usr/sbin/nginx").is_none() && shell("systemctl").is_none());
         assert!(plain_id("20261122-101530-2"));
         assert!(!plain_id("../x"));
     }
