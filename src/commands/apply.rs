@@ -348,16 +348,19 @@ fn nginx_step(
     let command = match &flags.nginx_cmd {
         None => None,
         Some(cmd) => {
+            // Journaled absolute: recover may run with another PATH or directory. Links
+            // are kept (a multi-call program reads its name from argv[0]).
             let mut argv = cmd.0.clone();
-            if !argv[0].contains('/') {
-                let found = discover::which(&argv[0])
-                    .with_context(|| format!("--nginx-cmd: `{}` is not in PATH", argv[0]))?;
-                argv[0] = found.display().to_string();
-            }
-            argv[0] = std::fs::canonicalize(&argv[0])
-                .with_context(|| format!("--nginx-cmd: resolving {}", argv[0]))?
-                .display()
-                .to_string();
+            let prog = if !argv[0].contains('/') {
+                discover::which(&argv[0])
+                    .with_context(|| format!("--nginx-cmd: `{}` is not in PATH", argv[0]))?
+            } else if Path::new(&argv[0]).is_absolute() {
+                PathBuf::from(&argv[0])
+            } else {
+                std::fs::canonicalize(&argv[0])
+                    .with_context(|| format!("--nginx-cmd: resolving {}", argv[0]))?
+            };
+            argv[0] = prog.display().to_string();
             Some(argv)
         }
     };

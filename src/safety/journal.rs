@@ -13,6 +13,7 @@
 //!   is a plain `NAME.service`.
 
 use super::owner;
+use crate::plan::FileKind;
 use crate::txn::journal::{Journal, Record};
 use anyhow::{bail, Result};
 use std::path::{Component, Path};
@@ -136,9 +137,17 @@ fn record(rec: &Record, dir: &Path, use_: Use) -> Result<(), Invalid> {
                 ));
             }
         }
-        if use_ == Use::Act {
-            let progs = std::iter::once(n.binary.clone())
-                .chain(n.command.iter().filter_map(|a| a.first()).map(Into::into));
+        // What would run: the binary for `nginx -t` (nginx files changed) and a start,
+        // the command for a reload or restart.
+        let tests = rec.files.iter().any(|f| f.kind == FileKind::Nginx);
+        if use_ == Use::Act && (tests || n.control.is_some()) {
+            let progs = std::iter::once(n.binary.clone()).chain(
+                n.command
+                    .iter()
+                    .filter(|_| n.control.is_some())
+                    .filter_map(|a| a.first())
+                    .map(Into::into),
+            );
             for p in progs {
                 owner::trusted(&p)
                     .map_err(|u| bad("nginx", format!("would run {}, but {u}", p.display())))?;
