@@ -484,3 +484,79 @@ fn a_non_root_caller_is_refused_before_anything_is_read_or_written() {
     assert!(!state.exists(), "a state directory was made");
     assert_eq!(h.capture(), before);
 }
+
+#[test]
+fn fifos_links_and_open_directories_in_the_state_dir_are_refused_without_hanging() {
+    let h = Host::new();
+    let before = h.capture();
+    let state = h.dirs.state.path();
+    let s = state.to_str().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let dir = state.join("journal/20260101-000000");
+    let fifo = |p: &Path| {
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    };
+    // record.json a FIFO: opening it to read would block for ever.
+    std::fs::create_dir_all(&dir).unwrap();
+    fifo(&dir.join("record.json"));
+    for cmd in ["recover", "history"] {
+        refused(
+            &tg(&[cmd, "--state-dir", s]),
+            cmd,
+            "record.json is not a regular file",
+        );
+    }
+    std::fs::remove_file(dir.join("record.json")).unwrap();
+    // A link to a record elsewhere (which another user may write).
+    let elsewhere = outside.path().join("record.json");
+    std::fs::write(&elsewhere, "{}").unwrap();
+    std::os::unix::fs::symlink(&elsewhere, dir.join("record.json")).unwrap();
+    refused(
+        &tg(&["recover", "--state-dir", s]),
+        "link",
+        "record.json is a symbolic link",
+    );
+    std::fs::remove_file(dir.join("record.json")).unwrap();
+    // The journal directory itself a link, or writable by others.
+    std::fs::remove_dir(&dir).unwrap();
+    std::os::unix::fs::symlink(outside.path(), &dir).unwrap();
+    refused(
+        &tg(&["recover", "--state-dir", s]),
+        "dir link",
+        "is not a directory (a symbolic link)",
+    );
+    std::fs::remove_file(&dir).unwrap();
+    std::fs::create_dir(&dir).unwrap();
+    chmod(&dir, 0o777);
+    refused(
+        &tg(&["history", "--state-dir", s]),
+        "open dir",
+        &format!("run `chmod go-w {}`", dir.display()),
+    );
+    std::fs::remove_dir(&dir).unwrap();
+    assert_eq!(h.capture(), before);
+}
+
+#[test]
+fn nginx_cmd_is_argv_and_shell_syntax_is_refused_before_anything() {
+    let h = Host::new();
+    let before = h.capture();
+    let outside = tempfile::tempdir().unwrap();
+    let marker = outside.path().join("marker");
+    for cmd in [
+        format!("nginx -s reload; touch {}", marker.display()),
+        format!("sh -c 'touch {}'", marker.display()),
+        format!("nginx -s reload $(touch {})", marker.display()),
+    ] {
+        let mut args = h.apply_args();
+        args.extend_from_slice(&["--yes", "--nginx-reload", "--nginx-cmd", &cmd]);
+        let o = tg(&args);
+        assert_eq!(o.code, 2, "{cmd}: {}", o.stderr);
+        assert!(o.stderr.contains("--nginx-cmd"), "{cmd}: {}", o.stderr);
+        assert!(!marker.exists(), "{cmd} ran");
+    }
+    assert!(!h.dirs.state.path().join("journal").exists());
+    assert_eq!(h.capture(), before);
+}

@@ -93,7 +93,7 @@ fn check_dir_itself(dir: &Path, meta: &std::fs::Metadata) -> Result<()> {
         return Ok(());
     }
     bail!(
-        "the state directory {} {}: refused, since whoever can write there can make root change files and settings (and journals hold old file contents); nothing was read or changed; check what is in it, then run `{}`",
+        "the state directory {} {}, so others could plant journals root would act on: refused, nothing was read or changed; check what is in it, then run `{}`",
         dir.display(),
         why.join(" and "),
         fixes.join(" && ")
