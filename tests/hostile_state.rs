@@ -383,8 +383,18 @@ fn two_applies_with_different_state_dirs_on_one_target_refuse_the_second() {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let first = first.spawn().unwrap();
-    let pid = first.id();
+    // Killed on drop: a failed assertion must not leave it waiting on its pause.
+    struct Reaped(Option<std::process::Child>);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            if let Some(c) = &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut first = Reaped(Some(first.spawn().unwrap()));
+    let pid = first.0.as_ref().unwrap().id();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !marker.exists() {
         assert!(Instant::now() < deadline, "the first apply never paused");
@@ -432,7 +442,7 @@ fn two_applies_with_different_state_dirs_on_one_target_refuse_the_second() {
     );
     assert_eq!(ns2.get("net.core.somaxconn"), "128");
     std::fs::remove_file(&marker).unwrap();
-    let out = first.wait_with_output().unwrap();
+    let out = first.0.take().unwrap().wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "{}",
