@@ -310,9 +310,11 @@ pub struct ApplyFlags {
     /// Restart nginx (every socket listens again with today's somaxconn).
     #[arg(long)]
     pub nginx_restart: bool,
-    /// Reload or restart nginx with this shell command instead of systemd or signals.
-    #[arg(long, value_name = "CMD")]
-    pub nginx_cmd: Option<String>,
+    /// Reload or restart nginx with this command instead of systemd or signals. It is
+    /// split into words as a shell would (quotes, backslashes) but run without a shell:
+    /// `;`, `|`, `&`, redirections and `$` are refused (name a script for those).
+    #[arg(long, value_name = "CMD", value_parser = CommandLine::parse)]
+    pub nginx_cmd: Option<CommandLine>,
     /// The nginx binary for `nginx -t` and a start when no nginx master runs as root or
     /// its binary may not be run (default: the first nginx in PATH that may be). Refused
     /// unless owned by root and not writable by group or others, nor any directory above.
@@ -323,6 +325,82 @@ pub struct ApplyFlags {
     /// where they change the whole host.
     #[arg(long)]
     pub allow_global: bool,
+}
+
+/// A command as argv, split once here: never handed to a shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandLine(pub Vec<String>);
+
+impl CommandLine {
+    /// Words as sh splits them: blanks separate, '...' is literal, "..." keeps blanks
+    /// (backslash escapes `"`, `\`, `$`, `` ` ``), a backslash outside quotes escapes
+    /// the next character. Unquoted shell syntax is refused rather than passed on as
+    /// words the program would misread.
+    pub fn parse(s: &str) -> std::result::Result<CommandLine, String> {
+        let mut words = Vec::new();
+        let mut word: Option<String> = None;
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                ' ' | '\t' | '\n' => {
+                    if let Some(w) = word.take() {
+                        words.push(w);
+                    }
+                }
+                '\'' => {
+                    let w = word.get_or_insert_with(String::new);
+                    loop {
+                        match chars.next() {
+                            Some('\'') => break,
+                            Some(c) => w.push(c),
+                            None => return Err("an unclosed ' quote".into()),
+                        }
+                    }
+                }
+                '"' => {
+                    let w = word.get_or_insert_with(String::new);
+                    loop {
+                        match chars.next() {
+                            Some('"') => break,
+                            Some('\\') => match chars.next() {
+                                Some(c @ ('"' | '\\' | '$' | '`')) => w.push(c),
+                                Some(c) => {
+                                    w.push('\\');
+                                    w.push(c);
+                                }
+                                None => return Err("an unclosed \" quote".into()),
+                            },
+                            Some(c @ ('$' | '`')) => {
+                                return Err(format!("`{c}` inside \"...\": the command is run without a shell, so nothing would expand it"))
+                            }
+                            Some(c) => w.push(c),
+                            None => return Err("an unclosed \" quote".into()),
+                        }
+                    }
+                }
+                '\\' => match chars.next() {
+                    Some(c) => word.get_or_insert_with(String::new).push(c),
+                    None => return Err("a trailing backslash".into()),
+                },
+                ';' | '&' | '|' | '<' | '>' | '(' | ')' | '$' | '`' | '*' | '?' | '[' | '#' | '~' | '{' | '}' => {
+                    return Err(format!(
+                        "`{c}`: the command is run without a shell, so shell syntax cannot work; quote it if it is meant literally, or name a script"
+                    ))
+                }
+                c => word.get_or_insert_with(String::new).push(c),
+            }
+        }
+        if let Some(w) = word.take() {
+            words.push(w);
+        }
+        if words.is_empty() {
+            return Err("an empty command".into());
+        }
+        if let Some(why) = crate::safety::journal::shell(&words[0]) {
+            return Err(why);
+        }
+        Ok(CommandLine(words))
+    }
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -344,6 +422,47 @@ impl From<FailOn> for Severity {
             FailOn::Info => Severity::Info,
             FailOn::Warning => Severity::Warning,
             FailOn::Error => Severity::Error,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CommandLine;
+
+    #[test]
+    fn nginx_cmd_is_split_once_and_shell_syntax_is_refused() {
+        let w = |s: &str| CommandLine::parse(s).map(|c| c.0);
+        assert_eq!(
+            w("systemctl reload  nginx@blue.service").unwrap(),
+            ["systemctl", "reload", "nginx@blue.service"]
+        );
+        assert_eq!(
+            w(r#"/usr/sbin/nginx -g 'pid /run/a b.pid;' -p "/srv/x y" a\ b"#).unwrap(),
+            [
+                "/usr/sbin/nginx",
+                "-g",
+                "pid /run/a b.pid;",
+                "-p",
+                "/srv/x y",
+                "a b"
+            ]
+        );
+        for bad in [
+            "nginx -s reload; touch /tmp/x",
+            "a && b",
+            "a | b",
+            "a > /etc/x",
+            "echo $(id)",
+            "echo `id`",
+            "echo \"$HOME\"",
+            "sh -c 'touch /tmp/x'",
+            "/usr/bin/env touch /tmp/x",
+            "'unclosed",
+            "",
+            "   ",
+        ] {
+            assert!(w(bad).is_err(), "{bad}");
         }
     }
 }

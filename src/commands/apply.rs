@@ -12,6 +12,8 @@ use crate::profile::Library;
 use crate::report::plan as show;
 use crate::report::style::Style;
 use crate::safety::exec::{self, Program};
+use crate::safety::journal::{self as judge, Use};
+use crate::safety::state as trust;
 use crate::txn::journal::{self, Control, FileStep, Journal, NginxStep, Record, State};
 use crate::txn::{self, fsio, lock::Lock, Outcome, Txn};
 use anyhow::{bail, Context, Result};
@@ -19,9 +21,40 @@ use serde_json::json;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+/// Every journal in the state directory, each record checked for `use_` (see
+/// safety::journal): one that says what tuneguard never writes refuses the command.
+fn journals(state: &Path, use_: Use) -> Result<Vec<Journal>> {
+    let all = journal::list(state)?;
+    for j in &all {
+        judge::check(j, use_)?;
+    }
+    Ok(all)
+}
+
+/// Journals no process finished.
+fn open_journals(state: &Path, use_: Use) -> Result<Vec<Journal>> {
+    Ok(journals(state, use_)?
+        .into_iter()
+        .filter(|j| j.state().is_none())
+        .collect())
+}
+
+/// The state directory checked (and made when missing): see safety::state.
+fn state_dir(state: &Path) -> Result<PathBuf> {
+    Ok(trust::dir(state, true)?.expect("made when missing"))
+}
+
+/// The locks of a transaction's target, taken in the namespace it writes to (entered).
+fn target_lock(netns: &str, files: impl Iterator<Item = PathBuf>) -> Result<Lock> {
+    let dirs: Vec<PathBuf> = files
+        .filter_map(|p| p.parent().and_then(|d| std::fs::canonicalize(d).ok()))
+        .collect();
+    Lock::target(netns, &dirs)
+}
+
 /// Refuses while a transaction a crash interrupted stands.
 fn refuse_open(state: &Path) -> Result<()> {
-    let open = journal::open(state)?;
+    let open = open_journals(state, Use::Show)?;
     if let Some(j) = open.first() {
         bail!(
             "transaction {} was interrupted (pid {} did not finish it; journal {}): nothing was changed; run `tuneguard recover --state-dir {}` first",
@@ -46,22 +79,35 @@ pub struct Prepared {
     /// Something to change (a restart alone counts when asked for and needed).
     pub work: bool,
     _lock: Option<Lock>,
+    _target: Option<Lock>,
 }
 
 /// Reads, audits and plans. The dry run takes no lock and writes nothing.
 pub fn prepare(select: &Select, flags: &ApplyFlags) -> Result<Prepared> {
-    let sel = select.resolve()?;
+    if !flags.dry_run {
+        trust::require_root("apply")?;
+    }
+    let mut sel = select.resolve()?;
     if sel.live != LiveSource::Kernel {
         bail!("apply changes the running kernel; --proc reads a captured or absent one (use audit for that)");
     }
+    // The journal records where the files are for good: rollback and recover may run
+    // from another directory.
+    sel.root = std::fs::canonicalize(&sel.root)
+        .with_context(|| format!("resolving --root {}", sel.root.display()))?;
     let library = Library::load(&sel.root)?;
     let profile = library.select(&sel.profiles)?;
     let lock = if flags.dry_run {
+        if let Some(state) = trust::dir(&sel.state_dir, false)? {
+            refuse_open(&state)?;
+        }
         None
     } else {
-        Some(Lock::take(&sel.state_dir)?)
+        sel.state_dir = state_dir(&sel.state_dir)?;
+        let lock = Lock::take(&sel.state_dir)?;
+        refuse_open(&sel.state_dir)?;
+        Some(lock)
     };
-    refuse_open(&sel.state_dir)?;
     let snap = read_host(&sel, &profile)?;
     let findings = audit::audit(&snap, &profile, audit::Scope { sysctl: sel.sysctl });
     let mut plan = plan::plan(
@@ -118,6 +164,14 @@ pub fn prepare(select: &Select, flags: &ApplyFlags) -> Result<Prepared> {
     }
     let restart_work = control == Some(Control::Restart) && !plan.restart_needed().is_empty();
     let work = !plan.is_empty() || restart_work;
+    // In the namespace read_host entered: the one written to.
+    let target = match flags.dry_run {
+        true => None,
+        false => Some(target_lock(
+            &snap.netns.label,
+            plan.files.iter().map(|f| f.real.clone()),
+        )?),
+    };
     Ok(Prepared {
         sel,
         snap,
@@ -127,6 +181,7 @@ pub fn prepare(select: &Select, flags: &ApplyFlags) -> Result<Prepared> {
         nginx,
         work,
         _lock: lock,
+        _target: target,
     })
 }
 
@@ -326,6 +381,40 @@ fn nginx_step(
     let mut notes = masters.ignored;
     let master = masters.trusted;
     let main = sel_real(&plan.files, &read.main);
+    let command = match &flags.nginx_cmd {
+        None => None,
+        Some(cmd) => {
+            // Journaled absolute: recover may run with another PATH or directory. Links
+            // are kept (a multi-call program reads its name from argv[0]).
+            let mut argv = cmd.0.clone();
+            // The program must be one only root can change, as every program tuneguard
+            // runs (safety::exec).
+            let prog = if !argv[0].contains('/') {
+                let found = exec::in_path(&argv[0]);
+                notes.extend(found.notes(&argv[0]));
+                found
+                    .found
+                    .with_context(|| {
+                        format!(
+                            "--nginx-cmd: no `{}` in PATH that only root can change",
+                            argv[0]
+                        )
+                    })?
+                    .path
+            } else {
+                let given = if Path::new(&argv[0]).is_absolute() {
+                    PathBuf::from(&argv[0])
+                } else {
+                    std::fs::canonicalize(&argv[0])
+                        .with_context(|| format!("--nginx-cmd: resolving {}", argv[0]))?
+                };
+                exec::check(&given).map_err(|u| anyhow::anyhow!("--nginx-cmd: {u}"))?;
+                given
+            };
+            argv[0] = prog.display().to_string();
+            Some(argv)
+        }
+    };
     let (binary, args, unit) = match &master {
         Some(p) => {
             let binary = match exec::program_of(p, discover::MASTER) {
@@ -344,7 +433,7 @@ fn nginx_step(
             (
                 binary.path,
                 discover::master_args(&p.title),
-                discover::systemd_unit(p),
+                discover::systemd_unit(p).filter(|u| judge::unit_name(u)),
             )
         }
         None => (
@@ -370,7 +459,7 @@ fn nginx_step(
         binary,
         args,
         control,
-        command: flags.nginx_cmd.clone(),
+        command,
         unit,
         master: master.map(|p| p.pid),
         sockets: plan.sockets.clone(),
@@ -453,9 +542,11 @@ fn build(
 }
 
 pub fn rollback(id: Option<String>, last: bool, force: bool, state: &Path) -> Result<i32> {
+    trust::require_root("rollback")?;
+    let state = &state_dir(state)?;
     let _lock = Lock::take(state)?;
     refuse_open(state)?;
-    let all = journal::list(state)?;
+    let all = journals(state, Use::Show)?;
     let target = match (&id, last) {
         (Some(id), _) => all.iter().find(|j| &j.rec.id == id).with_context(|| {
             format!(
@@ -492,7 +583,12 @@ pub fn rollback(id: Option<String>, last: bool, force: bool, state: &Path) -> Re
             target.rec.id
         );
     }
+    judge::check(target, Use::Act)?;
     txn::enter(&target.rec)?;
+    let _target = target_lock(
+        &target.rec.netns,
+        target.rec.files.iter().map(|f| f.real.clone()),
+    )?;
     let (txn, changed) = reverse(target, state)?;
     if !changed.is_empty() && !force {
         bail!(
@@ -605,8 +701,11 @@ fn reverse(j: &Journal, state: &Path) -> Result<(Txn, Vec<String>)> {
 }
 
 pub fn recover(state: &Path) -> Result<i32> {
+    trust::require_root("recover")?;
+    let state = &state_dir(state)?;
     let _lock = Lock::take(state)?;
-    let open = journal::open(state)?;
+    // Every open journal checked before any is acted on.
+    let open = open_journals(state, Use::Act)?;
     if open.is_empty() {
         write_stdout(&format!(
             "nothing to recover: no interrupted transaction in {}\n",
@@ -617,6 +716,7 @@ pub fn recover(state: &Path) -> Result<i32> {
     let mut code = 0;
     for j in open {
         txn::enter(&j.rec)?;
+        let _target = target_lock(&j.rec.netns, j.rec.files.iter().map(|f| f.real.clone()))?;
         let left = txn::undo(&j);
         if left.is_empty() {
             j.finish(State::Recovered)?;
@@ -640,7 +740,10 @@ pub fn recover(state: &Path) -> Result<i32> {
 }
 
 pub fn history(state: &Path, format: PlanFormat) -> Result<i32> {
-    let all = journal::list(state)?;
+    let all = match trust::dir(state, false)? {
+        Some(dir) => journals(&dir, Use::Show)?,
+        None => Vec::new(),
+    };
     let rows: Vec<serde_json::Value> = all
         .iter()
         .map(|j| {

@@ -11,8 +11,13 @@
 //!   inside it, regular files only, opened without blocking, read up to a cap per kind.
 //! - `profiles`: which site profiles may be read: `<root>/etc/tuneguard/profiles.d`, each
 //!   profile in it and every directory up to `--root` under root's sole control.
+//! - `state`: the state directory and every file read or written in it (root only,
+//!   0700, no links followed, no FIFOs), and that apply, rollback and recover run as root.
+//! - `journal`: what a journal may say before recover or rollback acts on it.
 
 pub mod exec;
+pub mod journal;
 pub mod owner;
 pub mod profiles;
+pub mod state;
 pub mod tree;

@@ -13,6 +13,7 @@
 use super::fsio::Meta;
 use crate::plan::nginx::SocketPlan;
 use crate::plan::{FileKind, LiveChange};
+use crate::safety::state as trust;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -45,8 +46,9 @@ pub struct NginxStep {
     /// `-p`, `-c`, `-g` as the master was started (without `-t`/`-s`).
     pub args: Vec<String>,
     pub control: Option<Control>,
-    /// A command the user named (`--nginx-cmd`), run with `sh -c` instead of signals.
-    pub command: Option<String>,
+    /// The command the user named (`--nginx-cmd`), as argv (its program absolute), run
+    /// without a shell instead of systemd or signals.
+    pub command: Option<Vec<String>>,
     /// The systemd unit nginx runs under, when it does.
     pub unit: Option<String>,
     pub master: Option<u32>,
@@ -115,12 +117,32 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("syncing {}", dir.display()))
 }
 
+/// A new file of the journal (O_EXCL, O_NOFOLLOW), written and synced.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f =
-        std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
+    let mut f = trust::create(path)?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Replaces `dir/name` whole: a new temp file (a leftover of a killed run removed
+/// first, never followed), synced, renamed over it.
+fn replace(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("removing {}", tmp.display()))
+        }
+        _ => {}
+    }
+    write_synced(&tmp, bytes)?;
+    std::fs::rename(&tmp, dir.join(name)).with_context(|| format!("renaming {}", tmp.display()))?;
+    sync_dir(dir)
+}
+
+/// A journal file as text, checked (see safety::state::open); None when absent.
+fn read_text(path: &Path) -> Result<Option<String>> {
+    Ok(trust::read(path)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
 }
 
 pub fn journal_dir(state: &Path) -> PathBuf {
@@ -175,12 +197,24 @@ impl Journal {
     /// bytes before and after.
     pub fn create(state: &Path, rec: Record, bytes: &super::Bytes) -> Result<Journal> {
         let parent = journal_dir(state);
-        std::fs::create_dir_all(&parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
-        // Built under a temp name and renamed: a journal directory is whole or absent.
+        trust::mkdir(&parent)?;
+        // Built under a temp name and renamed: a journal directory is whole or absent. A
+        // leftover of a killed run is removed only when it is root's own directory
+        // (remove_dir_all never follows links), then made afresh: mkdir fails if the
+        // name was taken meanwhile.
         let tmp = parent.join(format!(".{}.tmp", rec.id));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(tmp.join("files"))?;
+        if std::fs::symlink_metadata(&tmp).is_ok() {
+            trust::check_dir(&tmp)?;
+            std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
+        }
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            let mut b = std::fs::DirBuilder::new();
+            b.mode(0o700);
+            b.create(&tmp)
+                .and_then(|()| b.create(tmp.join("files")))
+                .with_context(|| format!("creating {}", tmp.display()))?;
+        }
         for (i, (before, after)) in bytes.iter().enumerate() {
             if let Some(b) = before {
                 write_synced(&tmp.join(format!("files/{i}.before")), b)?;
@@ -203,9 +237,14 @@ impl Journal {
     }
 
     pub fn load(dir: &Path) -> Result<Journal> {
+        let files = dir.join("files");
+        if std::fs::symlink_metadata(&files).is_ok() {
+            trust::check_dir(&files)?;
+        }
         let path = dir.join("record.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading the journal {}", path.display()))?;
+        let text = read_text(&path)
+            .with_context(|| format!("reading the journal {}", path.display()))?
+            .with_context(|| format!("the journal {} is missing", path.display()))?;
         let rec = serde_json::from_str(&text)
             .with_context(|| format!("the journal {} is damaged", path.display()))?;
         Ok(Journal {
@@ -215,12 +254,7 @@ impl Journal {
     }
 
     fn bytes(&self, i: usize, which: &str) -> Result<Option<Vec<u8>>> {
-        let p = self.dir.join(format!("files/{i}.{which}"));
-        match std::fs::read(&p) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("reading {}", p.display())),
-        }
+        trust::read(&self.dir.join(format!("files/{i}.{which}")))
     }
 
     pub fn before(&self, i: usize) -> Result<Option<Vec<u8>>> {
@@ -233,47 +267,50 @@ impl Journal {
 
     /// Records that a step begins; synced, so `recover` knows what may have happened.
     pub fn progress(&self, step: &str) -> Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.dir.join("progress"))?;
+        let mut f = trust::append(&self.dir.join("progress"))?;
         writeln!(f, "{step}")?;
         f.sync_all()?;
         Ok(())
     }
 
     pub fn progressed(&self, step: &str) -> bool {
-        std::fs::read_to_string(self.dir.join("progress"))
-            .is_ok_and(|t| t.lines().any(|l| l == step))
+        read_text(&self.dir.join("progress"))
+            .ok()
+            .flatten()
+            .is_some_and(|t| t.lines().any(|l| l == step))
     }
 
     pub fn finish(&self, state: State) -> Result<()> {
-        let tmp = self.dir.join(".state.tmp");
-        write_synced(&tmp, state.as_str().as_bytes())?;
-        std::fs::rename(&tmp, self.dir.join("state"))?;
-        sync_dir(&self.dir)
+        replace(&self.dir, "state", state.as_str().as_bytes())
     }
 
     pub fn state(&self) -> Option<State> {
-        std::fs::read_to_string(self.dir.join("state"))
+        read_text(&self.dir.join("state"))
             .ok()
+            .flatten()
             .and_then(|s| State::parse(&s))
     }
 
     pub fn mark_rolled_back(&self, by: &str) -> Result<()> {
-        write_synced(&self.dir.join("rolled-back-by"), by.as_bytes())?;
-        sync_dir(&self.dir)
+        replace(&self.dir, "rolled-back-by", by.as_bytes())
     }
 
     pub fn rolled_back_by(&self) -> Option<String> {
-        std::fs::read_to_string(self.dir.join("rolled-back-by"))
+        read_text(&self.dir.join("rolled-back-by"))
             .ok()
+            .flatten()
             .map(|s| s.trim().to_string())
     }
 }
 
-/// Every journal in the state directory, oldest first.
+/// Every journal in the state directory, oldest first; every directory checked before
+/// it is read (safety::state), what the records say is checked by the caller
+/// (safety::journal).
 pub fn list(state: &Path) -> Result<Vec<Journal>> {
     let dir = journal_dir(state);
+    if std::fs::symlink_metadata(&dir).is_ok() {
+        trust::check_dir(&dir)?;
+    }
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -285,16 +322,14 @@ pub fn list(state: &Path) -> Result<Vec<Journal>> {
         .filter(|n| !n.starts_with('.'))
         .collect();
     names.sort();
-    names.iter().map(|n| Journal::load(&dir.join(n))).collect()
-}
-
-/// Journals no process finished: the refusal every other transaction gives while one
-/// stands.
-pub fn open(state: &Path) -> Result<Vec<Journal>> {
-    Ok(list(state)?
-        .into_iter()
-        .filter(|j| j.state().is_none())
-        .collect())
+    names
+        .iter()
+        .map(|n| {
+            let d = dir.join(n);
+            trust::check_dir(&d)?;
+            Journal::load(&d)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -72,15 +72,17 @@ fn signal(pid: u32, sig: i32) -> Result<()> {
     Ok(())
 }
 
-fn run_shell(cmd: &str) -> Result<()> {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
+/// Runs argv as it is: never through a shell (a journal's words stay words).
+fn run_argv(argv: &[String]) -> Result<()> {
+    let shown = argv.join(" ");
+    let (prog, args) = argv.split_first().context("an empty command")?;
+    let out = Command::new(prog)
+        .args(args)
         .output()
-        .with_context(|| format!("running `{cmd}`"))?;
+        .with_context(|| format!("running `{shown}`"))?;
     if !out.status.success() {
         bail!(
-            "`{cmd}` failed ({}): {}",
+            "`{shown}` failed ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );
@@ -93,15 +95,15 @@ fn run_shell(cmd: &str) -> Result<()> {
 /// when an undo restarts nginx again (a fault injected into the step must not also fail
 /// the undo that repairs it).
 pub fn control(step: &NginxStep, what: Control, stopped: &str) -> Result<()> {
-    if let Some(cmd) = &step.command {
-        return run_shell(cmd);
+    if let Some(argv) = &step.command {
+        return run_argv(argv);
     }
     let verb = match what {
         Control::Reload => "reload",
         Control::Restart => "restart",
     };
     if let Some(unit) = &step.unit {
-        return run_shell(&format!("systemctl {verb} {unit}"));
+        return run_argv(&["systemctl".into(), verb.into(), unit.clone()]);
     }
     let running = master();
     match (what, running) {
