@@ -290,12 +290,31 @@ at boot (running as root) may read it."
             format!("{subject} could not be read: {}", prob.error),
         ));
     }
+    // By subject, so a file of a million malformed lines costs linear time.
+    let mut seen = std::collections::HashSet::new();
     for &i in p.procps.iter().chain(&p.systemd) {
         let file = &p.files[i];
         for l in &file.lines {
+            if let LineKind::SystemdStops { len } = &l.kind {
+                let subject = format!("{}:{}", file.path.display(), l.number);
+                if !seen.insert(subject.clone()) {
+                    continue;
+                }
+                let mut f = Finding::new("persisted", &subject, Severity::Warning);
+                f.explanation = "systemd-sysctl reads a line of at most 1 MiB; at a longer one it logs \"Failed to read \
+file\" and ignores the rest of the file, while sysctl --system reads on, so the two loaders set different values."
+                    .into();
+                out.push(f.fail(
+                    Severity::Warning,
+                    format!(
+                        "{subject}: line of {len} bytes: systemd-sysctl stops reading the file here (its limit is 1 MiB); \
+sysctl --system reads on"
+                    ),
+                ));
+            }
             if let LineKind::Malformed { why } = &l.kind {
                 let subject = format!("{}:{}", file.path.display(), l.number);
-                if out.iter().any(|f: &Finding| f.subject == subject) {
+                if !seen.insert(subject.clone()) {
                     continue;
                 }
                 let mut f = Finding::new("persisted", &subject, Severity::Warning);

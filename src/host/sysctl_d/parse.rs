@@ -9,7 +9,10 @@
 //!   excludes nothing in either loader);
 //! - keys may use `/` instead of `.` (the first separator decides, as both loaders'
 //!   normalization does) and may be globs (`*?[`);
-//! - anything else is a malformed line, which both loaders skip with a warning.
+//! - anything else is a malformed line, which both loaders skip with a warning;
+//! - a line of 1 MiB or more ends systemd-sysctl's reading of the file; procps reads it.
+
+use crate::host::fnmatch;
 
 /// One meaningful line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +28,20 @@ pub enum LineKind {
     Malformed {
         why: String,
     },
+    /// systemd-sysctl stops reading the file here: the line is at least
+    /// [`SYSTEMD_LINE_MAX`] bytes long (`len`), and its read_line() gives up on the
+    /// rest of the file ("Failed to read file ..., ignoring: No buffer space
+    /// available"). procps reads the line whole, so the line's own entry follows,
+    /// with the same number.
+    SystemdStops {
+        len: usize,
+    },
 }
+
+/// systemd's LONG_LINE_MAX: a line of this many bytes or more (newline not counted)
+/// ends systemd-sysctl's reading of the file (measured with systemd 252: 1 MiB - 1
+/// bytes read, 1 MiB refused). procps 4.0 reads lines of any length.
+pub const SYSTEMD_LINE_MAX: usize = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
@@ -39,6 +55,13 @@ pub struct Line {
 pub fn parse(text: &str) -> Vec<Line> {
     let mut out = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
+        let len = raw.strip_suffix('\r').unwrap_or(raw).len();
+        if len >= SYSTEMD_LINE_MAX {
+            out.push(Line {
+                number: i + 1,
+                kind: LineKind::SystemdStops { len },
+            });
+        }
         let line = raw.trim_matches(|c: char| c.is_ascii_whitespace());
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
@@ -106,46 +129,18 @@ pub fn is_glob(key: &str) -> bool {
 }
 
 /// Whether a glob key matches a dotted key, segment by segment: `*`, `?` and `[...]`
-/// never cross a `.` (both loaders glob over /proc/sys paths, where segments are
-/// directories).
+/// never cross a `.` (both loaders expand a glob key with glob(3) over /proc/sys, where
+/// segments are directories), with fnmatch(3)'s rules per segment
+/// ([`crate::host::fnmatch`]: linear, so a key of a million stars costs milliseconds).
 pub fn glob_matches(pattern: &str, key: &str) -> bool {
-    let p: Vec<&str> = pattern.split('.').collect();
-    let k: Vec<&str> = key.split('.').collect();
-    p.len() == k.len()
-        && p.iter()
-            .zip(&k)
-            .all(|(p, k)| segment_matches(p.as_bytes(), k.as_bytes()))
-}
-
-fn segment_matches(p: &[u8], s: &[u8]) -> bool {
-    match p.first() {
-        None => s.is_empty(),
-        Some(b'*') => (0..=s.len()).any(|i| segment_matches(&p[1..], &s[i..])),
-        Some(b'?') => !s.is_empty() && segment_matches(&p[1..], &s[1..]),
-        Some(b'[') => {
-            let Some(close) = p.iter().skip(2).position(|&c| c == b']').map(|i| i + 2) else {
-                return s.first() == Some(&b'[') && segment_matches(&p[1..], &s[1..]);
-            };
-            let Some(&c) = s.first() else { return false };
-            let (negate, set) = match p[1] {
-                b'!' | b'^' => (true, &p[2..close]),
-                _ => (false, &p[1..close]),
-            };
-            let mut hit = false;
-            let mut i = 0;
-            while i < set.len() {
-                if i + 2 < set.len() && set[i + 1] == b'-' {
-                    hit |= set[i] <= c && c <= set[i + 2];
-                    i += 3;
-                } else {
-                    hit |= set[i] == c;
-                    i += 1;
-                }
-            }
-            hit != negate && segment_matches(&p[close + 1..], &s[1..])
+    let mut k = key.split('.');
+    for p in pattern.split('.') {
+        match k.next() {
+            Some(k) if fnmatch::matches(p.as_bytes(), k.as_bytes()) => {}
+            _ => return false,
         }
-        Some(&c) => s.first() == Some(&c) && segment_matches(&p[1..], &s[1..]),
     }
+    k.next().is_none()
 }
 
 #[cfg(test)]

@@ -48,11 +48,17 @@ impl Resolution {
     }
 }
 
-/// (file, line, kind) in the order a loader reads them.
+/// (file, line, kind) in the order a loader reads them: for systemd, each file up to a
+/// line too long for it.
 fn lines_of(p: &Persisted, loader: Loader) -> impl Iterator<Item = (&PathBuf, usize, &LineKind)> {
     p.order(loader).iter().flat_map(move |&i| {
         let f = &p.files[i];
-        f.lines.iter().map(move |l| (&f.path, l.number, &l.kind))
+        f.lines
+            .iter()
+            .take_while(move |l| {
+                loader == Loader::Procps || !matches!(l.kind, LineKind::SystemdStops { .. })
+            })
+            .map(move |l| (&f.path, l.number, &l.kind))
     })
 }
 
@@ -62,7 +68,7 @@ pub fn resolve(p: &Persisted, key: &str) -> Resolution {
         systemd: systemd(p, key),
         ..Resolution::default()
     };
-    let mut seen_files: Vec<&PathBuf> = Vec::new();
+    let mut seen_files: std::collections::HashSet<&PathBuf> = Default::default();
     for loader in [Loader::Procps, Loader::Systemd] {
         for (file, line, kind) in lines_of(p, loader) {
             if loader == Loader::Systemd && seen_files.contains(&file) {
@@ -134,38 +140,38 @@ fn procps(p: &Persisted, key: &str) -> Option<Assignment> {
 }
 
 fn systemd(p: &Persisted, key: &str) -> Option<Assignment> {
-    // The option table: (key or glob, value or None for an exclusion, first line).
-    let mut table: Vec<(String, Option<String>, Assignment)> = Vec::new();
-    for (file, line, kind) in lines_of(p, Loader::Systemd) {
+    // The option table, by key or glob: (place in systemd's order, value or None for an
+    // exclusion, first line). A hash map with order numbers rather than an ordered
+    // list, so a file of a million distinct globs costs linear time.
+    let mut table: std::collections::HashMap<&str, (usize, Option<&String>, Assignment)> =
+        Default::default();
+    for (order, (file, line, kind)) in lines_of(p, Loader::Systemd).enumerate() {
         let (k, value) = match kind {
-            LineKind::Assign { key, value, .. } => (key, Some(value.clone())),
+            LineKind::Assign { key, value, .. } => (key, Some(value)),
             LineKind::Exclude { key } => (key, None),
-            LineKind::Malformed { .. } => continue,
+            LineKind::Malformed { .. } | LineKind::SystemdStops { .. } => continue,
         };
         if k != key && !(is_glob(k) && glob_matches(k, key)) {
+            continue;
+        }
+        if table.get(k.as_str()).is_some_and(|t| t.1 == value) {
             continue;
         }
         let here = Assignment {
             file: file.clone(),
             line,
-            value: value.clone().unwrap_or_default(),
+            value: value.cloned().unwrap_or_default(),
             glob: is_glob(k).then(|| k.clone()),
         };
-        if let Some(pos) = table.iter().position(|(t, _, _)| t == k) {
-            if table[pos].1 == value {
-                continue;
-            }
-            table.remove(pos);
-        }
-        table.push((k.clone(), value, here));
+        table.insert(k, (order, value, here));
     }
-    if let Some((_, value, at)) = table.iter().find(|(t, _, _)| t == key) {
-        return value.as_ref().map(|_| at.clone());
+    if let Some((_, value, at)) = table.get(key) {
+        return value.map(|_| at.clone());
     }
     table
-        .into_iter()
-        .rev()
-        .find(|(_, v, _)| v.is_some())
+        .into_values()
+        .filter(|(_, v, _)| v.is_some())
+        .max_by_key(|(order, _, _)| *order)
         .map(|(_, _, a)| a)
 }
 
@@ -277,6 +283,16 @@ mod tests {
         );
         assert_eq!(r.systemd, None);
         assert_eq!(r.excluded.len(), 1);
+    }
+
+    #[test]
+    fn systemd_stops_at_a_line_of_a_mebibyte() {
+        let long = format!("# {}\n", "x".repeat(super::super::parse::SYSTEMD_LINE_MAX));
+        let text = format!("net.core.somaxconn = 5\n{long}net.core.somaxconn = 6\n");
+        let p = tree(&[("/etc/sysctl.d/10-a.conf", &text)], None);
+        let r = resolve(&p, K);
+        assert_eq!(won(r.procps).map(|w| w.1), Some(3));
+        assert_eq!(won(r.systemd).map(|w| w.1), Some(1));
     }
 
     #[test]
