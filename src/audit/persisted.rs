@@ -294,6 +294,9 @@ at boot (running as root) may read it."
     let mut seen = std::collections::HashSet::new();
     for &i in p.procps.iter().chain(&p.systemd) {
         let file = &p.files[i];
+        // A file of junk gets the first MALFORMED_LISTED lines named and one count, not
+        // a finding per line.
+        let mut malformed = 0usize;
         for l in &file.lines {
             if let LineKind::SystemdStops { len } = &l.kind {
                 let subject = format!("{}:{}", file.path.display(), l.number);
@@ -317,6 +320,10 @@ sysctl --system reads on"
                 if !seen.insert(subject.clone()) {
                     continue;
                 }
+                malformed += 1;
+                if malformed > MALFORMED_LISTED {
+                    continue;
+                }
                 let mut f = Finding::new("persisted", &subject, Severity::Warning);
                 f.explanation = "sysctl --system and systemd-sysctl skip a line they cannot parse with a warning in the boot \
 log, so whatever it meant to set is not set."
@@ -327,6 +334,22 @@ log, so whatever it meant to set is not set."
                 ));
             }
         }
+        if malformed > MALFORMED_LISTED {
+            let subject = file.path.display().to_string();
+            let mut f = Finding::new("persisted", &subject, Severity::Warning);
+            f.explanation =
+                "Both loaders skip each malformed line with a warning in the boot log.".into();
+            out.push(f.fail(
+                Severity::Warning,
+                format!(
+                    "{subject}: {} more malformed lines skipped by both loaders, not listed",
+                    malformed - MALFORMED_LISTED
+                ),
+            ));
+        }
     }
     out
 }
+
+/// Malformed lines named one by one, per file.
+const MALFORMED_LISTED: usize = 100;

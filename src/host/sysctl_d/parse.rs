@@ -125,7 +125,7 @@ pub fn normalize_key(key: &str) -> String {
 }
 
 pub fn is_glob(key: &str) -> bool {
-    key.contains(['*', '?', '['])
+    fnmatch::is_pattern(key.as_bytes())
 }
 
 /// Whether a glob key matches a dotted key, segment by segment: `*`, `?` and `[...]`
@@ -135,9 +135,17 @@ pub fn is_glob(key: &str) -> bool {
 pub fn glob_matches(pattern: &str, key: &str) -> bool {
     let mut k = key.split('.');
     for p in pattern.split('.') {
-        match k.next() {
-            Some(k) if fnmatch::matches(p.as_bytes(), k.as_bytes()) => {}
-            _ => return false,
+        let Some(k) = k.next() else {
+            return false;
+        };
+        // Most segments are plain names: compared as they are, nothing compiled.
+        let plain = !p.bytes().any(|c| matches!(c, b'*' | b'?' | b'[' | b'\\'));
+        if !(if plain {
+            p == k
+        } else {
+            fnmatch::matches(p.as_bytes(), k.as_bytes())
+        }) {
+            return false;
         }
     }
     k.next().is_none()
