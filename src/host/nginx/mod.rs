@@ -133,6 +133,8 @@ pub struct ConfError {
     pub file: PathBuf,
     pub line: u32,
     pub message: String,
+    /// A limit of tuneguard's own (nesting, size: parse.rs), not a refusal of nginx's.
+    pub over_limit: bool,
 }
 
 impl std::fmt::Display for ConfError {
@@ -174,6 +176,7 @@ pub fn load_dump(text: &[u8]) -> Result<Config, ConfError> {
             file: PathBuf::new(),
             line: 0,
             message: "not an nginx -T dump: no \"# configuration file PATH:\" line".into(),
+            over_limit: false,
         });
     };
     let map: BTreeMap<PathBuf, Vec<u8>> = files.into_iter().collect();
