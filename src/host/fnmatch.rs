@@ -16,8 +16,8 @@
 //!
 //! The pattern is compiled once, in linear time, and matched with two pointers that
 //! backtrack only to the last `*`: O(pattern × name) at worst, no recursion, so no
-//! pattern (a million stars included) can take long or exhaust the stack. glibc's own
-//! fnmatch is exponential in the number of stars; this is not.
+//! pattern (a million stars included) can take long or exhaust the stack, unlike a
+//! matcher that recurses at every star (glibc's does, and so did ours).
 
 /// Whether a pattern has glob characters at all (glob(3)'s and nginx's test:
 /// `strpbrk(path, "*?[")`).
