@@ -87,6 +87,33 @@ fn a_line_of_a_mebibyte_of_stars() {
 }
 
 #[test]
+fn brace_bombs_in_glob_keys() {
+    // systemd-sysctl expands braces: 2^30 globs, and 300,000 groups one after another.
+    let d = Dirs::new();
+    d.write(
+        "etc/sysctl.d/50-braces.conf",
+        &format!(
+            "net.core.*{} = 1\nnet.core.*{} = 2\nnet.core.{{somaxconn,x}}* = 3000\n",
+            "{a,b}".repeat(30),
+            "{}".repeat(300_000)
+        ),
+    );
+    let (_, j) = persisted(d.root.path());
+    for line in [1, 2] {
+        let f = finding(&j, &format!("/etc/sysctl.d/50-braces.conf:{line}"));
+        assert!(
+            f["message"]
+                .as_str()
+                .unwrap()
+                .contains("expand to more globs than tuneguard follows"),
+            "{f}"
+        );
+    }
+    assert_eq!(after_reboot(&j, "net.core.somaxconn", "systemd"), 3000);
+    assert!(finding(&j, "net.core.somaxconn")["persisted"]["procps"].is_null());
+}
+
+#[test]
 fn a_sysctl_file_of_two_hundred_thousand_lines() {
     let d = Dirs::new();
     let mut text = String::new();

@@ -261,3 +261,15 @@ fn star_globs_and_a_line_too_long_for_systemd() {
     );
     check_tree(&d);
 }
+
+#[test]
+fn braces_in_globs_are_systemds_alone() {
+    // systemd-sysctl globs with GLOB_BRACE; procps reads `{` literally (matching nothing).
+    let d = Dirs::new();
+    d.write(
+        "etc/sysctl.d/10-braces.conf",
+        "net.ipv4.tcp_{fin,keepalive}_time* = 55\nnet.core.{somaxconn,x{y,z}}* = 1111\n\
+net.ipv4.tcp_retries{}2* = 7\nnet.ipv4.{tcp_orphan_retries* = 3\nnet.ipv4.tcp_keepalive_{probes,intvl} = 4\n",
+    );
+    check_tree(&d);
+}

@@ -315,6 +315,29 @@ sysctl --system reads on"
                     ),
                 ));
             }
+            if let LineKind::Assign {
+                key,
+                braces: Some(globs),
+                ..
+            } = &l.kind
+            {
+                let subject = format!("{}:{}", file.path.display(), l.number);
+                if globs.is_empty() && seen.insert(subject.clone()) {
+                    let shown: String = key.chars().take(80).collect();
+                    let mut f = Finding::new("persisted", &subject, Severity::Warning);
+                    f.explanation =
+                        "systemd-sysctl expands `{a,b}` in a glob key into one glob per \
+alternative; tuneguard follows at most 256 of them, so what this line sets at boot is not known."
+                            .into();
+                    out.push(f.fail(
+                        Severity::Warning,
+                        format!(
+                            "{subject}: the braces of `{shown}` expand to more globs than tuneguard follows; \
+under systemd-sysctl this line is taken to set nothing"
+                        ),
+                    ));
+                }
+            }
             if let LineKind::Malformed { why } = &l.kind {
                 let subject = format!("{}:{}", file.path.display(), l.number);
                 if !seen.insert(subject.clone()) {

@@ -21,6 +21,10 @@ pub enum LineKind {
         key: String,
         value: String,
         ignore_failure: bool,
+        /// For a glob key with `{a,b}` in it: the globs systemd-sysctl expands it to
+        /// ([`systemd_globs`]); empty when they would be more than [`MAX_BRACE_STEPS`].
+        /// None for every other key, which both loaders take as written.
+        braces: Option<Vec<String>>,
     },
     Exclude {
         key: String,
@@ -87,6 +91,7 @@ pub fn parse(text: &str) -> Vec<Line> {
                     }
                 } else {
                     LineKind::Assign {
+                        braces: systemd_globs(&key),
                         key,
                         value,
                         ignore_failure,
@@ -122,6 +127,91 @@ pub fn normalize_key(key: &str) -> String {
             .collect(),
         _ => key.to_string(),
     }
+}
+
+/// How many patterns brace expansion may visit for one key: `{a,b}{c,d}...` doubles
+/// with each group, and glibc would expand them all.
+pub const MAX_BRACE_STEPS: usize = 256;
+
+/// systemd-sysctl expands a glob key with glob(3) and GLOB_BRACE, so `{fin,keepalive}`
+/// is either word (measured with systemd 252; procps passes no flag and reads `{`
+/// literally). Only keys that are globs (`*?[`) are expanded, as systemd only globs
+/// those. None when there is no brace expression; the globs in glibc's order otherwise,
+/// or none when there would be more than MAX_BRACE_STEPS.
+///
+/// glibc's rules: the first `{` not escaped by `\` opens; `,` at its depth separates
+/// alternatives, `}` closes; each alternative is put in place of the braces and expanded
+/// again; a `{` without its `}` makes the whole pattern literal.
+pub fn systemd_globs(key: &str) -> Option<Vec<String>> {
+    if !is_glob(key) || !key.contains('{') {
+        return None;
+    }
+    let mut out = Vec::new();
+    // A worklist rather than recursion: a pattern may hold any number of groups.
+    let mut todo = vec![key.as_bytes().to_vec()];
+    let mut steps = 0;
+    while let Some(p) = todo.pop() {
+        steps += 1;
+        if steps > MAX_BRACE_STEPS {
+            return Some(Vec::new());
+        }
+        let Some((begin, alts, rest)) = brace_group(&p) else {
+            out.push(String::from_utf8_lossy(&p).into_owned());
+            continue;
+        };
+        // Reversed onto the stack, so they come off in order.
+        for a in alts.into_iter().rev() {
+            let mut q = p[..begin].to_vec();
+            q.extend_from_slice(&p[a]);
+            q.extend_from_slice(&p[rest..]);
+            todo.push(q);
+        }
+    }
+    (out.len() != 1 || out[0] != key).then_some(out)
+}
+
+/// The first brace expression of `p`: where its `{` is, its alternatives, and where the
+/// text after its `}` starts. None when there is none, or it is not closed.
+fn brace_group(p: &[u8]) -> Option<(usize, Vec<std::ops::Range<usize>>, usize)> {
+    let mut i = 0;
+    let begin = loop {
+        match p.get(i)? {
+            b'\\' if i + 1 < p.len() => i += 2,
+            b'{' => break i,
+            _ => i += 1,
+        }
+    };
+    let mut alts = Vec::new();
+    let mut start = begin + 1;
+    loop {
+        let end = next_brace_sub(p, start)?;
+        alts.push(start..end);
+        if p[end] == b'}' {
+            return Some((begin, alts, end + 1));
+        }
+        start = end + 1;
+    }
+}
+
+/// glibc's next_brace_sub(): the `,` or `}` that ends the alternative starting at `i`.
+fn next_brace_sub(p: &[u8], mut i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    while i < p.len() {
+        match p[i] {
+            b'\\' => i += 2,
+            b'}' | b',' if depth == 0 => return Some(i),
+            b'}' => {
+                depth -= 1;
+                i += 1;
+            }
+            b'{' => {
+                depth += 1;
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 pub fn is_glob(key: &str) -> bool {
@@ -170,15 +260,15 @@ net.ipv4.ip_local_port_range = 1024\t65000";
         assert_eq!(
             kinds(text),
             vec![
-                (4, LineKind::Assign { key: "net.core.somaxconn".into(), value: "1024".into(), ignore_failure: false }),
-                (5, LineKind::Assign { key: "net.ipv4.tcp_fin_timeout".into(), value: "30 # not a comment".into(), ignore_failure: false }),
-                (6, LineKind::Assign { key: "net.ipv4.tcp_retries2".into(), value: "8".into(), ignore_failure: true }),
+                (4, LineKind::Assign { key: "net.core.somaxconn".into(), value: "1024".into(), ignore_failure: false, braces: None }),
+                (5, LineKind::Assign { key: "net.ipv4.tcp_fin_timeout".into(), value: "30 # not a comment".into(), ignore_failure: false, braces: None }),
+                (6, LineKind::Assign { key: "net.ipv4.tcp_retries2".into(), value: "8".into(), ignore_failure: true, braces: None }),
                 (7, LineKind::Exclude { key: "net.ipv4.tcp_keepalive_probes".into() }),
-                (8, LineKind::Assign { key: "net.ipv4.tcp_keepalive_*".into(), value: "60".into(), ignore_failure: false }),
+                (8, LineKind::Assign { key: "net.ipv4.tcp_keepalive_*".into(), value: "60".into(), ignore_failure: false, braces: None }),
                 (9, LineKind::Malformed { why: "not an assignment (`key = value`) and not an exclusion (`-key`)".into() }),
                 (10, LineKind::Malformed { why: "net.core.somaxconn has no value after `=`: the kernel rejects an empty write".into() }),
                 (11, LineKind::Malformed { why: "no key before `=`".into() }),
-                (12, LineKind::Assign { key: "net.ipv4.ip_local_port_range".into(), value: "1024\t65000".into(), ignore_failure: false }),
+                (12, LineKind::Assign { key: "net.ipv4.ip_local_port_range".into(), value: "1024\t65000".into(), ignore_failure: false, braces: None }),
             ]
         );
     }
@@ -190,6 +280,41 @@ net.ipv4.ip_local_port_range = 1024\t65000";
             "net.ipv4.conf.eth0/100.rp_filter"
         );
         assert_eq!(normalize_key("net.core.somaxconn"), "net.core.somaxconn");
+    }
+
+    #[test]
+    fn systemd_expands_braces_in_globs() {
+        let g = |k: &str| systemd_globs(k);
+        assert_eq!(g("net.ipv4.tcp_{fin,keepalive}_time"), None, "not a glob");
+        assert_eq!(g("net.ipv4.tcp_*"), None);
+        assert_eq!(
+            g("net.ipv4.tcp_{fin,keepalive}_time*"),
+            Some(vec![
+                "net.ipv4.tcp_fin_time*".into(),
+                "net.ipv4.tcp_keepalive_time*".into()
+            ])
+        );
+        assert_eq!(
+            g("net.core.{somaxconn,x{y,z}}*"),
+            Some(vec![
+                "net.core.somaxconn*".into(),
+                "net.core.xy*".into(),
+                "net.core.xz*".into()
+            ])
+        );
+        assert_eq!(
+            g("net.ipv4.tcp_retries{}2*"),
+            Some(vec!["net.ipv4.tcp_retries2*".into()])
+        );
+        assert_eq!(g("net.ipv4.{tcp_fin*"), None, "an open brace is literal");
+        assert_eq!(g("net.ipv4.\\{a,b}*"), None, "an escaped brace is literal");
+        assert_eq!(g(&format!("net.*{}", "{a,b}".repeat(20))), Some(Vec::new()));
+        let many = format!("net.*{}", "{}".repeat(1 << 18));
+        assert_eq!(
+            systemd_globs(&many),
+            Some(Vec::new()),
+            "bounded, not recursive"
+        );
     }
 
     #[test]

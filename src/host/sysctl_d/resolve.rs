@@ -10,6 +10,7 @@
 //! - systemd keeps the *first* line when a key is assigned the same value again, and
 //!   moves a re-assigned key with a new value to the end of its order (which decides
 //!   between globs).
+//! - systemd expands `{a,b}` in a glob key; procps takes the brace literally.
 
 use super::parse::{glob_matches, is_glob, LineKind};
 use super::{Loader, Persisted};
@@ -75,9 +76,12 @@ pub fn resolve(p: &Persisted, key: &str) -> Resolution {
                 continue;
             }
             match kind {
-                LineKind::Assign { key: k, value, .. }
-                    if k == key || (is_glob(k) && glob_matches(k, key)) =>
-                {
+                LineKind::Assign {
+                    key: k,
+                    value,
+                    braces,
+                    ..
+                } if sets(loader, k, braces, key) => {
                     r.all.push(Assignment {
                         file: file.clone(),
                         line,
@@ -94,8 +98,14 @@ pub fn resolve(p: &Persisted, key: &str) -> Resolution {
     for (i, by) in &p.masked {
         let f = &p.files[*i];
         for l in &f.lines {
-            if let LineKind::Assign { key: k, value, .. } = &l.kind {
-                if k == key || (is_glob(k) && glob_matches(k, key)) {
+            if let LineKind::Assign {
+                key: k,
+                value,
+                braces,
+                ..
+            } = &l.kind
+            {
+                if sets(Loader::Procps, k, braces, key) || sets(Loader::Systemd, k, braces, key) {
                     let a = Assignment {
                         file: f.path.clone(),
                         line: l.number,
@@ -108,6 +118,18 @@ pub fn resolve(p: &Persisted, key: &str) -> Resolution {
         }
     }
     r
+}
+
+/// Whether a line's key `k` sets `key` under `loader`: the same name, or a glob that
+/// matches it, which systemd-sysctl first expands at its braces.
+fn sets(loader: Loader, k: &str, braces: &Option<Vec<String>>, key: &str) -> bool {
+    if k == key {
+        return true;
+    }
+    match (loader, braces) {
+        (Loader::Systemd, Some(globs)) => globs.iter().any(|g| glob_matches(g, key)),
+        _ => is_glob(k) && glob_matches(k, key),
+    }
 }
 
 fn procps(p: &Persisted, key: &str) -> Option<Assignment> {
@@ -146,12 +168,14 @@ fn systemd(p: &Persisted, key: &str) -> Option<Assignment> {
     let mut table: std::collections::HashMap<&str, (usize, Option<&String>, Assignment)> =
         Default::default();
     for (order, (file, line, kind)) in lines_of(p, Loader::Systemd).enumerate() {
-        let (k, value) = match kind {
-            LineKind::Assign { key, value, .. } => (key, Some(value)),
-            LineKind::Exclude { key } => (key, None),
+        let (k, value, braces) = match kind {
+            LineKind::Assign {
+                key, value, braces, ..
+            } => (key, Some(value), braces),
+            LineKind::Exclude { key } => (key, None, &None),
             LineKind::Malformed { .. } | LineKind::SystemdStops { .. } => continue,
         };
-        if k != key && !(is_glob(k) && glob_matches(k, key)) {
+        if !sets(Loader::Systemd, k, braces, key) {
             continue;
         }
         if table.get(k.as_str()).is_some_and(|t| t.1 == value) {
