@@ -3,7 +3,7 @@
 //! nginx does not call setlocale, so the sort is byte order. Each component is matched
 //! by [`crate::host::fnmatch`], in linear time whatever the pattern.
 
-pub use crate::host::fnmatch::{is_pattern, matches};
+pub use crate::host::fnmatch::{is_pattern, matches, Pattern};
 
 #[cfg(test)]
 mod tests {

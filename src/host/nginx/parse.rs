@@ -40,6 +40,7 @@ impl Files {
                 let mut paths = vec![PathBuf::from("/")];
                 for (i, part) in parts.iter().enumerate() {
                     let last = i + 1 == parts.len();
+                    let pattern = glob::Pattern::new(part);
                     let mut next = Vec::new();
                     for dir in &paths {
                         if !glob::is_pattern(part) {
@@ -55,16 +56,16 @@ impl Files {
                         };
                         for e in entries.flatten() {
                             let name = e.file_name();
-                            if glob::matches(part, name.as_bytes()) {
+                            if pattern.matches(name.as_bytes()) {
                                 let p = dir.join(&name);
                                 if last || on_disk(root, &p).is_dir() {
                                     next.push(p);
+                                    if next.len() > MAX_GLOB_PATHS {
+                                        return None;
+                                    }
                                 }
                             }
                         }
-                    }
-                    if next.len() > MAX_GLOB_PATHS {
-                        return None;
                     }
                     paths = next;
                 }
