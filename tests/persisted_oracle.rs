@@ -243,3 +243,33 @@ net.core.somaxconn = 3000\n-net.core.somaxconn\nnet.core.* = 4444\n-net.ipv4.tcp
     d.write("etc/sysctl.d/20-later.conf", "net.ipv4.tcp_keepalive_intvl = 15\nnet.ipv4.tcp_orphan_retries = 2\nnet.ipv4.tcp_*_retries = 3\n");
     check_tree(&d);
 }
+
+#[test]
+fn star_globs_and_a_line_too_long_for_systemd() {
+    let d = Dirs::new();
+    // The issue's 14 stars, which made a recursive matcher take minutes.
+    d.write(
+        "etc/sysctl.d/10-stars.conf",
+        "net.ipv4.tcp_**************_time = 333\nnet.ipv4.**************x = 1\nnet.ipv4.tcp_[!a-e]*[[:digit:]] = 6\n",
+    );
+    // A line of 1 MiB and more: procps reads it (and expands the glob), systemd-sysctl
+    // stops reading the file there.
+    let long = format!("net.ipv4.tcp_fin_{} = 42\n", "*".repeat(1 << 20));
+    d.write(
+        "etc/sysctl.d/20-long.conf",
+        &format!("net.ipv4.tcp_keepalive_probes = 7\n{long}net.core.somaxconn = 1235\n"),
+    );
+    check_tree(&d);
+}
+
+#[test]
+fn braces_in_globs_are_systemds_alone() {
+    // systemd-sysctl globs with GLOB_BRACE; procps reads `{` literally (matching nothing).
+    let d = Dirs::new();
+    d.write(
+        "etc/sysctl.d/10-braces.conf",
+        "net.ipv4.tcp_{fin,keepalive}_time* = 55\nnet.core.{somaxconn,x{y,z}}* = 1111\n\
+net.ipv4.tcp_retries{}2* = 7\nnet.ipv4.{tcp_orphan_retries* = 3\nnet.ipv4.tcp_keepalive_{probes,intvl} = 4\n",
+    );
+    check_tree(&d);
+}

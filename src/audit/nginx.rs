@@ -121,13 +121,20 @@ fn check_read(snap: &Snapshot, profile: &Profile) -> Vec<Finding> {
         Err(e) => {
             let mut f = Finding::new("nginx", "nginx config", Severity::Error);
             f.id = "nginx/config".into();
-            f.explanation = "tuneguard reads the configuration as nginx does; this is where nginx \
+            let message = if e.over_limit {
+                f.explanation =
+                    "tuneguard bounds how deeply blocks and includes nest and how much it \
+parses, far beyond any real configuration, so that no file can exhaust its stack or time."
+                        .into();
+                format!("tuneguard stops reading {}: {e}", read.main.display())
+            } else {
+                f.explanation =
+                    "tuneguard reads the configuration as nginx does; this is where nginx \
 would stop."
-                .into();
-            let mut out = vec![f.fail(
-                Severity::Error,
-                format!("nginx would refuse {}: {e}", read.main.display()),
-            )];
+                        .into();
+                format!("nginx would refuse {}: {e}", read.main.display())
+            };
+            let mut out = vec![f.fail(Severity::Error, message)];
             out.extend(skipped_rules(
                 profile,
                 "not checked: the configuration does not parse",

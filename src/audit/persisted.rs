@@ -290,12 +290,61 @@ at boot (running as root) may read it."
             format!("{subject} could not be read: {}", prob.error),
         ));
     }
+    // By subject, so a file of a million malformed lines costs linear time.
+    let mut seen = std::collections::HashSet::new();
     for &i in p.procps.iter().chain(&p.systemd) {
         let file = &p.files[i];
+        // A file of junk gets the first MALFORMED_LISTED lines named and one count, not
+        // a finding per line.
+        let mut malformed = 0usize;
         for l in &file.lines {
+            if let LineKind::SystemdStops { len } = &l.kind {
+                let subject = format!("{}:{}", file.path.display(), l.number);
+                if !seen.insert(subject.clone()) {
+                    continue;
+                }
+                let mut f = Finding::new("persisted", &subject, Severity::Warning);
+                f.explanation = "systemd-sysctl reads a line of at most 1 MiB; at a longer one it logs \"Failed to read \
+file\" and ignores the rest of the file, while sysctl --system reads on, so the two loaders set different values."
+                    .into();
+                out.push(f.fail(
+                    Severity::Warning,
+                    format!(
+                        "{subject}: line of {len} bytes: systemd-sysctl stops reading the file here (its limit is 1 MiB); \
+sysctl --system reads on"
+                    ),
+                ));
+            }
+            if let LineKind::Assign {
+                key,
+                braces: Some(globs),
+                ..
+            } = &l.kind
+            {
+                let subject = format!("{}:{}", file.path.display(), l.number);
+                if globs.is_empty() && seen.insert(subject.clone()) {
+                    let shown: String = key.chars().take(80).collect();
+                    let mut f = Finding::new("persisted", &subject, Severity::Warning);
+                    f.explanation =
+                        "systemd-sysctl expands `{a,b}` in a glob key into one glob per \
+alternative; tuneguard follows at most 256 of them, so what this line sets at boot is not known."
+                            .into();
+                    out.push(f.fail(
+                        Severity::Warning,
+                        format!(
+                            "{subject}: the braces of `{shown}` expand to more globs than tuneguard follows; \
+under systemd-sysctl this line is taken to set nothing"
+                        ),
+                    ));
+                }
+            }
             if let LineKind::Malformed { why } = &l.kind {
                 let subject = format!("{}:{}", file.path.display(), l.number);
-                if out.iter().any(|f: &Finding| f.subject == subject) {
+                if !seen.insert(subject.clone()) {
+                    continue;
+                }
+                malformed += 1;
+                if malformed > MALFORMED_LISTED {
                     continue;
                 }
                 let mut f = Finding::new("persisted", &subject, Severity::Warning);
@@ -308,6 +357,22 @@ log, so whatever it meant to set is not set."
                 ));
             }
         }
+        if malformed > MALFORMED_LISTED {
+            let subject = file.path.display().to_string();
+            let mut f = Finding::new("persisted", &subject, Severity::Warning);
+            f.explanation =
+                "Both loaders skip each malformed line with a warning in the boot log.".into();
+            out.push(f.fail(
+                Severity::Warning,
+                format!(
+                    "{subject}: {} more malformed lines skipped by both loaders, not listed",
+                    malformed - MALFORMED_LISTED
+                ),
+            ));
+        }
     }
     out
 }
+
+/// Malformed lines named one by one, per file.
+const MALFORMED_LISTED: usize = 100;

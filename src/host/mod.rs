@@ -3,6 +3,7 @@
 
 pub mod census;
 pub mod counters;
+pub mod fnmatch;
 pub mod netns;
 pub mod nginx;
 pub mod sockets;

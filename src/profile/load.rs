@@ -173,7 +173,7 @@ impl Library {
                 let parsed = parse(&e.label(), &e.text);
                 let error = match &parsed {
                     Ok(_) => self
-                        .resolve_entry(e, &mut Vec::new())
+                        .resolve_entry(e, &mut Chain::default())
                         .err()
                         .map(|x| x.to_string()),
                     Err(x) => Some(x.to_string()),
@@ -210,7 +210,7 @@ impl Library {
         let mut out = Profile::default();
         for spec in specs {
             let entry = self.find(spec, None)?;
-            let p = self.resolve_entry(&entry, &mut Vec::new())?;
+            let p = self.resolve_entry(&entry, &mut Chain::default())?;
             out.overlay(p);
             out.names.push(entry.name.clone());
         }
@@ -220,7 +220,7 @@ impl Library {
     /// Loads one file as `profiles validate` does: parse, check, resolve `extends`.
     pub fn validate_file(&self, path: &Path) -> Result<Profile> {
         let entry = file_entry(path)?;
-        let mut p = self.resolve_entry(&entry, &mut Vec::new())?;
+        let mut p = self.resolve_entry(&entry, &mut Chain::default())?;
         p.names = vec![entry.name];
         Ok(p)
     }
@@ -248,8 +248,9 @@ impl Library {
     }
 
     /// Parses and checks an entry, then layers it over what it extends (depth first).
-    /// `stack` holds the chain being resolved, to name a cycle.
-    fn resolve_entry(&self, entry: &Entry, stack: &mut Vec<String>) -> Result<Profile> {
+    /// `chain` holds the profiles being resolved, to name a cycle, and bounds the work.
+    fn resolve_entry(&self, entry: &Entry, chain: &mut Chain) -> Result<Profile> {
+        chain.resolved += 1;
         let label = entry.label();
         let file = parse(&label, &entry.text)?;
         let key = format!("{}@{label}", entry.name);
@@ -272,7 +273,7 @@ impl Library {
                 .into());
             }
         }
-        stack.push(key);
+        chain.names.push(key);
         let base = match &entry.source {
             ProfileSource::Builtin => None,
             ProfileSource::Site(p) | ProfileSource::File(p) => p.parent().map(Path::to_path_buf),
@@ -291,6 +292,19 @@ impl Library {
                 Err(e) => return Err(err(format!("extends `{parent}`: {e:#}")).into()),
             };
             let pkey = format!("{}@{}", pentry.name, pentry.label());
+            if chain.names.len() >= MAX_EXTENDS_DEPTH {
+                return Err(err(format!(
+                    "`extends` goes more than {MAX_EXTENDS_DEPTH} profiles deep"
+                ))
+                .into());
+            }
+            if chain.resolved >= MAX_EXTENDS_TOTAL {
+                return Err(err(format!(
+                    "`extends` reaches more than {MAX_EXTENDS_TOTAL} profiles in all (one reached twice counts twice)"
+                ))
+                .into());
+            }
+            let stack = &chain.names;
             if let Some(at) = stack.iter().position(|s| *s == pkey) {
                 let mut chain: Vec<&str> = stack[at..]
                     .iter()
@@ -299,15 +313,24 @@ impl Library {
                 chain.push(&pentry.name);
                 return Err(err(format!("`extends` cycle: {}", chain.join(" → "))).into());
             }
-            let p = self.resolve_entry(&pentry, stack)?;
+            let p = self.resolve_entry(&pentry, chain)?;
             merged.overlay(p);
         }
-        stack.pop();
+        chain.names.pop();
         let own = validate(&label, &entry.text, &file, &name)?;
         let own_waivers: Vec<String> = own.waivers.keys().cloned().collect();
         merged.overlay(own);
+        // A set of the rules' keys: each waiver looked up in constant time.
+        let keys: std::collections::HashSet<&str> =
+            merged.rules.iter().map(|r| r.key.as_str()).collect();
         for subject in own_waivers {
-            if !merged.has_subject(&subject) {
+            let checked = match subject.as_str() {
+                "keepalive" | "nginx.listen_backlog" | "nginx.so_keepalive" => {
+                    merged.has_subject(&subject)
+                }
+                key => keys.contains(key),
+            };
+            if !checked {
                 let pos = locate(&entry.text, &["waivers", &subject]);
                 return Err(ProfileError {
                     file: label,
@@ -320,6 +343,19 @@ impl Library {
         }
         Ok(merged)
     }
+}
+
+/// How deep `extends` may go, and how many profiles one resolution may reach: each is
+/// parsed afresh where it is reached, so a profile extending the same parent many
+/// times, many levels deep, would otherwise be parsed without end.
+pub const MAX_EXTENDS_DEPTH: usize = 16;
+pub const MAX_EXTENDS_TOTAL: usize = 256;
+
+/// The profiles being resolved, outermost first, and how many were resolved so far.
+#[derive(Default)]
+struct Chain {
+    names: Vec<String>,
+    resolved: usize,
 }
 
 fn stem(path: &Path) -> String {
@@ -391,15 +427,45 @@ fn extended_entry(base: &Path, spec: &str) -> Result<Entry> {
     })
 }
 
-/// serde_yaml with its location turned into `file:line:col`.
+/// The largest profile tuneguard parses. The built-ins are a few KiB; a site profile
+/// with a rule for every key of the catalog stays far below.
+pub const MAX_PROFILE_BYTES: usize = 1 << 20;
+
+/// How deeply flow collections (`[...]`, `{...}`) may nest in a profile. libyaml's
+/// scanner takes time quadratic in this depth (100,000 levels: minutes), and a profile
+/// needs three.
+pub const MAX_FLOW_DEPTH: usize = 32;
+
+/// serde_yaml with its location turned into `file:line:col`; the size and flow nesting
+/// are checked first, so that no file can make it take long (serde_yaml itself stops
+/// at 128 levels of block nesting).
 pub(super) fn parse(label: &str, text: &str) -> Result<ProfileFile, ProfileError> {
+    let error = |line, col, message: String| ProfileError {
+        file: label.into(),
+        line,
+        col,
+        message,
+    };
     if text.trim().is_empty() {
-        return Err(ProfileError {
-            file: label.into(),
-            line: 1,
-            col: 1,
-            message: "the profile is empty".into(),
-        });
+        return Err(error(1, 1, "the profile is empty".into()));
+    }
+    if text.len() > MAX_PROFILE_BYTES {
+        return Err(error(
+            1,
+            1,
+            format!(
+                "the profile is {} bytes; profiles are at most {} MiB",
+                text.len(),
+                MAX_PROFILE_BYTES >> 20
+            ),
+        ));
+    }
+    if let Some((line, col)) = too_deep(text) {
+        return Err(error(
+            line,
+            col,
+            format!("`[` and `{{` nest more than {MAX_FLOW_DEPTH} deep"),
+        ));
     }
     serde_yaml::from_str::<ProfileFile>(text).map_err(|e| {
         let (line, col) = e
@@ -420,9 +486,73 @@ pub(super) fn parse(label: &str, text: &str) -> Result<ProfileFile, ProfileError
     })
 }
 
+/// Where flow collections first nest deeper than MAX_FLOW_DEPTH (1-based line and
+/// column), skipping quoted scalars and comments as YAML does. A bracket inside a plain
+/// scalar (`a[b`) is counted too: at worst a profile written that way is refused with
+/// its place named, never misread.
+fn too_deep(text: &str) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    let (mut depth, mut line, mut line_start) = (0usize, 1usize, 0usize);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\n' => {
+                line += 1;
+                line_start = i + 1;
+            }
+            b'#' if i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'\r') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            q @ (b'"' | b'\'') if i == 0 || !b[i - 1].is_ascii_alphanumeric() => {
+                // To the closing quote: `\x` escapes in double quotes, `''` in single
+                // ones is a quote and closes and reopens, which comes to the same.
+                i += 1;
+                while i < b.len() && b[i] != q {
+                    if b[i] == b'\\' && q == b'"' {
+                        i += 1;
+                    }
+                    if b.get(i) == Some(&b'\n') {
+                        line += 1;
+                        line_start = i + 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_FLOW_DEPTH {
+                    let col = text[line_start..i].chars().count() + 1;
+                    return Some((line, col));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flow_nesting_is_bounded_and_quotes_do_not_count() {
+        let deep = format!("sysctl: {}{}\n", "[".repeat(40), "]".repeat(40));
+        assert_eq!(too_deep(&deep), Some((1, 9 + MAX_FLOW_DEPTH)));
+        let quoted = format!(
+            "a: \"{}\" # {}\nb: '{}'\n",
+            "[".repeat(40),
+            "{".repeat(40),
+            "[".repeat(40)
+        );
+        assert_eq!(too_deep(&quoted), None);
+        assert_eq!(too_deep("a: {b: [1, 2], c: {d: 1}}\n"), None);
+    }
 
     fn lib() -> Library {
         Library::load(Path::new("/nonexistent-root")).unwrap()

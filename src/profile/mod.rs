@@ -106,10 +106,21 @@ pub struct Profile {
 impl Profile {
     /// Layers `other` over `self`: its rules replace ours key by key.
     pub fn overlay(&mut self, other: Profile) {
+        // By key through a map: a profile of tens of thousands of rules overlays in
+        // linear time.
+        let mut at: std::collections::HashMap<String, usize> = self
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.key.clone(), i))
+            .collect();
         for rule in other.rules {
-            match self.rules.iter_mut().find(|r| r.key == rule.key) {
-                Some(slot) => *slot = rule,
-                None => self.rules.push(rule),
+            match at.get(&rule.key) {
+                Some(&i) => self.rules[i] = rule,
+                None => {
+                    at.insert(rule.key.clone(), self.rules.len());
+                    self.rules.push(rule);
+                }
             }
         }
         if other.keepalive.is_some() {
@@ -142,8 +153,9 @@ impl Profile {
     /// conditions look at, and the keepalive trio when the keepalive rule is set.
     pub fn keys_to_read(&self) -> Vec<String> {
         let mut keys: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut add = |k: &str| {
-            if !keys.iter().any(|x| x == k) {
+            if seen.insert(k.to_string()) {
                 keys.push(k.to_string());
             }
         };

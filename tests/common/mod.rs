@@ -163,6 +163,11 @@ pub fn tg(args: &[&str]) -> Output {
 
 /// `tg` with extra environment variables (the fault hooks of src/txn/fault.rs).
 pub fn tg_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    tg_within(args, env, 60)
+}
+
+/// `tg_with`, killed and failing the test after `secs` seconds: a hang detector.
+pub fn tg_within(args: &[&str], env: &[(&str, &str)], secs: u64) -> Output {
     use std::io::Read;
     let mut child = Command::new(bin())
         .args(args)
@@ -185,7 +190,7 @@ pub fn tg_with(args: &[&str], env: &[(&str, &str)]) -> Output {
         let _ = err.read_to_end(&mut v);
         v
     });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
@@ -193,7 +198,7 @@ pub fn tg_with(args: &[&str], env: &[(&str, &str)]) -> Output {
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("tuneguard {args:?} did not finish within 60 s");
+            panic!("tuneguard {args:?} did not finish within {secs} s");
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     };

@@ -133,6 +133,8 @@ pub struct ConfError {
     pub file: PathBuf,
     pub line: u32,
     pub message: String,
+    /// A limit of tuneguard's own (nesting, size: parse.rs), not a refusal of nginx's.
+    pub over_limit: bool,
 }
 
 impl std::fmt::Display for ConfError {
@@ -161,6 +163,7 @@ pub fn load(root: &Path, main: &Path) -> Result<Config, ConfError> {
         file: main.to_path_buf(),
         line: 0,
         message: format!("the root {} cannot be opened: {e}", root.display()),
+        over_limit: false,
     })?;
     parse::Parser::parse(&Files::Root(tree), main)
 }
@@ -180,6 +183,7 @@ pub fn load_dump(text: &[u8]) -> Result<Config, ConfError> {
             file: PathBuf::new(),
             line: 0,
             message: "not an nginx -T dump: no \"# configuration file PATH:\" line".into(),
+            over_limit: false,
         });
     };
     let map: BTreeMap<PathBuf, Vec<u8>> = files.into_iter().collect();

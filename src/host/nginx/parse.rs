@@ -34,7 +34,9 @@ impl Files {
 
     /// The paths a glob pattern matches, sorted as glob(3) sorts them.
     /// Unreadable directories match nothing, as glob(3) without GLOB_ERR.
-    fn glob(&self, pattern: &Path) -> Vec<PathBuf> {
+    /// None when some component matches more than MAX_GLOB_PATHS paths (a tree of
+    /// directory links can make `*/*/*/...` match without end).
+    fn glob(&self, pattern: &Path) -> Option<Vec<PathBuf>> {
         use std::os::unix::ffi::OsStrExt;
         let parts: Vec<&[u8]> = pattern.iter().skip(1).map(|c| c.as_bytes()).collect();
         let mut found = match self {
@@ -42,6 +44,7 @@ impl Files {
                 let mut paths = vec![PathBuf::from("/")];
                 for (i, part) in parts.iter().enumerate() {
                     let last = i + 1 == parts.len();
+                    let pattern = glob::Pattern::new(part);
                     let mut next = Vec::new();
                     for dir in &paths {
                         if !glob::is_pattern(part) {
@@ -56,10 +59,13 @@ impl Files {
                         };
                         for e in entries {
                             let name = e.name;
-                            if glob::matches(part, name.as_bytes()) {
+                            if pattern.matches(name.as_bytes()) {
                                 let p = dir.join(&name);
                                 if last || tree.is_dir(&p) {
                                     next.push(p);
+                                    if next.len() > MAX_GLOB_PATHS {
+                                        return None;
+                                    }
                                 }
                             }
                         }
@@ -85,9 +91,25 @@ impl Files {
                 .collect(),
         };
         found.sort_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
-        found
+        Some(found)
     }
 }
+
+/// How deeply blocks may nest, counted across included files. nginx has no limit of its
+/// own: 1.22 parses 5,000 nested `location` blocks and dies of a stack overflow
+/// (SIGSEGV) at 20,000; real configurations stay under ten.
+pub const MAX_BLOCK_DEPTH: usize = 100;
+/// How deeply includes may nest (a file including a file ...). nginx keeps each
+/// including file open, so its only limit is the descriptor limit.
+pub const MAX_INCLUDE_DEPTH: usize = 100;
+/// Directives parsed in all, a file included twice counted twice: a file including the
+/// next one twice, twenty deep, is a million parses. nginx would parse them all.
+pub const MAX_DIRECTIVES: usize = 1_000_000;
+/// Paths one component of an include pattern may match (glob(3) follows directory
+/// links, so a link loop makes `*/*/*/...` grow without end).
+pub const MAX_GLOB_PATHS: usize = 10_000;
+/// Bytes tokenized in all, likewise counted per inclusion.
+pub const MAX_PARSED_BYTES: usize = 256 << 20;
 
 /// Blocks whose bodies are read by a handler of their own: any word may start an entry,
 /// nested blocks are refused, and `include` still works.
@@ -106,6 +128,11 @@ pub struct Parser<'f> {
     names: std::collections::HashMap<Box<[u8]>, Arc<str>>,
     args: Vec<Arg>,
     text: String,
+    /// Blocks open, across files.
+    depth: usize,
+    /// Directives and bytes parsed so far, against MAX_DIRECTIVES and MAX_PARSED_BYTES.
+    directives: usize,
+    parsed_bytes: usize,
 }
 
 #[derive(Clone, Copy)]
@@ -126,11 +153,15 @@ impl<'f> Parser<'f> {
             names: std::collections::HashMap::new(),
             args: Vec::new(),
             text: String::new(),
+            depth: 0,
+            directives: 0,
+            parsed_bytes: 0,
         };
         let bytes = files.read(main).map_err(|e| ConfError {
             file: main.to_path_buf(),
             line: 0,
             message: format!("open() \"{}\" failed ({})", main.display(), errno(&e)),
+            over_limit: false,
         })?;
         let id = p.add_source(main, bytes);
         let directives = p.parse_file(
@@ -207,6 +238,15 @@ impl<'f> Parser<'f> {
             file: self.sources[file.0].path.clone(),
             line,
             message,
+            over_limit: false,
+        }
+    }
+
+    /// One of tuneguard's own limits, where nginx might read on.
+    fn limit(&self, file: FileId, line: u32, message: String) -> ConfError {
+        ConfError {
+            over_limit: true,
+            ..self.error(file, line, message)
         }
     }
 
@@ -256,6 +296,16 @@ impl<'f> Parser<'f> {
             if opens && ctx.handler {
                 return Err(self.error(file, lexer.line(), "unexpected \"{\"".into()));
             }
+            self.directives += 1;
+            if self.directives > MAX_DIRECTIVES {
+                return Err(self.limit(
+                    file,
+                    line,
+                    format!(
+                        "more than {MAX_DIRECTIVES} directives, counting a file each time it is included"
+                    ),
+                ));
+            }
             let mut d = Directive {
                 name,
                 args,
@@ -274,7 +324,15 @@ impl<'f> Parser<'f> {
                 }
                 d.body = Body::Include(self.include(&d, ctx)?);
             } else if opens {
+                if self.depth >= MAX_BLOCK_DEPTH {
+                    return Err(self.limit(
+                        file,
+                        line,
+                        format!("blocks nested more than {MAX_BLOCK_DEPTH} deep"),
+                    ));
+                }
                 let handler = HANDLER_BLOCKS.contains(&&*d.name);
+                self.depth += 1;
                 let children = self.parse_block(
                     file,
                     lexer,
@@ -282,8 +340,9 @@ impl<'f> Parser<'f> {
                         in_block: true,
                         handler,
                     },
-                )?;
-                d.body = Body::Block(children.into_boxed_slice());
+                );
+                self.depth -= 1;
+                d.body = Body::Block(children?.into_boxed_slice());
             }
             out.push(d);
         }
@@ -308,7 +367,16 @@ impl<'f> Parser<'f> {
         };
         use std::os::unix::ffi::OsStrExt;
         let targets = if glob::is_pattern(path.as_os_str().as_bytes()) {
-            self.files.glob(&path)
+            self.files.glob(&path).ok_or_else(|| {
+                self.limit(
+                    d.file,
+                    d.line,
+                    format!(
+                        "include pattern \"{}\" matches more than {MAX_GLOB_PATHS} paths",
+                        path.display()
+                    ),
+                )
+            })?
         } else {
             vec![path]
         };
@@ -342,6 +410,24 @@ impl<'f> Parser<'f> {
                     self.add_source(&target, bytes)
                 }
             };
+            if self.stack.len() >= MAX_INCLUDE_DEPTH {
+                return Err(self.limit(
+                    d.file,
+                    d.line,
+                    format!("includes nested more than {MAX_INCLUDE_DEPTH} deep"),
+                ));
+            }
+            self.parsed_bytes += self.sources[id.0].bytes.len();
+            if self.parsed_bytes > MAX_PARSED_BYTES {
+                return Err(self.limit(
+                    d.file,
+                    d.line,
+                    format!(
+                        "more than {} MiB to parse, counting a file each time it is included",
+                        MAX_PARSED_BYTES >> 20
+                    ),
+                ));
+            }
             // A file included twice is parsed twice, as nginx does.
             let directives = self.parse_file(id, ctx)?;
             out.push(Included {

@@ -9,7 +9,10 @@
 //!   excludes nothing in either loader);
 //! - keys may use `/` instead of `.` (the first separator decides, as both loaders'
 //!   normalization does) and may be globs (`*?[`);
-//! - anything else is a malformed line, which both loaders skip with a warning.
+//! - anything else is a malformed line, which both loaders skip with a warning;
+//! - a line of 1 MiB or more ends systemd-sysctl's reading of the file; procps reads it.
+
+use crate::host::fnmatch;
 
 /// One meaningful line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +21,10 @@ pub enum LineKind {
         key: String,
         value: String,
         ignore_failure: bool,
+        /// For a glob key with `{a,b}` in it: the globs systemd-sysctl expands it to
+        /// ([`systemd_globs`]); empty when they would be more than [`MAX_BRACE_STEPS`].
+        /// None for every other key, which both loaders take as written.
+        braces: Option<Vec<String>>,
     },
     Exclude {
         key: String,
@@ -25,7 +32,20 @@ pub enum LineKind {
     Malformed {
         why: String,
     },
+    /// systemd-sysctl stops reading the file here: the line is at least
+    /// [`SYSTEMD_LINE_MAX`] bytes long (`len`), and its read_line() gives up on the
+    /// rest of the file ("Failed to read file ..., ignoring: No buffer space
+    /// available"). procps reads the line whole, so the line's own entry follows,
+    /// with the same number.
+    SystemdStops {
+        len: usize,
+    },
 }
+
+/// systemd's LONG_LINE_MAX: a line of this many bytes or more (newline not counted)
+/// ends systemd-sysctl's reading of the file (measured with systemd 252: 1 MiB - 1
+/// bytes read, 1 MiB refused). procps 4.0 reads lines of any length.
+pub const SYSTEMD_LINE_MAX: usize = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
@@ -39,6 +59,13 @@ pub struct Line {
 pub fn parse(text: &str) -> Vec<Line> {
     let mut out = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
+        let len = raw.strip_suffix('\r').unwrap_or(raw).len();
+        if len >= SYSTEMD_LINE_MAX {
+            out.push(Line {
+                number: i + 1,
+                kind: LineKind::SystemdStops { len },
+            });
+        }
         let line = raw.trim_matches(|c: char| c.is_ascii_whitespace());
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
@@ -64,6 +91,7 @@ pub fn parse(text: &str) -> Vec<Line> {
                     }
                 } else {
                     LineKind::Assign {
+                        braces: systemd_globs(&key),
                         key,
                         value,
                         ignore_failure,
@@ -101,51 +129,116 @@ pub fn normalize_key(key: &str) -> String {
     }
 }
 
+/// How many patterns brace expansion may visit for one key: `{a,b}{c,d}...` doubles
+/// with each group, and glibc would expand them all.
+pub const MAX_BRACE_STEPS: usize = 256;
+
+/// systemd-sysctl expands a glob key with glob(3) and GLOB_BRACE, so `{fin,keepalive}`
+/// is either word (measured with systemd 252; procps passes no flag and reads `{`
+/// literally). Only keys that are globs (`*?[`) are expanded, as systemd only globs
+/// those. None when there is no brace expression; the globs in glibc's order otherwise,
+/// or none when there would be more than MAX_BRACE_STEPS.
+///
+/// glibc's rules: the first `{` not escaped by `\` opens; `,` at its depth separates
+/// alternatives, `}` closes; each alternative is put in place of the braces and expanded
+/// again; a `{` without its `}` makes the whole pattern literal.
+pub fn systemd_globs(key: &str) -> Option<Vec<String>> {
+    if !is_glob(key) || !key.contains('{') {
+        return None;
+    }
+    let mut out = Vec::new();
+    // A worklist rather than recursion: a pattern may hold any number of groups.
+    let mut todo = vec![key.as_bytes().to_vec()];
+    let mut steps = 0;
+    while let Some(p) = todo.pop() {
+        steps += 1;
+        if steps > MAX_BRACE_STEPS {
+            return Some(Vec::new());
+        }
+        let Some((begin, alts, rest)) = brace_group(&p) else {
+            out.push(String::from_utf8_lossy(&p).into_owned());
+            continue;
+        };
+        // Reversed onto the stack, so they come off in order.
+        for a in alts.into_iter().rev() {
+            let mut q = p[..begin].to_vec();
+            q.extend_from_slice(&p[a]);
+            q.extend_from_slice(&p[rest..]);
+            todo.push(q);
+        }
+    }
+    (out.len() != 1 || out[0] != key).then_some(out)
+}
+
+/// The first brace expression of `p`: where its `{` is, its alternatives, and where the
+/// text after its `}` starts. None when there is none, or it is not closed.
+fn brace_group(p: &[u8]) -> Option<(usize, Vec<std::ops::Range<usize>>, usize)> {
+    let mut i = 0;
+    let begin = loop {
+        match p.get(i)? {
+            b'\\' if i + 1 < p.len() => i += 2,
+            b'{' => break i,
+            _ => i += 1,
+        }
+    };
+    let mut alts = Vec::new();
+    let mut start = begin + 1;
+    loop {
+        let end = next_brace_sub(p, start)?;
+        alts.push(start..end);
+        if p[end] == b'}' {
+            return Some((begin, alts, end + 1));
+        }
+        start = end + 1;
+    }
+}
+
+/// glibc's next_brace_sub(): the `,` or `}` that ends the alternative starting at `i`.
+fn next_brace_sub(p: &[u8], mut i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    while i < p.len() {
+        match p[i] {
+            b'\\' => i += 2,
+            b'}' | b',' if depth == 0 => return Some(i),
+            b'}' => {
+                depth -= 1;
+                i += 1;
+            }
+            b'{' => {
+                depth += 1;
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 pub fn is_glob(key: &str) -> bool {
-    key.contains(['*', '?', '['])
+    fnmatch::is_pattern(key.as_bytes())
 }
 
 /// Whether a glob key matches a dotted key, segment by segment: `*`, `?` and `[...]`
-/// never cross a `.` (both loaders glob over /proc/sys paths, where segments are
-/// directories).
+/// never cross a `.` (both loaders expand a glob key with glob(3) over /proc/sys, where
+/// segments are directories), with fnmatch(3)'s rules per segment
+/// ([`crate::host::fnmatch`]: linear, so a key of a million stars costs milliseconds).
 pub fn glob_matches(pattern: &str, key: &str) -> bool {
-    let p: Vec<&str> = pattern.split('.').collect();
-    let k: Vec<&str> = key.split('.').collect();
-    p.len() == k.len()
-        && p.iter()
-            .zip(&k)
-            .all(|(p, k)| segment_matches(p.as_bytes(), k.as_bytes()))
-}
-
-fn segment_matches(p: &[u8], s: &[u8]) -> bool {
-    match p.first() {
-        None => s.is_empty(),
-        Some(b'*') => (0..=s.len()).any(|i| segment_matches(&p[1..], &s[i..])),
-        Some(b'?') => !s.is_empty() && segment_matches(&p[1..], &s[1..]),
-        Some(b'[') => {
-            let Some(close) = p.iter().skip(2).position(|&c| c == b']').map(|i| i + 2) else {
-                return s.first() == Some(&b'[') && segment_matches(&p[1..], &s[1..]);
-            };
-            let Some(&c) = s.first() else { return false };
-            let (negate, set) = match p[1] {
-                b'!' | b'^' => (true, &p[2..close]),
-                _ => (false, &p[1..close]),
-            };
-            let mut hit = false;
-            let mut i = 0;
-            while i < set.len() {
-                if i + 2 < set.len() && set[i + 1] == b'-' {
-                    hit |= set[i] <= c && c <= set[i + 2];
-                    i += 3;
-                } else {
-                    hit |= set[i] == c;
-                    i += 1;
-                }
-            }
-            hit != negate && segment_matches(&p[close + 1..], &s[1..])
+    let mut k = key.split('.');
+    for p in pattern.split('.') {
+        let Some(k) = k.next() else {
+            return false;
+        };
+        // Most segments are plain names: compared as they are, nothing compiled.
+        let plain = !p.bytes().any(|c| matches!(c, b'*' | b'?' | b'[' | b'\\'));
+        if !(if plain {
+            p == k
+        } else {
+            fnmatch::matches(p.as_bytes(), k.as_bytes())
+        }) {
+            return false;
         }
-        Some(&c) => s.first() == Some(&c) && segment_matches(&p[1..], &s[1..]),
     }
+    k.next().is_none()
 }
 
 #[cfg(test)]
@@ -167,15 +260,15 @@ net.ipv4.ip_local_port_range = 1024\t65000";
         assert_eq!(
             kinds(text),
             vec![
-                (4, LineKind::Assign { key: "net.core.somaxconn".into(), value: "1024".into(), ignore_failure: false }),
-                (5, LineKind::Assign { key: "net.ipv4.tcp_fin_timeout".into(), value: "30 # not a comment".into(), ignore_failure: false }),
-                (6, LineKind::Assign { key: "net.ipv4.tcp_retries2".into(), value: "8".into(), ignore_failure: true }),
+                (4, LineKind::Assign { key: "net.core.somaxconn".into(), value: "1024".into(), ignore_failure: false, braces: None }),
+                (5, LineKind::Assign { key: "net.ipv4.tcp_fin_timeout".into(), value: "30 # not a comment".into(), ignore_failure: false, braces: None }),
+                (6, LineKind::Assign { key: "net.ipv4.tcp_retries2".into(), value: "8".into(), ignore_failure: true, braces: None }),
                 (7, LineKind::Exclude { key: "net.ipv4.tcp_keepalive_probes".into() }),
-                (8, LineKind::Assign { key: "net.ipv4.tcp_keepalive_*".into(), value: "60".into(), ignore_failure: false }),
+                (8, LineKind::Assign { key: "net.ipv4.tcp_keepalive_*".into(), value: "60".into(), ignore_failure: false, braces: None }),
                 (9, LineKind::Malformed { why: "not an assignment (`key = value`) and not an exclusion (`-key`)".into() }),
                 (10, LineKind::Malformed { why: "net.core.somaxconn has no value after `=`: the kernel rejects an empty write".into() }),
                 (11, LineKind::Malformed { why: "no key before `=`".into() }),
-                (12, LineKind::Assign { key: "net.ipv4.ip_local_port_range".into(), value: "1024\t65000".into(), ignore_failure: false }),
+                (12, LineKind::Assign { key: "net.ipv4.ip_local_port_range".into(), value: "1024\t65000".into(), ignore_failure: false, braces: None }),
             ]
         );
     }
@@ -187,6 +280,41 @@ net.ipv4.ip_local_port_range = 1024\t65000";
             "net.ipv4.conf.eth0/100.rp_filter"
         );
         assert_eq!(normalize_key("net.core.somaxconn"), "net.core.somaxconn");
+    }
+
+    #[test]
+    fn systemd_expands_braces_in_globs() {
+        let g = |k: &str| systemd_globs(k);
+        assert_eq!(g("net.ipv4.tcp_{fin,keepalive}_time"), None, "not a glob");
+        assert_eq!(g("net.ipv4.tcp_*"), None);
+        assert_eq!(
+            g("net.ipv4.tcp_{fin,keepalive}_time*"),
+            Some(vec![
+                "net.ipv4.tcp_fin_time*".into(),
+                "net.ipv4.tcp_keepalive_time*".into()
+            ])
+        );
+        assert_eq!(
+            g("net.core.{somaxconn,x{y,z}}*"),
+            Some(vec![
+                "net.core.somaxconn*".into(),
+                "net.core.xy*".into(),
+                "net.core.xz*".into()
+            ])
+        );
+        assert_eq!(
+            g("net.ipv4.tcp_retries{}2*"),
+            Some(vec!["net.ipv4.tcp_retries2*".into()])
+        );
+        assert_eq!(g("net.ipv4.{tcp_fin*"), None, "an open brace is literal");
+        assert_eq!(g("net.ipv4.\\{a,b}*"), None, "an escaped brace is literal");
+        assert_eq!(g(&format!("net.*{}", "{a,b}".repeat(20))), Some(Vec::new()));
+        let many = format!("net.*{}", "{}".repeat(1 << 18));
+        assert_eq!(
+            systemd_globs(&many),
+            Some(Vec::new()),
+            "bounded, not recursive"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - systemd keeps the *first* line when a key is assigned the same value again, and
 //!   moves a re-assigned key with a new value to the end of its order (which decides
 //!   between globs).
+//! - systemd expands `{a,b}` in a glob key; procps takes the brace literally.
 
 use super::parse::{glob_matches, is_glob, LineKind};
 use super::{Loader, Persisted};
@@ -48,11 +49,17 @@ impl Resolution {
     }
 }
 
-/// (file, line, kind) in the order a loader reads them.
+/// (file, line, kind) in the order a loader reads them: for systemd, each file up to a
+/// line too long for it.
 fn lines_of(p: &Persisted, loader: Loader) -> impl Iterator<Item = (&PathBuf, usize, &LineKind)> {
     p.order(loader).iter().flat_map(move |&i| {
         let f = &p.files[i];
-        f.lines.iter().map(move |l| (&f.path, l.number, &l.kind))
+        f.lines
+            .iter()
+            .take_while(move |l| {
+                loader == Loader::Procps || !matches!(l.kind, LineKind::SystemdStops { .. })
+            })
+            .map(move |l| (&f.path, l.number, &l.kind))
     })
 }
 
@@ -62,16 +69,19 @@ pub fn resolve(p: &Persisted, key: &str) -> Resolution {
         systemd: systemd(p, key),
         ..Resolution::default()
     };
-    let mut seen_files: Vec<&PathBuf> = Vec::new();
+    let mut seen_files: std::collections::HashSet<&PathBuf> = Default::default();
     for loader in [Loader::Procps, Loader::Systemd] {
         for (file, line, kind) in lines_of(p, loader) {
             if loader == Loader::Systemd && seen_files.contains(&file) {
                 continue;
             }
             match kind {
-                LineKind::Assign { key: k, value, .. }
-                    if k == key || (is_glob(k) && glob_matches(k, key)) =>
-                {
+                LineKind::Assign {
+                    key: k,
+                    value,
+                    braces,
+                    ..
+                } if sets(loader, k, braces, key) => {
                     r.all.push(Assignment {
                         file: file.clone(),
                         line,
@@ -88,8 +98,14 @@ pub fn resolve(p: &Persisted, key: &str) -> Resolution {
     for (i, by) in &p.masked {
         let f = &p.files[*i];
         for l in &f.lines {
-            if let LineKind::Assign { key: k, value, .. } = &l.kind {
-                if k == key || (is_glob(k) && glob_matches(k, key)) {
+            if let LineKind::Assign {
+                key: k,
+                value,
+                braces,
+                ..
+            } = &l.kind
+            {
+                if sets(Loader::Procps, k, braces, key) || sets(Loader::Systemd, k, braces, key) {
                     let a = Assignment {
                         file: f.path.clone(),
                         line: l.number,
@@ -102,6 +118,18 @@ pub fn resolve(p: &Persisted, key: &str) -> Resolution {
         }
     }
     r
+}
+
+/// Whether a line's key `k` sets `key` under `loader`: the same name, or a glob that
+/// matches it, which systemd-sysctl first expands at its braces.
+fn sets(loader: Loader, k: &str, braces: &Option<Vec<String>>, key: &str) -> bool {
+    if k == key {
+        return true;
+    }
+    match (loader, braces) {
+        (Loader::Systemd, Some(globs)) => globs.iter().any(|g| glob_matches(g, key)),
+        _ => is_glob(k) && glob_matches(k, key),
+    }
 }
 
 fn procps(p: &Persisted, key: &str) -> Option<Assignment> {
@@ -134,38 +162,40 @@ fn procps(p: &Persisted, key: &str) -> Option<Assignment> {
 }
 
 fn systemd(p: &Persisted, key: &str) -> Option<Assignment> {
-    // The option table: (key or glob, value or None for an exclusion, first line).
-    let mut table: Vec<(String, Option<String>, Assignment)> = Vec::new();
-    for (file, line, kind) in lines_of(p, Loader::Systemd) {
-        let (k, value) = match kind {
-            LineKind::Assign { key, value, .. } => (key, Some(value.clone())),
-            LineKind::Exclude { key } => (key, None),
-            LineKind::Malformed { .. } => continue,
+    // The option table, by key or glob: (place in systemd's order, value or None for an
+    // exclusion, first line). A hash map with order numbers rather than an ordered
+    // list, so a file of a million distinct globs costs linear time.
+    let mut table: std::collections::HashMap<&str, (usize, Option<&String>, Assignment)> =
+        Default::default();
+    for (order, (file, line, kind)) in lines_of(p, Loader::Systemd).enumerate() {
+        let (k, value, braces) = match kind {
+            LineKind::Assign {
+                key, value, braces, ..
+            } => (key, Some(value), braces),
+            LineKind::Exclude { key } => (key, None, &None),
+            LineKind::Malformed { .. } | LineKind::SystemdStops { .. } => continue,
         };
-        if k != key && !(is_glob(k) && glob_matches(k, key)) {
+        if !sets(Loader::Systemd, k, braces, key) {
+            continue;
+        }
+        if table.get(k.as_str()).is_some_and(|t| t.1 == value) {
             continue;
         }
         let here = Assignment {
             file: file.clone(),
             line,
-            value: value.clone().unwrap_or_default(),
+            value: value.cloned().unwrap_or_default(),
             glob: is_glob(k).then(|| k.clone()),
         };
-        if let Some(pos) = table.iter().position(|(t, _, _)| t == k) {
-            if table[pos].1 == value {
-                continue;
-            }
-            table.remove(pos);
-        }
-        table.push((k.clone(), value, here));
+        table.insert(k, (order, value, here));
     }
-    if let Some((_, value, at)) = table.iter().find(|(t, _, _)| t == key) {
-        return value.as_ref().map(|_| at.clone());
+    if let Some((_, value, at)) = table.get(key) {
+        return value.map(|_| at.clone());
     }
     table
-        .into_iter()
-        .rev()
-        .find(|(_, v, _)| v.is_some())
+        .into_values()
+        .filter(|(_, v, _)| v.is_some())
+        .max_by_key(|(order, _, _)| *order)
         .map(|(_, _, a)| a)
 }
 
@@ -277,6 +307,16 @@ mod tests {
         );
         assert_eq!(r.systemd, None);
         assert_eq!(r.excluded.len(), 1);
+    }
+
+    #[test]
+    fn systemd_stops_at_a_line_of_a_mebibyte() {
+        let long = format!("# {}\n", "x".repeat(super::super::parse::SYSTEMD_LINE_MAX));
+        let text = format!("net.core.somaxconn = 5\n{long}net.core.somaxconn = 6\n");
+        let p = tree(&[("/etc/sysctl.d/10-a.conf", &text)], None);
+        let r = resolve(&p, K);
+        assert_eq!(won(r.procps).map(|w| w.1), Some(3));
+        assert_eq!(won(r.systemd).map(|w| w.1), Some(1));
     }
 
     #[test]
