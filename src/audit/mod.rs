@@ -109,9 +109,16 @@ pub fn unreadable(snap: &Snapshot) -> Option<String> {
             path.display()
         ));
     }
+    // Files tuneguard refused to read (docs/security.md): what a reboot would do cannot
+    // be told while they stand, and they are hostile or broken input, not a finding.
+    if let Some(p) = &snap.persisted {
+        for prob in p.problems.iter().filter(|p| p.refused) {
+            problems.push(format!("{}: {}", prob.path.display(), prob.error));
+        }
+    }
     (!problems.is_empty()).then(|| {
         format!(
-            "could not read {} key(s):\n  {}",
+            "could not read {} input(s):\n  {}",
             problems.len(),
             problems.join("\n  ")
         )

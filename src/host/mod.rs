@@ -374,6 +374,13 @@ fn read_nginx(req: &Request, running: Option<&Listeners>) -> NginxState {
                         error: e.message.clone(),
                     };
                 }
+                // An include tuneguard will not read: the audit cannot be trusted.
+                if e.refused {
+                    return NginxState::Unreadable {
+                        path: e.file.clone(),
+                        error: format!("line {}: {}", e.line, e.message),
+                    };
+                }
             }
             (found.path, found.how, found.notes, conf)
         }

@@ -70,7 +70,7 @@ pub enum Confine {
 pub enum ReadError {
     NotFound,
     /// A FIFO, a device, a socket or a directory.
-    NotRegular(&'static str),
+    NotRegular(FileType),
     TooLarge {
         cap: Cap,
     },
@@ -83,14 +83,26 @@ impl ReadError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ReadError::NotFound)
     }
+
+    /// tuneguard's own refusal (a FIFO, a device, too large, a way out of the tree), as
+    /// opposed to the file being absent or the system failing to read it: the input
+    /// itself is hostile or broken, and an audit of it cannot be trusted (exit 2). A
+    /// directory where a file was expected is a plain mistake, and no attack.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            ReadError::NotRegular(t) => *t != FileType::Directory,
+            ReadError::TooLarge { .. } | ReadError::Escapes(_) => true,
+            ReadError::NotFound | ReadError::Io(_) => false,
+        }
+    }
 }
 
 impl std::fmt::Display for ReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReadError::NotFound => write!(f, "No such file or directory"),
-            ReadError::NotRegular(what) => {
-                write!(f, "is {what}, not a regular file: refused")
+            ReadError::NotRegular(t) => {
+                write!(f, "is {}, not a regular file: refused", type_name(*t))
             }
             ReadError::TooLarge { cap } => write!(
                 f,
@@ -375,7 +387,7 @@ pub fn read_fd(fd: OwnedFd, cap: Cap) -> Result<Vec<u8>, ReadError> {
     let st = rustix::fs::fstat(&fd)?;
     let t = FileType::from_raw_mode(st.st_mode);
     if t != FileType::RegularFile {
-        return Err(ReadError::NotRegular(type_name(t)));
+        return Err(ReadError::NotRegular(t));
     }
     if st.st_size as u64 > cap.bytes() {
         return Err(ReadError::TooLarge { cap });
@@ -521,7 +533,7 @@ mod tests {
         .unwrap();
         assert!(matches!(
             t.read(Path::new("fifo"), Cap::Config),
-            Err(ReadError::NotRegular("a FIFO"))
+            Err(ReadError::NotRegular(FileType::Fifo))
         ));
         assert!(matches!(
             t.read(Path::new("etc"), Cap::Config),
@@ -534,11 +546,11 @@ mod tests {
         ));
         assert!(matches!(
             read_file(Path::new("/dev/zero"), Cap::Config),
-            Err(ReadError::NotRegular("a character device"))
+            Err(ReadError::NotRegular(FileType::CharacterDevice))
         ));
         assert!(matches!(
             read_file(&fifo, Cap::Config),
-            Err(ReadError::NotRegular("a FIFO"))
+            Err(ReadError::NotRegular(FileType::Fifo))
         ));
         let names: Vec<_> = t
             .read_dir(Path::new("/etc/sysctl.d"))

@@ -135,6 +135,9 @@ pub struct ConfError {
     pub message: String,
     /// A limit of tuneguard's own (nesting, size: parse.rs), not a refusal of nginx's.
     pub over_limit: bool,
+    /// A file tuneguard refuses to read (safety::tree: not a regular file, too large, a
+    /// link out of the root): the audit cannot be trusted, exit 2.
+    pub refused: bool,
 }
 
 impl std::fmt::Display for ConfError {
@@ -164,6 +167,7 @@ pub fn load(root: &Path, main: &Path) -> Result<Config, ConfError> {
         line: 0,
         message: format!("the root {} cannot be opened: {e}", root.display()),
         over_limit: false,
+        refused: false,
     })?;
     parse::Parser::parse(&Files::Root(tree), main)
 }
@@ -184,6 +188,7 @@ pub fn load_dump(text: &[u8]) -> Result<Config, ConfError> {
             line: 0,
             message: "not an nginx -T dump: no \"# configuration file PATH:\" line".into(),
             over_limit: false,
+            refused: false,
         });
     };
     let map: BTreeMap<PathBuf, Vec<u8>> = files.into_iter().collect();

@@ -162,6 +162,7 @@ impl<'f> Parser<'f> {
             line: 0,
             message: format!("open() \"{}\" failed ({})", main.display(), errno(&e)),
             over_limit: false,
+            refused: e.is_refusal(),
         })?;
         let id = p.add_source(main, bytes);
         let directives = p.parse_file(
@@ -239,6 +240,7 @@ impl<'f> Parser<'f> {
             line,
             message,
             over_limit: false,
+            refused: false,
         }
     }
 
@@ -400,8 +402,9 @@ impl<'f> Parser<'f> {
             let id = match self.by_path.get(&target) {
                 Some(&id) => id,
                 None => {
-                    let bytes = self.files.read(&target).map_err(|e| {
-                        self.error(
+                    let bytes = self.files.read(&target).map_err(|e| ConfError {
+                        refused: e.is_refusal(),
+                        ..self.error(
                             d.file,
                             d.line,
                             format!("open() \"{}\" failed ({})", target.display(), errno(&e)),

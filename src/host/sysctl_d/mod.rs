@@ -68,6 +68,9 @@ pub struct ConfFile {
 pub struct Problem {
     pub path: PathBuf,
     pub error: String,
+    /// tuneguard refused the file (safety::tree: not a regular file, too large, a link
+    /// out of the root), rather than failing to read it: the audit stops (exit 2).
+    pub refused: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +124,7 @@ pub fn read(root: &Path) -> Persisted {
             p.problems.push(Problem {
                 path: root.into(),
                 error: e.to_string(),
+                refused: false,
             });
             return p;
         }
@@ -138,6 +142,7 @@ pub fn read(root: &Path) -> Persisted {
                 p.problems.push(Problem {
                     path: dir.into(),
                     error: e.to_string(),
+                    refused: e.is_refusal(),
                 });
                 continue;
             }
@@ -221,6 +226,7 @@ fn read_file(tree: &Tree, host: &Path, p: &mut Persisted) -> Option<usize> {
             p.problems.push(Problem {
                 path: host.into(),
                 error: e.to_string(),
+                refused: e.is_refusal(),
             });
             None
         }
