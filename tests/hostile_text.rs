@@ -135,3 +135,41 @@ fn invalid_utf8_in_a_profile_is_named_at_its_first_bad_byte() {
         r.stderr
     );
 }
+
+/// A profile whose file name carries the sequences is journaled under that name: the
+/// apply's own lines and `history` show it escaped.
+#[test]
+fn apply_and_history_escape_what_the_journal_holds() {
+    let ns = Netns::new();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let prof = common::write_profile(
+        dir.path(),
+        &format!("p{TITLE}{CLEAR}"),
+        "sysctl:\n  net.core.somaxconn: {equals: 5000}\n",
+    );
+    let s = state.to_str().unwrap();
+    let r = run(&[
+        "apply",
+        "--netns",
+        &ns.name,
+        "--no-persist",
+        "--no-nginx",
+        "--yes",
+        "--state-dir",
+        s,
+        "--profile",
+        &prof,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_clean("apply", &(r.stdout.clone() + &r.stderr));
+    assert_eq!(ns.get("net.core.somaxconn"), "5000");
+    let h = run(&["history", "--state-dir", s]);
+    assert_eq!(h.code, 0, "{}", h.stderr);
+    assert_clean("history", &h.stdout);
+    assert!(
+        h.stdout.contains("p\\x1b]0;pwned\\x07\\x1b[2J"),
+        "{}",
+        h.stdout
+    );
+}

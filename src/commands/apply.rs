@@ -9,6 +9,7 @@ use crate::host::nginx::discover;
 use crate::host::{LiveSource, NginxState, Snapshot};
 use crate::plan::{self, Plan};
 use crate::profile::Library;
+use crate::report::escape;
 use crate::report::plan as show;
 use crate::report::style::Style;
 use crate::safety::exec::{self, Program};
@@ -312,6 +313,8 @@ fn tell(what: &str, o: &Outcome, state: &Path) -> Result<()> {
             state.display()
         ),
     };
+    // Errors quote files and what the kernel or nginx said: escaped (report::escape).
+    let text = escape::block(&text);
     if o.error.is_some() {
         eprint!("{text}");
         Ok(())
@@ -729,10 +732,13 @@ pub fn recover(state: &Path) -> Result<i32> {
         } else {
             code = 3;
             eprintln!(
-                "could not restore everything of {} (journal {}):\n  {}",
-                j.rec.id,
-                j.dir.display(),
-                left.join("\n  ")
+                "{}",
+                escape::block(&format!(
+                    "could not restore everything of {} (journal {}):\n  {}",
+                    j.rec.id,
+                    j.dir.display(),
+                    left.join("\n  ")
+                ))
             );
         }
     }
@@ -790,7 +796,7 @@ pub fn history(state: &Path, format: PlanFormat) -> Result<i32> {
                     j.rec.files.len()
                 ));
             }
-            s
+            escape::block(&s).into_owned()
         }
     };
     write_stdout(&out)?;
