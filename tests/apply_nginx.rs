@@ -217,6 +217,46 @@ fn reload_apply_edits_in_place_and_the_kernel_shows_the_new_backlog() {
     p.stop(&ns);
 }
 
+/// Debian's layout: the server lives in sites-available and is enabled by a link in
+/// sites-enabled. The edit lands in the file the link names, and the link stays a link
+/// (tuneguard writes files, never through links: docs/security.md).
+#[test]
+fn a_site_enabled_by_a_link_is_edited_in_the_file_it_names() {
+    let ns = Netns::new();
+    let p = Prefix::new();
+    let site = p.write(
+        "sites-available/site",
+        "server { listen 127.0.0.1:8080 backlog=128; }\n",
+    );
+    std::fs::create_dir_all(p.path().join("sites-enabled")).unwrap();
+    let link = p.path().join("sites-enabled/site");
+    std::os::unix::fs::symlink("../sites-available/site", &link).unwrap();
+    let conf = p.write_http("nginx.conf", "include sites-enabled/*;\n");
+    let tmp = tempfile::tempdir().unwrap();
+    let prof = profile(tmp.path());
+    let state = tmp.path().join("state");
+    let bin = binary();
+    let r = apply(
+        &ns,
+        &conf,
+        &state,
+        &prof,
+        &["--nginx-bin", bin.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&site).unwrap(),
+        "server { listen 127.0.0.1:8080 backlog=1024; }\n"
+    );
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        Path::new("../sites-available/site")
+    );
+    let (ok, err) = p.test();
+    assert!(ok, "nginx -t of the edited files: {err}");
+}
+
 #[test]
 fn nginx_t_refusing_the_edit_restores_every_file() {
     let ns = Netns::new();

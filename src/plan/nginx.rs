@@ -223,7 +223,13 @@ pub fn edits(
         out.changes.push(FileChange {
             kind: FileKind::Nginx,
             path: f.path.clone(),
-            real: root.join(f.path.strip_prefix("/").unwrap_or(&f.path)),
+            // Read from the disk under the root: the file itself, links resolved there. From
+            // a dump: where that path is under the root.
+            real: if f.real.starts_with(root) {
+                f.real.clone()
+            } else {
+                root.join(f.path.strip_prefix("/").unwrap_or(&f.path))
+            },
             before: Some(f.bytes.clone()),
             after: bytes,
             why,

@@ -21,6 +21,10 @@ pub struct FileId(pub usize);
 pub struct SourceFile {
     /// The path as nginx names it on the host (not under `--root`).
     pub path: PathBuf,
+    /// Where its bytes are on disk: under the root, links inside the tree resolved
+    /// (Debian's sites-enabled/default is sites-available/default), so that an edit
+    /// writes the file itself, never through a link (txn::fsio). For a dump, the path.
+    pub real: PathBuf,
     pub bytes: Vec<u8>,
 }
 

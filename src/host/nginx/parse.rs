@@ -208,8 +208,13 @@ impl<'f> Parser<'f> {
             return id;
         }
         let id = FileId(self.sources.len());
+        let real = match self.files {
+            Files::Root(tree) => crate::host::sysctl_d::resolve_in_root(tree.top(), path),
+            Files::Dump(_) => path.to_path_buf(),
+        };
         self.sources.push(SourceFile {
             path: path.to_path_buf(),
+            real,
             bytes,
         });
         self.by_path.insert(path.to_path_buf(), id);
