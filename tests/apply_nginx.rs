@@ -257,6 +257,45 @@ fn a_site_enabled_by_a_link_is_edited_in_the_file_it_names() {
     assert!(ok, "nginx -t of the edited files: {err}");
 }
 
+/// nginx -t runs as root and does what the configuration says before it drops its
+/// rights (load_module, creating and chowning the temp paths): apply runs it only when
+/// every file of the configuration is root's alone. The temp path nginx -t creates is
+/// the witness that it ran.
+#[test]
+fn nginx_is_not_run_on_a_configuration_another_user_can_change() {
+    let ns = Netns::new();
+    let p = Prefix::new();
+    let site = p.write(
+        "conf.d/app.conf",
+        "server { listen 127.0.0.1:8080 backlog=128; }\n",
+    );
+    let conf = p.write_http("nginx.conf", "include conf.d/*.conf;\n");
+    std::os::unix::fs::chown(&site, Some(65534), Some(65534)).unwrap();
+    let witness = p.path().join("cb");
+    let tmp = tempfile::tempdir().unwrap();
+    let prof = profile(tmp.path());
+    let state = tmp.path().join("state");
+    let bin = binary();
+    let bin = bin.to_str().unwrap();
+    let before = std::fs::read(&site).unwrap();
+    let r = apply(&ns, &conf, &state, &prof, &["--nginx-bin", bin]);
+    assert_eq!(r.code, 2, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("only on a configuration no other user can change")
+            && r.stderr.contains("app.conf is owned by uid 65534"),
+        "{}",
+        r.stderr
+    );
+    assert!(!witness.exists(), "nginx -t ran on the user's file");
+    assert_eq!(std::fs::read(&site).unwrap(), before);
+    // The same tree, root's again: nginx -t runs (the witness appears) and the edit lands.
+    std::os::unix::fs::chown(&site, Some(0), Some(0)).unwrap();
+    let r = apply(&ns, &conf, &state, &prof, &["--nginx-bin", bin]);
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(witness.exists(), "nginx -t makes its temp paths");
+}
+
 #[test]
 fn nginx_t_refusing_the_edit_restores_every_file() {
     let ns = Netns::new();

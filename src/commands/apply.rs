@@ -383,7 +383,17 @@ fn nginx_step(
     let masters = live.map(discover::masters).unwrap_or_default();
     let mut notes = masters.ignored;
     let master = masters.trusted;
-    let main = sel_real(&plan.files, &read.main);
+    let main = main_real(read);
+    // nginx -t runs when a file is edited, nginx itself on a reload or restart: as root,
+    // on every file of the configuration, which must then be root's alone.
+    if let Ok(conf) = &read.conf {
+        let files: Vec<&Path> = conf.files.iter().map(|f| f.real.as_path()).collect();
+        if let Err(u) = exec::config_may_be_run(&files) {
+            plan.refusals.push(format!(
+                "tuneguard runs nginx (nginx -t, a reload or a start) as root only on a configuration no other user can change, and {u}"
+            ));
+        }
+    }
     let command = match &flags.nginx_cmd {
         None => None,
         Some(cmd) => {
@@ -471,11 +481,13 @@ fn nginx_step(
 }
 
 /// The main configuration on disk (under --root when given).
-fn sel_real(files: &[plan::FileChange], main: &Path) -> PathBuf {
-    files
-        .iter()
-        .find(|f| f.path == main)
-        .map_or_else(|| main.to_path_buf(), |f| f.real.clone())
+/// The main configuration on disk (under --root when given, links resolved there), for
+/// `nginx -t`: the tree's own, also when only an included file is edited.
+fn main_real(read: &crate::host::NginxRead) -> PathBuf {
+    match &read.conf {
+        Ok(c) => c.files[c.main.0].real.clone(),
+        Err(_) => read.main.clone(),
+    }
 }
 
 fn base_record(

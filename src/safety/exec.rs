@@ -215,6 +215,19 @@ pub fn program_of(p: &Process, what: &str) -> Result<Program, String> {
     check(path).map_err(|u| format!("the binary of {what} pid {} was not run: {u}", p.pid))
 }
 
+/// Whether nginx may be run as root on a configuration made of these files (their
+/// paths on disk): each must be root's alone, as must every directory above it. nginx
+/// does what its configuration says with root's rights before it drops them
+/// (`load_module` runs a library's code, `*_temp_path` directories are created and
+/// handed to the worker user), so `nginx -t` on a file another user can change is that
+/// user's code run as root.
+pub fn config_may_be_run(files: &[&Path]) -> Result<(), Untrusted> {
+    for f in files {
+        super::owner::trusted(f)?;
+    }
+    Ok(())
+}
+
 /// A note when `prog` is not the file the process runs.
 pub fn differs(prog: &Program, p: &Process, what: &str) -> Option<String> {
     (p.exe_file != Some(prog.file)).then(|| {
