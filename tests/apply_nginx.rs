@@ -512,6 +512,83 @@ fn a_rollback_nginx_does_not_take_up_is_undone() {
 mod faults {
     use super::*;
 
+    /// `--nginx-cmd` through a link in a directory another user owns: the program is
+    /// resolved, checked and journaled by its real path, so swapping the link while the
+    /// apply runs (held at its first step) changes nothing: the checked script runs.
+    #[test]
+    fn a_nginx_cmd_link_swapped_mid_apply_still_runs_the_checked_program() {
+        let (ns, p, conf) = running_three();
+        let tmp = tempfile::tempdir().unwrap();
+        let prof = profile(tmp.path());
+        let state = tmp.path().join("state");
+        let good = tmp.path().join("good");
+        std::fs::create_dir(&good).unwrap();
+        let good_mark = tmp.path().join("good-ran");
+        let evil_mark = tmp.path().join("evil-ran");
+        let script = |path: &Path, mark: &Path, then: &str| {
+            std::fs::write(
+                path,
+                format!("#!/bin/sh\ntouch {}\n{then}\n", mark.display()),
+            )
+            .unwrap();
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        script(
+            &good.join("reload"),
+            &good_mark,
+            &format!(
+                "exec {} -p {} -c {} -e stderr -s reload",
+                binary().display(),
+                p.path().display(),
+                conf.display()
+            ),
+        );
+        let user = tmp.path().join("user");
+        std::fs::create_dir(&user).unwrap();
+        script(&user.join("evil.sh"), &evil_mark, "");
+        let link = user.join("reload");
+        std::os::unix::fs::symlink(good.join("reload"), &link).unwrap();
+        for f in [&user, &user.join("evil.sh")] {
+            std::os::unix::fs::lchown(f, Some(65534), Some(65534)).unwrap();
+        }
+        let pause = tmp.path().join("paused");
+        let mut args = apply_args(&ns, &conf, &state, &prof);
+        args.extend_from_slice(&["--nginx-reload", "--nginx-cmd", link.to_str().unwrap()]);
+        let mut child = std::process::Command::new(common::bin())
+            .args(&args)
+            .env("TUNEGUARD_PAUSE", "journal")
+            .env("TUNEGUARD_PAUSE_FILE", &pause)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !pause.exists() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the apply never paused");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        std::fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(user.join("evil.sh"), &link).unwrap();
+        std::fs::remove_file(&pause).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let code = out.status.code();
+        assert!(!evil_mark.exists(), "the swapped-in program ran as root");
+        assert!(good_mark.exists(), "the checked program ran");
+        assert_eq!(
+            code,
+            Some(0),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(listeners(&ns), caps(&AFTER));
+        p.stop(&ns);
+    }
+
     /// The restart stops nginx, then fails before starting it: the undo restores the
     /// file and starts nginx again with it, listening exactly as before.
     #[test]

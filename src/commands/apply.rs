@@ -397,8 +397,8 @@ fn nginx_step(
     let command = match &flags.nginx_cmd {
         None => None,
         Some(cmd) => {
-            // Journaled absolute: recover may run with another PATH or directory. Links
-            // are kept (a multi-call program reads its name from argv[0]).
+            // Journaled absolute and resolved: recover may run with another PATH or
+            // directory, and a link another user can swap must not stand in for it.
             let mut argv = cmd.0.clone();
             // The program must be one only root can change, as every program tuneguard
             // runs (safety::exec).
@@ -421,8 +421,9 @@ fn nginx_step(
                     std::fs::canonicalize(&argv[0])
                         .with_context(|| format!("--nginx-cmd: resolving {}", argv[0]))?
                 };
-                exec::check(&given).map_err(|u| anyhow::anyhow!("--nginx-cmd: {u}"))?;
-                given
+                exec::check(&given)
+                    .map_err(|u| anyhow::anyhow!("--nginx-cmd: {u}"))?
+                    .path
             };
             argv[0] = prog.display().to_string();
             Some(argv)

@@ -76,7 +76,17 @@ fn signal(pid: u32, sig: i32) -> Result<()> {
 fn run_argv(argv: &[String]) -> Result<()> {
     let shown = argv.join(" ");
     let (prog, args) = argv.split_first().context("an empty command")?;
-    let out = Command::new(prog)
+    // Checked again now, and run by the path that was checked (links resolved): a link
+    // swapped since the plan, or since the check, cannot lead to another program.
+    let prog = if prog.contains('/') {
+        crate::safety::exec::check(std::path::Path::new(prog))
+            .map_err(|u| anyhow::anyhow!("`{shown}` was not run: {u}"))?
+    } else {
+        crate::safety::exec::in_path(prog).found.with_context(|| {
+            format!("`{shown}` was not run: no `{prog}` in PATH that only root can change")
+        })?
+    };
+    let out = Command::new(&prog.path)
         .args(args)
         .output()
         .with_context(|| format!("running `{shown}`"))?;
