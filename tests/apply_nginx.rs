@@ -512,48 +512,57 @@ fn a_rollback_nginx_does_not_take_up_is_undone() {
 mod faults {
     use super::*;
 
-    /// `--nginx-cmd` through a link in a directory another user owns: the program is
-    /// resolved, checked and journaled by its real path, so swapping the link while the
-    /// apply runs (held at its first step) changes nothing: the checked script runs.
+    /// `--nginx-cmd` is a program root runs: a link another user owns (or in their
+    /// directory) is refused before anything; and the program is checked again right
+    /// before it runs, so one that became writable by others while the apply ran (held
+    /// at its first step) is not run, and the transaction is undone.
     #[test]
-    fn a_nginx_cmd_link_swapped_mid_apply_still_runs_the_checked_program() {
+    fn a_nginx_cmd_others_control_is_never_run() {
         let (ns, p, conf) = running_three();
         let tmp = tempfile::tempdir().unwrap();
         let prof = profile(tmp.path());
         let state = tmp.path().join("state");
         let good = tmp.path().join("good");
         std::fs::create_dir(&good).unwrap();
-        let good_mark = tmp.path().join("good-ran");
-        let evil_mark = tmp.path().join("evil-ran");
-        let script = |path: &Path, mark: &Path, then: &str| {
-            std::fs::write(
-                path,
-                format!("#!/bin/sh\ntouch {}\n{then}\n", mark.display()),
-            )
-            .unwrap();
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        };
-        script(
-            &good.join("reload"),
-            &good_mark,
-            &format!(
-                "exec {} -p {} -c {} -e stderr -s reload",
+        let ran = tmp.path().join("ran");
+        let reload = good.join("reload");
+        std::fs::write(
+            &reload,
+            format!(
+                "#!/bin/sh\ntouch {}\nexec {} -p {} -c {} -e stderr -s reload\n",
+                ran.display(),
                 binary().display(),
                 p.path().display(),
                 conf.display()
             ),
-        );
+        )
+        .unwrap();
+        std::fs::set_permissions(&reload, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let before = snapshot(&[&conf]);
+        // A link of another user's to the good script: refused, nothing run.
         let user = tmp.path().join("user");
         std::fs::create_dir(&user).unwrap();
-        script(&user.join("evil.sh"), &evil_mark, "");
         let link = user.join("reload");
-        std::os::unix::fs::symlink(good.join("reload"), &link).unwrap();
-        for f in [&user, &user.join("evil.sh")] {
-            std::os::unix::fs::lchown(f, Some(65534), Some(65534)).unwrap();
-        }
+        std::os::unix::fs::symlink(&reload, &link).unwrap();
+        std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+        let r = apply(
+            &ns,
+            &conf,
+            &state,
+            &prof,
+            &["--nginx-reload", "--nginx-cmd", link.to_str().unwrap()],
+        );
+        assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("symbolic link owned by uid 65534"),
+            "{}",
+            r.stderr
+        );
+        assert!(!ran.exists());
+        // The script itself, made writable by others while the apply is held.
         let pause = tmp.path().join("paused");
         let mut args = apply_args(&ns, &conf, &state, &prof);
-        args.extend_from_slice(&["--nginx-reload", "--nginx-cmd", link.to_str().unwrap()]);
+        args.extend_from_slice(&["--nginx-reload", "--nginx-cmd", reload.to_str().unwrap()]);
         let mut child = std::process::Command::new(common::bin())
             .args(&args)
             .env("TUNEGUARD_PAUSE", "journal")
@@ -571,21 +580,19 @@ mod faults {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        std::fs::remove_file(&link).unwrap();
-        std::os::unix::fs::symlink(user.join("evil.sh"), &link).unwrap();
+        std::fs::set_permissions(&reload, std::fs::Permissions::from_mode(0o777)).unwrap();
         std::fs::remove_file(&pause).unwrap();
         let out = child.wait_with_output().unwrap();
-        let code = out.status.code();
-        assert!(!evil_mark.exists(), "the swapped-in program ran as root");
-        assert!(good_mark.exists(), "the checked program ran");
-        assert_eq!(
-            code,
-            Some(0),
-            "{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!ran.exists(), "a program others could change ran as root");
+        assert!(
+            matches!(out.status.code(), Some(1 | 3)),
+            "{:?}: {stderr}",
+            out.status.code()
         );
-        assert_eq!(listeners(&ns), caps(&AFTER));
+        assert!(stderr.contains("was not run"), "{stderr}");
+        assert_eq!(snapshot(&[&conf]), before, "the edit was undone");
+        assert_eq!(listeners(&ns), caps(&BEFORE));
         p.stop(&ns);
     }
 

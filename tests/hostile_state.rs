@@ -570,3 +570,57 @@ fn nginx_cmd_is_argv_and_shell_syntax_is_refused_before_anything() {
     assert!(!h.dirs.state.path().join("journal").exists());
     assert_eq!(h.capture(), before);
 }
+
+/// Another user's link chooses where the state directory is: refused, and the directory
+/// it led to (root's, with contents) keeps its mode and gets no lock. A root-owned
+/// `--state-dir` with contents others may read is refused with the fix, not chmodded.
+#[test]
+fn a_state_dir_behind_another_users_link_or_with_readable_contents_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let victim = t.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::write(victim.join("keep"), "x").unwrap();
+    chmod(&victim, 0o755);
+    let user = t.path().join("user");
+    std::fs::create_dir(&user).unwrap();
+    let link = user.join("state");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+    let l = link.to_str().unwrap();
+    for args in [
+        vec!["recover", "--state-dir", l],
+        vec!["rollback", "--last", "--state-dir", l],
+    ] {
+        let o = tg(&args);
+        refused(
+            &o,
+            &format!("{args:?}"),
+            "is a symbolic link owned by uid 65534",
+        );
+    }
+    assert_eq!(
+        std::fs::metadata(&victim).unwrap().mode() & 0o7777,
+        0o755,
+        "the victim was chmodded"
+    );
+    assert!(
+        !victim.join("lock").exists(),
+        "a lock was made in the victim"
+    );
+    // Named directly: root's, 0755, with files in it: refused with the fix.
+    let v = victim.to_str().unwrap();
+    let o = tg(&["recover", "--state-dir", v]);
+    refused(
+        &o,
+        "a readable state dir with files",
+        &format!("chmod 0700 {v}"),
+    );
+    assert_eq!(std::fs::metadata(&victim).unwrap().mode() & 0o7777, 0o755);
+    // A root link in root's directory is the admin's choice and works.
+    let admin = t.path().join("admin-state");
+    std::os::unix::fs::symlink(t.path().join("real-state"), &admin).unwrap();
+    std::fs::create_dir(t.path().join("real-state")).unwrap();
+    chmod(&t.path().join("real-state"), 0o700);
+    let o = tg(&["recover", "--state-dir", admin.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+}

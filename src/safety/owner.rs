@@ -66,9 +66,66 @@ pub fn check_one_for(
     Ok(())
 }
 
+/// Every symbolic link on the way to `path`, as given, must be root's and sit in a
+/// directory under root's control: another user's link would choose where the path leads
+/// (a state directory redirected onto /etc, a program onto theirs), even when where it
+/// leads is root's.
+pub fn links_on_the_way(path: &Path) -> Result<(), Untrusted> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| Untrusted {
+                path: path.to_path_buf(),
+                why: format!("cannot be resolved: {e}"),
+                fix: "give an absolute path".into(),
+            })?
+            .join(path)
+    };
+    let mut prefix = PathBuf::new();
+    for c in abs.components() {
+        prefix.push(c);
+        let Ok(meta) = std::fs::symlink_metadata(&prefix) else {
+            // What does not exist yet (a state directory to create) leads nowhere.
+            return Ok(());
+        };
+        if !meta.file_type().is_symlink() {
+            continue;
+        }
+        if meta.uid() != 0 {
+            return Err(Untrusted {
+                path: prefix.clone(),
+                why: format!(
+                    "is a symbolic link owned by uid {}, which chooses where the path leads",
+                    meta.uid()
+                ),
+                fix: format!(
+                    "give the path it should lead to instead of {}",
+                    prefix.display()
+                ),
+            });
+        }
+        if let Some(dir) = prefix.parent() {
+            let dmeta = std::fs::symlink_metadata(dir).map_err(|e| Untrusted {
+                path: dir.to_path_buf(),
+                why: format!("cannot be examined: {e}"),
+                fix: "check the path".into(),
+            })?;
+            // The link's directory: others could replace the link in it.
+            check_one(dir, &dmeta, true).map_err(|u| Untrusted {
+                why: format!("{} (it holds the link {})", u.why, prefix.display()),
+                ..u
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// Checks `path` (symlinks resolved first: the checks apply to what is really there)
-/// and every directory above it. Returns the resolved path.
+/// and every directory above it, and that no other user's link chose where it leads.
+/// Returns the resolved path.
 pub fn trusted(path: &Path) -> Result<PathBuf, Untrusted> {
+    links_on_the_way(path)?;
     let real = std::fs::canonicalize(path).map_err(|e| Untrusted {
         path: path.to_path_buf(),
         why: format!("cannot be resolved: {e}"),

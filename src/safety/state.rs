@@ -47,6 +47,15 @@ pub fn dir(path: &Path, write: bool) -> Result<Option<PathBuf>> {
         }
         Ok(_) => {}
     }
+    owner::links_on_the_way(path).map_err(|u| {
+        anyhow!(
+            "the state directory {}: {} {}: refused, nothing was read or changed (fix: {})",
+            path.display(),
+            u.path.display(),
+            u.why,
+            u.fix
+        )
+    })?;
     let real = std::fs::canonicalize(path)
         .with_context(|| format!("resolving the state directory {}", path.display()))?;
     let meta = std::fs::symlink_metadata(&real)
@@ -66,10 +75,29 @@ pub fn dir(path: &Path, write: bool) -> Result<Option<PathBuf>> {
 }
 
 /// Takes group and other read and search off a directory of root's that passed the
-/// checks (nobody else could have written in it).
+/// checks (nobody else could have written in it), but only one that is empty or holds
+/// only tuneguard's `journal` and `lock`: any other directory others may read
+/// (`--state-dir /etc` by mistake) is refused with the fix, never changed behind the
+/// user's back.
 fn private(dir: &Path, meta: &std::fs::Metadata) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     if meta.mode() & 0o077 != 0 {
+        // Empty, or holding only what tuneguard keeps there.
+        let ours = std::fs::read_dir(dir)
+            .map(|d| {
+                d.into_iter().all(|e| {
+                    e.is_ok_and(|e| matches!(e.file_name().to_str(), Some("journal" | "lock")))
+                })
+            })
+            .unwrap_or(false);
+        if !ours {
+            bail!(
+                "the state directory {} has mode {:04o} and holds files: journals keep old file contents, so it must be private; refused, nothing was changed; check it is the directory you meant, then run `chmod 0700 {}`",
+                dir.display(),
+                meta.mode() & 0o7777,
+                dir.display()
+            );
+        }
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .with_context(|| format!("making {} private (chmod 0700)", dir.display()))?;
     }
