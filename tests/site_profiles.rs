@@ -178,3 +178,31 @@ fn a_trusted_site_profile_replacing_a_builtin_is_said_in_every_report() {
     let r = audit("/nonexistent-root", "json");
     assert_eq!(r.json()["profiles_overridden"], serde_json::json!([]));
 }
+
+/// Whoever may rename what is above `--root` can swap the whole checked tree for theirs
+/// between the check and the read: a root whose parent another user owns is refused
+/// (a red-team review won this race in 1,375 runs before).
+#[test]
+fn a_root_inside_another_users_directory_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let parent = t.path().join("par");
+    let root = parent.join("root");
+    let d = root.join("etc/tuneguard/profiles.d");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("site.yaml"), "extends: [baseline]\n").unwrap();
+    for p in [&root, &root.join("etc"), &root.join("etc/tuneguard"), &d] {
+        chmod(p, 0o755);
+    }
+    chmod(&parent, 0o755);
+    let r = run(&["profiles", "list", "--root", root.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    std::os::unix::fs::chown(&parent, Some(65534), Some(65534)).unwrap();
+    let r = run(&["profiles", "list", "--root", root.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains(&format!("{} is owned by uid 65534", parent.display())),
+        "{}",
+        r.stderr
+    );
+}

@@ -1,8 +1,8 @@
 //! Which site profiles may be read. A site profile may replace a built-in (a
 //! `baseline.yaml` in `<root>/etc/tuneguard/profiles.d` is the baseline every audit and
 //! apply uses), and apply writes as root what a profile says. So the directory, every
-//! profile file in it and every directory between it and `--root` (inclusive) must be
-//! under root's sole control (`owner::check_one`): a container's rootfs passed as
+//! profile file in it and every directory between it and `--root` (inclusive), and every
+//! directory above `--root`, must be under root's sole control (`owner::check_one`): a container's rootfs passed as
 //! `--root`, whose profiles.d a container user owns or may write, is refused. Refused with
 //! the path and the fix, never skipped: skipping would silently change which profile
 //! applies. A link anywhere between `--root` and a profile is refused too: what is checked
@@ -23,6 +23,31 @@ pub fn check_site(root: &Path, dir: &Path, files: &[PathBuf]) -> Result<(), Untr
     chain(dir, root, me)?;
     for f in files {
         chain(f, root, me)?;
+    }
+    above_root(root, me)
+}
+
+/// Every directory above `--root`, and the links on the way to it, under root's control
+/// too: whoever can rename what is above the root can swap the whole tree, checked
+/// files and all, for theirs between the check and the read.
+fn above_root(root: &Path, me: u32) -> Result<(), Untrusted> {
+    if me == 0 {
+        super::owner::links_on_the_way(root)?;
+    }
+    let real = std::fs::canonicalize(root).map_err(|e| Untrusted {
+        path: root.to_path_buf(),
+        why: format!("cannot be resolved: {e}"),
+        fix: format!("check {}", root.display()),
+    })?;
+    let mut at = real.parent();
+    while let Some(p) = at {
+        let meta = std::fs::symlink_metadata(p).map_err(|e| Untrusted {
+            path: p.to_path_buf(),
+            why: format!("cannot be examined: {e}"),
+            fix: format!("check {}", p.display()),
+        })?;
+        check_one_for(p, &meta, true, me)?;
+        at = p.parent();
     }
     Ok(())
 }
