@@ -287,3 +287,25 @@ fn a_sysctl_file_past_its_cap_is_a_problem_not_a_read() {
         r.stderr
     );
 }
+
+#[test]
+fn many_files_at_their_cap_are_refused_in_all_not_read() {
+    // Sparse: 20 files of 16 MiB take no disk, but 320 MiB to read.
+    let root = tempfile::tempdir().unwrap();
+    let d = root.path().join("etc/sysctl.d");
+    std::fs::create_dir_all(&d).unwrap();
+    for i in 0..20 {
+        let f = std::fs::File::create(d.join(format!("{i:02}-big.conf"))).unwrap();
+        f.set_len(16 << 20).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let prof = common::keys_profile(dir.path(), &["net.core.somaxconn"]);
+    let r = common::offline(root.path(), &["--profile", &prof]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("past the most tuneguard reads of them in all"),
+        "{}",
+        r.stderr
+    );
+}

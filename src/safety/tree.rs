@@ -76,6 +76,8 @@ pub enum ReadError {
     },
     /// The path leads out of the tree, or through a link where none may be.
     Escapes(String),
+    /// The files of one kind of input hold more than tuneguard reads of them in all.
+    OverBudget(&'static str),
     Io(std::io::Error),
 }
 
@@ -91,7 +93,7 @@ impl ReadError {
     pub fn is_refusal(&self) -> bool {
         match self {
             ReadError::NotRegular(t) => *t != FileType::Directory,
-            ReadError::TooLarge { .. } | ReadError::Escapes(_) => true,
+            ReadError::TooLarge { .. } | ReadError::Escapes(_) | ReadError::OverBudget(_) => true,
             ReadError::NotFound | ReadError::Io(_) => false,
         }
     }
@@ -110,6 +112,10 @@ impl std::fmt::Display for ReadError {
                 cap.human()
             ),
             ReadError::Escapes(why) => write!(f, "{why}: refused"),
+            ReadError::OverBudget(what) => write!(
+                f,
+                "would bring {what} past the most tuneguard reads of them in all: refused"
+            ),
             ReadError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -335,6 +341,29 @@ impl Tree {
     pub fn read(&self, path: &Path, cap: Cap) -> Result<Vec<u8>, ReadError> {
         let fd = self.open_at(path, OFlags::RDONLY | OFlags::NONBLOCK)?;
         read_fd(fd, cap)
+    }
+
+    /// `read`, also counting the bytes against `budget` (what is left of a total for
+    /// many files of one kind: `what` names them in the refusal).
+    pub fn read_within(
+        &self,
+        path: &Path,
+        cap: Cap,
+        budget: &mut u64,
+        what: &'static str,
+    ) -> Result<Vec<u8>, ReadError> {
+        let fd = self.open_at(path, OFlags::RDONLY | OFlags::NONBLOCK)?;
+        let size = rustix::fs::fstat(&fd)?.st_size.max(0) as u64;
+        if size > *budget {
+            return Err(ReadError::OverBudget(what));
+        }
+        let bytes = read_fd(fd, cap)?;
+        let n = bytes.len() as u64;
+        if n > *budget {
+            return Err(ReadError::OverBudget(what));
+        }
+        *budget -= n;
+        Ok(bytes)
     }
 
     /// The entries of a directory below the top (without `.` and `..`).

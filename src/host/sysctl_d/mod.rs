@@ -115,6 +115,12 @@ impl Persisted {
     }
 }
 
+/// The most tuneguard reads of all sysctl files under a root together, and the most
+/// files: real hosts hold a few dozen files of a few KiB; a tree of many files at the
+/// 16 MiB cap each would otherwise take gigabytes.
+pub const MAX_TOTAL_BYTES: u64 = 64 << 20;
+pub const MAX_FILES: usize = 10_000;
+
 /// Reads everything both loaders would read under `root`.
 pub fn read(root: &Path) -> Persisted {
     let mut p = Persisted::empty(root);
@@ -167,19 +173,31 @@ pub fn read(root: &Path) -> Persisted {
         }
     }
     chosen.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    if chosen.len() + masked.len() > MAX_FILES {
+        p.problems.push(Problem {
+            path: root.into(),
+            error: format!(
+                "holds {} sysctl files, more than the {MAX_FILES} tuneguard reads: refused",
+                chosen.len() + masked.len()
+            ),
+            refused: true,
+        });
+        return p;
+    }
+    let mut budget = MAX_TOTAL_BYTES;
     for (_, host) in &chosen {
-        if let Some(i) = read_file(&tree, host, &mut p) {
+        if let Some(i) = read_file(&tree, host, &mut p, &mut budget) {
             p.procps.push(i);
             p.systemd.push(i);
         }
     }
     for (host, by) in masked {
-        if let Some(i) = read_file(&tree, &host, &mut p) {
+        if let Some(i) = read_file(&tree, &host, &mut p, &mut budget) {
             p.masked.push((i, by));
         }
     }
     if tree.file_type(Path::new(SYSCTL_CONF)) == Some(rustix::fs::FileType::RegularFile) {
-        if let Some(i) = read_file(&tree, Path::new(SYSCTL_CONF), &mut p) {
+        if let Some(i) = read_file(&tree, Path::new(SYSCTL_CONF), &mut p, &mut budget) {
             p.procps.push(i);
         }
     }
@@ -195,8 +213,8 @@ pub fn read(root: &Path) -> Persisted {
 }
 
 /// Reads one file through the tree: links followed only inside the root, a regular
-/// file only, at most [`Cap::Config`] of it.
-fn read_file(tree: &Tree, host: &Path, p: &mut Persisted) -> Option<usize> {
+/// file only, at most [`Cap::Config`] of it and what is left of the `budget` for all.
+fn read_file(tree: &Tree, host: &Path, p: &mut Persisted, budget: &mut u64) -> Option<usize> {
     let root = tree.top();
     let real = resolve_in_root(root, host);
     let target = link_target(root, host);
@@ -210,7 +228,7 @@ fn read_file(tree: &Tree, host: &Path, p: &mut Persisted) -> Option<usize> {
         });
         return Some(p.files.len() - 1);
     }
-    match tree.read(host, Cap::Config) {
+    match tree.read_within(host, Cap::Config, budget, "the sysctl files (64 MiB)") {
         Ok(bytes) => {
             let lines = parse::parse(&String::from_utf8_lossy(&bytes));
             p.files.push(ConfFile {
