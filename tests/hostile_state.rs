@@ -624,3 +624,66 @@ fn a_state_dir_behind_another_users_link_or_with_readable_contents_is_refused() 
     let o = tg(&["recover", "--state-dir", admin.to_str().unwrap()]);
     assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
 }
+
+/// Another user holding a flock on the namespace's nsfs file or on a directory apply
+/// writes in blocks nothing: tuneguard's target locks are its own files, in a directory
+/// only root can enter.
+#[test]
+fn another_users_flock_on_the_target_does_not_block_apply() {
+    let h = Host::new();
+    let ns = h.ns.name.clone();
+    let dir = h.dirs.root.path().join("etc/sysctl.d");
+    // Reachable by the other user (root's, not writable: still trusted).
+    chmod(h.dirs.root.path(), 0o755);
+    let hold = |args: Vec<String>| {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+            ])
+            .arg("--clear-groups")
+            .args(args)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    struct Killed(Vec<std::process::Child>);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            for c in &mut self.0 {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let _held = Killed(vec![
+        hold(vec![
+            "flock".into(),
+            "/proc/self/ns/net".into(),
+            "sleep".into(),
+            "30".into(),
+        ]),
+        hold(vec![
+            "flock".into(),
+            dir.display().to_string(),
+            "sleep".into(),
+            "30".into(),
+        ]),
+    ]);
+    let mut held = _held;
+    std::thread::sleep(Duration::from_millis(300));
+    for c in &mut held.0 {
+        assert!(
+            c.try_wait().unwrap().is_none(),
+            "a flock holder did not hold"
+        );
+    }
+    let mut args = h.apply_args();
+    args.push("--yes");
+    let o = tg(&args);
+    assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+}

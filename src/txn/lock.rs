@@ -5,9 +5,10 @@
 //!   symlink or hard link cannot make tuneguard truncate another file. The holder writes
 //!   its pid into it so a refused second run can name it.
 //! - the target: the network namespace written to (its nsfs inode, from
-//!   /proc/thread-self/ns/net once entered) and every directory a file is written in.
-//!   Two runs with different state directories still share these, so the second is
-//!   refused; its holder is named from /proc/locks.
+//!   /proc/thread-self/ns/net once entered) and every directory a file is written in,
+//!   each by a lock file named for its device and inode in /run/tuneguard/locks (root's
+//!   alone, so no other user can hold one). Two runs with different state directories
+//!   still share these, so the second is refused; its holder is named from /proc/locks.
 
 use crate::safety::state as trust;
 use anyhow::{bail, Context, Result};
@@ -100,33 +101,69 @@ impl Lock {
 
     /// The target's locks: the network namespace this thread is in now (`netns` is its
     /// label, for the message), and each directory in `dirs` (canonical; missing ones
-    /// are skipped: nothing can be written there).
+    /// are skipped: nothing can be written there). Each is a lock file named by the
+    /// target's device and inode in [`TARGET_LOCKS`], a directory only root can enter:
+    /// a flock on the target itself (its nsfs file, the directory) could be taken by any
+    /// user who can open it, and would block every apply in their name.
     pub fn target(netns: &str, dirs: &[PathBuf]) -> Result<Lock> {
+        let locks = target_dir()?;
         let mut files = Vec::new();
         let ns = Path::new("/proc/thread-self/ns/net");
-        let f = File::open(ns).with_context(|| format!("opening {}", ns.display()))?;
-        if !try_lock(&f, ns)? {
-            return Err(busy(holder(&f), &format!("network namespace {netns}")));
-        }
-        files.push(f);
+        let meta = std::fs::metadata(ns).with_context(|| format!("examining {}", ns.display()))?;
+        files.push(lock_for(
+            &locks,
+            "netns",
+            &meta,
+            &format!("network namespace {netns}"),
+        )?);
         let mut dirs = dirs.to_vec();
         dirs.sort();
         dirs.dedup();
         for d in dirs {
-            let f = match std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&d)
-            {
-                Ok(f) => f,
+            let meta = match std::fs::symlink_metadata(&d) {
+                Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e).with_context(|| format!("opening {}", d.display())),
+                Err(e) => return Err(e).with_context(|| format!("examining {}", d.display())),
             };
-            if !try_lock(&f, &d)? {
-                return Err(busy(holder(&f), &d.display().to_string()));
-            }
-            files.push(f);
+            files.push(lock_for(&locks, "dir", &meta, &d.display().to_string())?);
         }
         Ok(Lock { _files: files })
     }
+}
+
+/// Where the target locks live: one place for every state directory, on tmpfs (a lock
+/// outlives no boot), root's alone.
+pub const TARGET_LOCKS: &str = "/run/tuneguard/locks";
+
+fn target_dir() -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = Path::new(TARGET_LOCKS);
+    if !dir.is_dir() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    crate::safety::owner::trusted(dir).map_err(|u| {
+        anyhow::anyhow!("the lock directory {TARGET_LOCKS}: {u}: refused, nothing was changed")
+    })
+}
+
+/// Takes the lock file for one target (by device and inode), or says who holds it.
+fn lock_for(dir: &Path, kind: &str, target: &std::fs::Metadata, what: &str) -> Result<File> {
+    let path = dir.join(format!("{kind}-{}-{}", target.dev(), target.ino()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    if !try_lock(&file, &path)? {
+        return Err(busy(holder(&file), what));
+    }
+    Ok(file)
 }
