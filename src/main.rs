@@ -13,9 +13,14 @@ fn main() -> ExitCode {
     let cli = match tuneguard::cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
+            // An error quotes the argument it refuses: escaped, as every message is.
+            let text = e.render().to_string();
+            if e.use_stderr() {
+                eprint!("{}", block(&text));
+                return ExitCode::from(2);
+            }
+            print!("{text}");
+            return ExitCode::SUCCESS;
         }
     };
     match tuneguard::commands::run(cli) {

@@ -687,3 +687,20 @@ fn another_users_flock_on_the_target_does_not_block_apply() {
     let o = tg(&args);
     assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
 }
+
+/// Every read in the state directory is bounded: a journal file larger than anything
+/// tuneguard writes there (sparse, 17 MiB) is refused, not read.
+#[test]
+fn an_oversized_journal_file_is_refused_not_read() {
+    let h = Host::new();
+    let state = h.dirs.state.path();
+    let id = "20260101-000000";
+    let dir = plant(state, id, &record(id, h.root(), &h.ns), &[]);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("record.json"))
+        .unwrap();
+    f.set_len(17 << 20).unwrap();
+    let o = tg(&["recover", "--state-dir", state.to_str().unwrap()]);
+    refused(&o, "a 17 MiB record", "larger than 16 MiB");
+}

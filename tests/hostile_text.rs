@@ -173,3 +173,12 @@ fn apply_and_history_escape_what_the_journal_holds() {
         h.stdout
     );
 }
+
+/// A refused command-line argument is quoted escaped too.
+#[test]
+fn command_line_errors_are_escaped() {
+    let r = run(&["audit", "--only", &format!("x{TITLE}{CLEAR}")]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_clean("the argument error", &r.stderr);
+    assert!(r.stderr.contains("x\\x1b]0;pwned\\x07"), "{}", r.stderr);
+}

@@ -274,9 +274,20 @@ pub fn read(path: &Path) -> Result<Option<Vec<u8>>> {
     let Some(mut f) = open(path)? else {
         return Ok(None);
     };
+    // A journal holds old file bytes (at most a config file's 16 MiB cap each) and a
+    // small record: nothing in the state directory is larger.
+    let cap = crate::safety::tree::Cap::Config.bytes();
     let mut v = Vec::new();
-    f.read_to_end(&mut v)
+    (&mut f)
+        .take(cap + 1)
+        .read_to_end(&mut v)
         .with_context(|| format!("reading {}", path.display()))?;
+    if v.len() as u64 > cap {
+        bail!(
+            "{} is larger than 16 MiB, more than tuneguard ever writes there: refused",
+            path.display()
+        );
+    }
     Ok(Some(v))
 }
 
