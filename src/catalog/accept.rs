@@ -114,7 +114,7 @@ pub fn write(shape: &Shape, prev: Option<&[i64]>, text: &str, hz: u32) -> Outcom
             if let Some(pair) = merged(&read) {
                 if pair[1] < pair[0] {
                     error = Some(format!(
-                        "{} is above {}: the low port must come first",
+                        "{} is above {}: the fields must be in ascending order (low port first)",
                         pair[0], pair[1]
                     ));
                 } else if pair[0] < UNPRIVILEGED_PORT_START {
