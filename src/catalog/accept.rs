@@ -252,7 +252,7 @@ fn convert(shape: &Shape, neg: bool, mag: u64, hz: u32) -> Result<i64, String> {
             mag as i128
         }
     };
-    let (min, max) = shape.bounds();
+    let (min, max) = shape.bounds_at(hz);
     if v < min as i128 || v > max as i128 {
         return Err(format!("{v} is out of range ({min}..{max})"));
     }

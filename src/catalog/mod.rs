@@ -33,10 +33,15 @@ impl Shape {
     /// The smallest and largest value the kernel stores in each field: the shape's own
     /// bounds within the handler's type (jiffies keys at [`accept::HZ`]).
     pub fn bounds(&self) -> (i64, i64) {
+        self.bounds_at(accept::HZ)
+    }
+
+    /// [`Shape::bounds`] on a kernel built with `hz`.
+    pub fn bounds_at(&self, hz: u32) -> (i64, i64) {
         let (lo, hi) = match self.handler {
             Handler::Int | Handler::PortRange => (i64::from(i32::MIN), i64::from(i32::MAX)),
             Handler::Jiffies => {
-                let l = i64::from(i32::MAX) / i64::from(accept::HZ);
+                let l = i64::from(i32::MAX) / i64::from(hz);
                 (-l, l)
             }
             Handler::U8 => (0, 255),
