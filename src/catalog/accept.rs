@@ -233,8 +233,9 @@ fn convert(shape: &Shape, neg: bool, mag: u64, hz: u32) -> Result<i64, String> {
             let limit = (i32::MAX / hz as i32) as u64;
             if mag > limit {
                 return Err(format!(
-                    "{} seconds is more than the kernel keeps in jiffies (at most {limit} with HZ={hz})",
-                    signed()
+                    "{} seconds does not fit the kernel's jiffies: the limit is INT_MAX/HZ, {limit} with HZ={hz}{}",
+                    signed(),
+                    if hz == HZ { " (the smallest of any kernel build)" } else { "" }
                 ));
             }
             signed()
