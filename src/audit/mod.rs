@@ -11,7 +11,7 @@ mod sysctl;
 
 pub use finding::{Absence, Finding, Status};
 pub use nginx::NginxRef;
-pub(crate) use persisted::{after_boot, after_loader};
+pub(crate) use persisted::after_boot;
 
 use crate::host::Snapshot;
 use crate::profile::{Profile, Severity};
