@@ -328,6 +328,16 @@ fn a_dangling_link_is_skipped_like_the_loaders_skip_it() {
         d.root.path().join("etc/sysctl.d/99-sysctl.conf"),
     )
     .unwrap();
+    // A dangling link still masks a same-named file in a later directory, under both.
+    d.write(
+        "usr/lib/sysctl.d/50-x.conf",
+        "net.ipv4.tcp_fin_timeout = 33\n",
+    );
+    std::os::unix::fs::symlink(
+        "../nowhere.conf",
+        d.root.path().join("etc/sysctl.d/50-x.conf"),
+    )
+    .unwrap();
     check_tree(&d);
     let tree = d.root.path();
     let r = offline(tree, &["--format", "json"]);

@@ -87,7 +87,8 @@ pub struct Persisted {
     pub problems: Vec<Problem>,
     /// Links whose target does not exist (a Debian `99-sysctl.conf -> ../sysctl.conf`
     /// with no /etc/sysctl.conf), with where they point: procps warns "cannot open" and
-    /// goes on, systemd-sysctl skips them, so they set nothing and hide nothing.
+    /// goes on, systemd-sysctl skips them, so they set nothing; each still masks a
+    /// same-named file in a later directory (measured under both).
     pub dangling: Vec<(PathBuf, PathBuf)>,
     /// Which loader runs at boot under this root.
     pub boot: Loader,
