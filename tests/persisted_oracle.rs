@@ -278,7 +278,8 @@ net.ipv4.tcp_retries{}2* = 7\nnet.ipv4.{tcp_orphan_retries* = 3\nnet.ipv4.tcp_ke
 /// The issue's case: procps writes 8192 then the quoted 16384, which the kernel refuses,
 /// so 8192 stays; systemd-sysctl writes only the quoted line, so the default stays. With
 /// more lines the kernel reads in its own way (hex, octal, a note after the value, a
-/// value beyond INT_MAX/HZ, a sign on a u8 key).
+/// value beyond INT_MAX/HZ, a sign on a u8 key), and two globs of which the kernel
+/// refuses the last: both loaders write both, so the first one's value stays.
 #[test]
 fn a_refused_last_line_and_the_kernels_own_parsing() {
     let d = Dirs::new();
@@ -289,7 +290,8 @@ fn a_refused_last_line_and_the_kernels_own_parsing() {
     d.write(
         "etc/sysctl.d/20-b.conf",
         "net.core.somaxconn = \"16384\"\nnet.ipv4.tcp_fin_timeout = 9000000\nnet.ipv4.tcp_retries2 = -0\n\
-net.ipv4.tcp_keepalive_intvl = 20 ; note\nnet.ipv4.tcp_keepalive_probes = 0x\nnet.ipv4.tcp_keepalive_time = 7#x\n",
+net.ipv4.tcp_keepalive_intvl = 20 ; note\nnet.ipv4.tcp_keepalive_probes = 0x\nnet.ipv4.tcp_keepalive_time = 7#x\n\
+net.ipv4.tcp_orphan_* = 3\nnet.ipv4.tcp_orphan_r* = -1\n",
     );
     check_tree(&d);
     let tree = d.root.path();
