@@ -132,8 +132,9 @@ for k in {keys}; do printf '%s=%s\n' "$k" "$(sysctl -n "$k")"; done
         .collect()
 }
 
-/// tuneguard's answer per loader: the winning line's value, or the default a fresh
-/// namespace has when no line applies.
+/// tuneguard's answer per loader: the value its write sequence leaves (each line
+/// accepted or refused by the kernel), or the default a fresh namespace has when no line
+/// applies.
 fn predicted(tree: &Path, loader: &str) -> BTreeMap<String, String> {
     let profile = keys_profile(tree, KEYS);
     let r = offline(tree, &["--format", "json", "--profile", &profile]);
@@ -143,10 +144,10 @@ fn predicted(tree: &Path, loader: &str) -> BTreeMap<String, String> {
     KEYS.iter()
         .map(|k| {
             let e = &finding(&j, k)["persisted"][loader];
-            let v = if e.is_null() || e["applied"] == false {
+            let v = if e.is_null() || e["after_reboot"].is_null() {
                 fresh.get(k)
             } else {
-                plain(&e["value"])
+                plain(&e["after_reboot"])
             };
             (k.to_string(), v)
         })
@@ -272,4 +273,99 @@ fn braces_in_globs_are_systemds_alone() {
 net.ipv4.tcp_retries{}2* = 7\nnet.ipv4.{tcp_orphan_retries* = 3\nnet.ipv4.tcp_keepalive_{probes,intvl} = 4\n",
     );
     check_tree(&d);
+}
+
+/// The issue's case: procps writes 8192 then the quoted 16384, which the kernel refuses,
+/// so 8192 stays; systemd-sysctl writes only the quoted line, so the default stays. With
+/// more lines the kernel reads in its own way (hex, octal, a note after the value, a
+/// value beyond INT_MAX/HZ, a sign on a u8 key), and two globs of which the kernel
+/// refuses the last: both loaders write both, so the first one's value stays.
+#[test]
+fn a_refused_last_line_and_the_kernels_own_parsing() {
+    let d = Dirs::new();
+    d.write(
+        "etc/sysctl.d/10-a.conf",
+        "net.core.somaxconn = 8192\nnet.ipv4.tcp_fin_timeout = 0x1e\nnet.ipv4.tcp_retries2 = 010\nnet.ipv4.tcp_keepalive_time = 600\n",
+    );
+    d.write(
+        "etc/sysctl.d/20-b.conf",
+        "net.core.somaxconn = \"16384\"\nnet.ipv4.tcp_fin_timeout = 9000000\nnet.ipv4.tcp_retries2 = -0\n\
+net.ipv4.tcp_keepalive_intvl = 20 ; note\nnet.ipv4.tcp_keepalive_probes = 0x\nnet.ipv4.tcp_keepalive_time = 7#x\n\
+net.ipv4.tcp_orphan_* = 3\nnet.ipv4.tcp_orphan_r* = -1\n",
+    );
+    check_tree(&d);
+    let tree = d.root.path();
+    let profile = keys_profile(tree, KEYS);
+    // Under both boot loaders: the loaders disagree, nothing is "overridden".
+    for (boot, after) in [("systemd", 4096), ("procps", 8192)] {
+        let bin = if boot == "procps" {
+            "usr/sbin/sysctl"
+        } else {
+            "lib/systemd/systemd-sysctl"
+        };
+        d.write(bin, "");
+        let j = offline(tree, &["--format", "json", "--profile", &profile]).json();
+        std::fs::remove_file(tree.join(bin)).unwrap();
+        let f = finding(&j, "net.core.somaxconn");
+        assert_eq!(f["drift"], "loaders-disagree", "{boot}: {f}");
+        assert_eq!(f["persisted"]["after_reboot"], after, "{boot}: {f}");
+        assert!(
+            f["persisted"]["shadowed"].as_array().unwrap().is_empty(),
+            "{f}"
+        );
+        let msg = f["message"].as_str().unwrap();
+        assert!(msg.contains("rejects `\"16384\"`"), "{msg}");
+    }
+}
+
+/// Debian's `99-sysctl.conf -> ../sysctl.conf` with no /etc/sysctl.conf: procps warns
+/// and goes on, systemd-sysctl skips it; tuneguard skips it too, says so, and apply does
+/// not refuse.
+#[test]
+fn a_dangling_link_is_skipped_like_the_loaders_skip_it() {
+    let d = Dirs::new();
+    d.write("etc/sysctl.d/10-a.conf", "net.core.somaxconn = 2048\n");
+    std::os::unix::fs::symlink(
+        "../sysctl.conf",
+        d.root.path().join("etc/sysctl.d/99-sysctl.conf"),
+    )
+    .unwrap();
+    // A dangling link still masks a same-named file in a later directory, under both.
+    d.write(
+        "usr/lib/sysctl.d/50-x.conf",
+        "net.ipv4.tcp_fin_timeout = 33\n",
+    );
+    std::os::unix::fs::symlink(
+        "../nowhere.conf",
+        d.root.path().join("etc/sysctl.d/50-x.conf"),
+    )
+    .unwrap();
+    check_tree(&d);
+    let tree = d.root.path();
+    let r = offline(tree, &["--format", "json"]);
+    assert_ne!(r.code, 2, "{}", r.stderr);
+    let f = finding(&r.json(), "/etc/sysctl.d/99-sysctl.conf").clone();
+    assert_eq!(f["severity"], "info", "{f}");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("both loaders skip it"),
+        "{f}"
+    );
+    let state = tempfile::tempdir().unwrap();
+    let ns = Netns::new();
+    let r = run(&[
+        "apply",
+        "--netns",
+        &ns.name,
+        "--root",
+        tree.to_str().unwrap(),
+        "--state-dir",
+        state.path().to_str().unwrap(),
+        "--no-nginx",
+        "--dry-run",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("is unknown"), "{}", r.stderr);
 }

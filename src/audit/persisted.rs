@@ -3,9 +3,9 @@
 //! files themselves (unreadable files, malformed lines).
 
 use super::Finding;
-use crate::catalog::{KeyInfo, Meaning};
+use crate::catalog::{accept, KeyInfo, Meaning};
 use crate::host::sysctl_d::parse::LineKind;
-use crate::host::sysctl_d::resolve::{resolve, Assignment};
+use crate::host::sysctl_d::resolve::{resolve, Assignment, Resolution};
 use crate::host::sysctl_d::{Loader, Persisted};
 use crate::kversion::KernelVersion;
 use crate::profile::{value_json, KeyRule, Severity, Value};
@@ -42,6 +42,8 @@ pub struct AfterBoot {
     /// Set when the kernel would refuse the persisted text.
     pub rejected: Option<String>,
     pub from_file: bool,
+    /// The line whose value stays: the last write the kernel accepted.
+    pub line: Option<Assignment>,
 }
 
 /// The persisted side of one key, as audit needs it.
@@ -56,70 +58,124 @@ pub struct View {
     pub note: Option<String>,
 }
 
-/// The kernel's reading of a persisted text for a key: the first `fields` integers;
-/// trailing text after them is ignored by proc_dointvec (measured: `33 # c` stores 33).
+/// The kernel's reading of a persisted text for a key, when it accepts the whole of it
+/// (catalog::accept: its own integer parsing, ranges and handler rules).
 pub fn kernel_reading(info: Option<&KeyInfo>, text: &str) -> Result<Value, String> {
     let Some(info) = info else {
         return Ok(Value::Text(text.to_string()));
     };
-    let tokens: Vec<&str> = text.split_whitespace().collect();
-    let n = info.shape.fields as usize;
-    let ints: Option<Vec<i64>> = tokens.iter().take(n).map(|t| t.parse().ok()).collect();
-    match ints {
-        Some(v) if v.len() == n => {
-            if let Some(x) = v.iter().find(|x| {
-                info.shape.min.is_some_and(|m| **x < m) || info.shape.max.is_some_and(|m| **x > m)
-            }) {
-                return Err(format!("the kernel rejects {x} for {} (EINVAL)", info.name));
-            }
-            Ok(if n == 1 {
-                Value::Int(v[0])
-            } else {
-                Value::List(v)
-            })
-        }
-        _ => Err(format!(
-            "the kernel rejects `{text}` for {} (EINVAL): it takes {n} integer(s)",
-            info.name
-        )),
+    accept::accepts(&info.shape, text, accept::HZ)
+        .map(ints_value)
+        .map_err(|why| {
+            format!(
+                "the kernel rejects `{text}` for {} (EINVAL): {why}",
+                info.name
+            )
+        })
+}
+
+fn ints_value(v: Vec<i64>) -> Value {
+    match v.as_slice() {
+        [x] => Value::Int(*x),
+        _ => Value::List(v),
     }
 }
 
+/// After boot with one line written (the sequence of [`after_writes`] with one write).
 pub(crate) fn after_boot(
     winner: Option<&Assignment>,
     info: Option<&KeyInfo>,
     kernel: Option<KernelVersion>,
 ) -> AfterBoot {
-    let default = || {
-        info.and_then(|i| i.default_for(kernel))
-            .and_then(|d| kernel_reading(info, d).ok())
-            .filter(|v| v.ints().is_some())
-    };
-    match winner {
-        Some(a) => match kernel_reading(info, &a.value) {
-            Ok(v) => AfterBoot {
-                value: Some(v),
+    after_writes(&Vec::from_iter(winner.cloned()), info, kernel)
+}
+
+/// After boot under `loader`: its writes to the key, in order, from the kernel default.
+pub fn after_loader(
+    r: &Resolution,
+    loader: Loader,
+    info: Option<&KeyInfo>,
+    kernel: Option<KernelVersion>,
+) -> AfterBoot {
+    after_writes(r.writes(loader), info, kernel)
+}
+
+/// The value a sequence of writes leaves, starting from the kernel default: each write
+/// is accepted or refused by the kernel on its own (catalog::accept), a refused one
+/// leaves the value it found (a vector key keeps the fields read before the error).
+pub(crate) fn after_writes(
+    writes: &[Assignment],
+    info: Option<&KeyInfo>,
+    kernel: Option<KernelVersion>,
+) -> AfterBoot {
+    let default = info
+        .and_then(|i| i.default_for(kernel))
+        .and_then(|d| kernel_reading(info, d).ok())
+        .and_then(|v| v.ints());
+    let Some(info) = info else {
+        // A key outside the catalog: its type is unknown, so every write is taken as
+        // accepted.
+        return match writes.last() {
+            Some(a) => AfterBoot {
+                value: Some(Value::Text(a.value.clone())),
                 source: at(a),
                 rejected: None,
                 from_file: true,
+                line: Some(a.clone()),
             },
-            Err(why) => AfterBoot {
-                value: default(),
-                source: "the kernel default".into(),
-                rejected: Some(format!(
-                    "{} sets `{}`, but {why}, so the default stays",
-                    at(a),
-                    a.value
-                )),
+            None => AfterBoot {
+                value: None,
+                source: "the kernel default (no file sets it)".into(),
+                rejected: None,
                 from_file: false,
+                line: None,
             },
-        },
-        None => AfterBoot {
-            value: default(),
-            source: "the kernel default (no file sets it)".into(),
-            rejected: None,
-            from_file: false,
-        },
+        };
+    };
+    let mut state = default;
+    let mut line: Option<&Assignment> = None;
+    let mut refused: Vec<(&Assignment, String)> = Vec::new();
+    for a in writes {
+        let o = accept::write(&info.shape, state.as_deref(), &a.value, accept::HZ);
+        state = o.value;
+        if o.stored {
+            line = Some(a);
+            refused.clear();
+        }
+        if let Some(why) = o.error {
+            refused.push((a, why));
+        }
+    }
+    let source = match (line, writes.is_empty()) {
+        (Some(a), _) => at(a),
+        (None, true) => "the kernel default (no file sets it)".into(),
+        (None, false) => "the kernel default".into(),
+    };
+    let rejected = (!refused.is_empty()).then(|| {
+        refused
+            .iter()
+            .map(|(a, why)| {
+                format!(
+                    "{} sets `{}`, but the kernel rejects `{}` (EINVAL: {why}), so {} stays",
+                    at(a),
+                    a.value,
+                    a.value,
+                    if line.is_some() {
+                        source.as_str()
+                    } else {
+                        "the default"
+                    }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
+    AfterBoot {
+        value: state.map(ints_value),
+        source,
+        rejected,
+        from_file: line.is_some(),
+        line: line.cloned(),
     }
 }
 
@@ -132,7 +188,7 @@ pub fn boot_value(
     kernel: Option<KernelVersion>,
 ) -> Option<Value> {
     let r = resolve(p, key);
-    after_boot(r.winner(p.boot), info, kernel).value
+    after_loader(&r, p.boot, info, kernel).value
 }
 
 fn at(a: &Assignment) -> String {
@@ -171,14 +227,16 @@ pub fn view(
         Loader::Procps => Loader::Systemd,
     };
     let boot_winner = r.winner(p.boot);
-    let boot = after_boot(boot_winner, info, kernel);
-    let other = after_boot(r.winner(other_loader), info, kernel);
+    let boot = after_loader(&r, p.boot, info, kernel);
+    let other = after_loader(&r, other_loader, info, kernel);
     let disagree = !r.all.is_empty() && !same(&boot.value, &other.value, meaning);
     let holds = |v: &Option<Value>| {
         v.as_ref()
             .is_some_and(|v| rule.constraint.holds(v, &|x| meaning.effective(x)))
     };
-    let winners: Vec<&Assignment> = [r.procps.as_ref(), r.systemd.as_ref()]
+    // The lines whose values stay; a line the kernel refuses is told as refused, not as
+    // overridden.
+    let winners: Vec<&Assignment> = [boot.line.as_ref(), other.line.as_ref()]
         .into_iter()
         .flatten()
         .collect();
@@ -186,7 +244,9 @@ pub fn view(
         .all
         .iter()
         .filter(|a| !winners.contains(a))
-        .filter(|a| !same(&kernel_reading(info, &a.value).ok(), &boot.value, meaning))
+        .filter(|a| {
+            kernel_reading(info, &a.value).is_ok_and(|v| !same(&Some(v), &boot.value, meaning))
+        })
         .collect();
     let drift = if disagree {
         Drift::LoadersDisagree
@@ -200,9 +260,12 @@ pub fn view(
         Drift::InSync
     };
 
+    // The last line the loader writes, whether the kernel takes it, and what stays.
     let entry = |a: Option<&Assignment>, ab: &AfterBoot| match a {
         Some(a) => {
-            json!({ "value": value_or_text(info, &a.value), "file": a.file, "line": a.line, "glob": a.glob, "applied": ab.rejected.is_none() })
+            json!({ "value": value_or_text(info, &a.value), "file": a.file, "line": a.line, "glob": a.glob,
+                "applied": ab.line.as_ref() == Some(a),
+                "after_reboot": ab.value.as_ref().map(value_json), "after_reboot_source": ab.source })
         }
         None => serde_json::Value::Null,
     };
@@ -224,15 +287,30 @@ pub fn view(
     let show = |v: &Option<Value>| v.as_ref().map_or("unknown".to_string(), |v| v.to_string());
     let note = match drift {
         Drift::InSync => boot.rejected.clone(),
-        Drift::LoadersDisagree => Some(format!(
-            "{} sets {} ({}) but {} would set {} ({})",
-            p.boot.name(),
-            show(&boot.value),
-            boot.source,
-            other_loader.name(),
-            show(&other.value),
-            other.source
-        )),
+        Drift::LoadersDisagree => Some(
+            [
+                Some(format!(
+                    "{} sets {} ({}) but {} would set {} ({})",
+                    p.boot.name(),
+                    show(&boot.value),
+                    boot.source,
+                    other_loader.name(),
+                    show(&other.value),
+                    other.source
+                )),
+                boot.rejected
+                    .as_ref()
+                    .map(|w| format!("under {}: {w}", p.boot.name())),
+                other
+                    .rejected
+                    .as_ref()
+                    .map(|w| format!("under {}: {w}", other_loader.name())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; "),
+        ),
         Drift::PersistedBelowProfile => Some(format!(
             "persisted as {} in {}",
             show(&boot.value),
@@ -288,6 +366,20 @@ at boot (running as root) may read it."
         out.push(f.fail(
             Severity::Warning,
             format!("{subject} could not be read: {}", prob.error),
+        ));
+    }
+    for (link, target) in &p.dangling {
+        let subject = link.display().to_string();
+        let mut f = Finding::new("persisted", &subject, Severity::Info);
+        f.explanation = "A link to a file that does not exist sets nothing: sysctl --system warns that it cannot open it and \
+goes on with the other files, systemd-sysctl skips it. tuneguard does the same."
+            .into();
+        out.push(f.fail(
+            Severity::Info,
+            format!(
+                "{subject} links to {}, which does not exist: both loaders skip it, and so does tuneguard",
+                target.display()
+            ),
         ));
     }
     // By subject, so a file of a million malformed lines costs linear time.

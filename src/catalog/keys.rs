@@ -6,7 +6,7 @@
 //! Linux X.Y was released is given as X.(Y+1). Where a fact rests on a kernel commit, the
 //! commit is named in `sources` so the next person can check it.
 
-use super::{Default, KernelNote, KeyInfo, Meaning, Scope, Shape};
+use super::{Default, Handler, KernelNote, KeyInfo, Meaning, Scope, Shape};
 use crate::kversion::KernelVersion as V;
 
 /// One int, any value the kernel's int parser takes (proc_dointvec and friends).
@@ -15,6 +15,7 @@ const INT_ANY: Shape = Shape {
     min: None,
     max: None,
     ascending: false,
+    handler: Handler::Int,
 };
 /// One int the kernel rejects below 0.
 const INT_GE0: Shape = Shape {
@@ -22,6 +23,7 @@ const INT_GE0: Shape = Shape {
     min: Some(0),
     max: None,
     ascending: false,
+    handler: Handler::Int,
 };
 /// One u8 (proc_dou8vec_minmax): 0..=255, anything else is EINVAL.
 const U8: Shape = Shape {
@@ -29,6 +31,7 @@ const U8: Shape = Shape {
     min: Some(0),
     max: Some(255),
     ascending: false,
+    handler: Handler::U8,
 };
 /// tcp_tw_reuse: 0, 1 or 2.
 const TW_REUSE: Shape = Shape {
@@ -36,6 +39,7 @@ const TW_REUSE: Shape = Shape {
     min: Some(0),
     max: Some(2),
     ascending: false,
+    handler: Handler::U8,
 };
 /// ip_local_port_range: two ports, low <= high (EINVAL otherwise). The kernel also
 /// wants low >= ip_unprivileged_port_start, which depends on another key.
@@ -44,6 +48,7 @@ const PORT_RANGE: Shape = Shape {
     min: Some(1),
     max: Some(65535),
     ascending: true,
+    handler: Handler::PortRange,
 };
 /// tcp_rmem / tcp_wmem: three ints, each at least 1 (measured on 6.18: 0 and -1 are
 /// EINVAL, INT_MAX is stored); the kernel does not check their order.
@@ -52,6 +57,7 @@ const BUFFER_TRIPLE: Shape = Shape {
     min: Some(1),
     max: None,
     ascending: false,
+    handler: Handler::Int,
 };
 /// tcp_mem: three unsigned longs, in pages.
 const PAGES_TRIPLE: Shape = Shape {
@@ -59,6 +65,25 @@ const PAGES_TRIPLE: Shape = Shape {
     min: Some(0),
     max: None,
     ascending: false,
+    handler: Handler::ULong,
+};
+/// Seconds the kernel keeps in jiffies (proc_dointvec_jiffies): any int of at most
+/// INT_MAX / HZ in magnitude, negative ones included (measured on 6.18 with HZ=250:
+/// 8589934 and -8589934 stored, 8589935 EINVAL).
+const JIFFIES: Shape = Shape {
+    fields: 1,
+    min: None,
+    max: None,
+    ascending: false,
+    handler: Handler::Jiffies,
+};
+/// fs.file-max: an unsigned long (proc_doulongvec_minmax), 0..=LONG_MAX.
+const ULONG: Shape = Shape {
+    fields: 1,
+    min: Some(0),
+    max: None,
+    ascending: false,
+    handler: Handler::ULong,
 };
 /// fs.nr_open on a 64-bit kernel: BITS_PER_LONG ..= INT_MAX & -BITS_PER_LONG (fs/file.c).
 const NR_OPEN: Shape = Shape {
@@ -66,6 +91,7 @@ const NR_OPEN: Shape = Shape {
     min: Some(64),
     max: Some(2_147_483_584),
     ascending: false,
+    handler: Handler::Int,
 };
 
 pub static CATALOG: &[KeyInfo] = &[
@@ -219,7 +245,7 @@ and slow connects instead, with ListenOverflows rising.",
     },
     KeyInfo {
         name: "net.ipv4.tcp_keepalive_time",
-        shape: INT_ANY,
+        shape: JIFFIES,
         meaning: Meaning::Plain,
         unit: "seconds",
         scope: Scope::PerNetns,
@@ -251,7 +277,7 @@ net/ipv4/tcp_timer.c tcp_keepalive_timer; commit 13b287e8d1ca (Jan 2016)",
     },
     KeyInfo {
         name: "net.ipv4.tcp_keepalive_intvl",
-        shape: INT_ANY,
+        shape: JIFFIES,
         meaning: Meaning::Plain,
         unit: "seconds",
         scope: Scope::PerNetns,
@@ -313,7 +339,7 @@ commits 9bd6861bd432 (Jan 2016), 4ecc1baf362c (Mar 2021)",
     },
     KeyInfo {
         name: "net.ipv4.tcp_fin_timeout",
-        shape: INT_ANY,
+        shape: JIFFIES,
         meaning: Meaning::Plain,
         unit: "seconds",
         scope: Scope::PerNetns,
@@ -631,7 +657,7 @@ man 7 tcp; measured on 6.18 with 24 GB: 287901 383868 575802",
     },
     KeyInfo {
         name: "fs.file-max",
-        shape: INT_GE0,
+        shape: ULONG,
         meaning: Meaning::Plain,
         unit: "files",
         scope: Scope::Global,

@@ -2,11 +2,13 @@
 //! generator and the JSON report. Nothing else in the program may hard-code what a key
 //! does; it asks here.
 
+pub mod accept;
 mod dependencies;
 mod keys;
 
 use crate::kversion::KernelVersion;
 
+pub use accept::Handler;
 pub use dependencies::{Dependency, DEPENDENCIES};
 pub use keys::CATALOG;
 
@@ -23,9 +25,34 @@ pub struct Shape {
     pub max: Option<i64>,
     /// The kernel rejects fields that are not in ascending order (ip_local_port_range).
     pub ascending: bool,
+    /// How the kernel reads a written text ([`accept`]).
+    pub handler: Handler,
 }
 
 impl Shape {
+    /// The smallest and largest value the kernel stores in each field: the shape's own
+    /// bounds within the handler's type (jiffies keys at [`accept::HZ`]).
+    pub fn bounds(&self) -> (i64, i64) {
+        self.bounds_at(accept::HZ)
+    }
+
+    /// [`Shape::bounds`] on a kernel built with `hz`.
+    pub fn bounds_at(&self, hz: u32) -> (i64, i64) {
+        let (lo, hi) = match self.handler {
+            Handler::Int | Handler::PortRange => (i64::from(i32::MIN), i64::from(i32::MAX)),
+            Handler::Jiffies => {
+                let l = i64::from(i32::MAX) / i64::from(hz);
+                (-l, l)
+            }
+            Handler::U8 => (0, 255),
+            Handler::ULong => (0, i64::MAX),
+        };
+        (
+            self.min.map_or(lo, |m| m.max(lo)),
+            self.max.map_or(hi, |m| m.min(hi)),
+        )
+    }
+
     /// Why the kernel would reject these fields with EINVAL, if it would.
     pub fn rejects(&self, fields: &[i64]) -> Option<String> {
         if fields.len() != self.fields as usize {
@@ -35,22 +62,8 @@ impl Shape {
                 fields.len()
             ));
         }
-        if let Some(x) = fields
-            .iter()
-            .find(|x| self.min.is_some_and(|m| **x < m) || self.max.is_some_and(|m| **x > m))
-        {
-            let range = match (self.min, self.max) {
-                (Some(a), Some(b)) => format!("{a}..{b}"),
-                (Some(a), None) => format!("at least {a}"),
-                (None, Some(b)) => format!("at most {b}"),
-                (None, None) => "any".into(),
-            };
-            return Some(format!("{x} is out of range ({range})"));
-        }
-        if self.ascending && fields.windows(2).any(|w| w[0] > w[1]) {
-            return Some("the fields must be in ascending order".into());
-        }
-        None
+        let text: Vec<String> = fields.iter().map(i64::to_string).collect();
+        accept::accepts(self, &text.join(" "), accept::HZ).err()
     }
 }
 

@@ -646,4 +646,48 @@ mod tests {
         let e = err_of("sysctl:\n  net.ipv4.tcp_syncookies: {equals: 300}\n");
         assert!(e.contains("bad.yaml:2:29: the kernel rejects `300` for net.ipv4.tcp_syncookies (EINVAL): 300 is out of range (0..255)"), "{e}");
     }
+
+    #[test]
+    fn values_the_kernel_refuses_are_errors_at_their_place() {
+        // Jiffies keys: INT_MAX/HZ seconds at most (issue 14: 9000000 passed validation
+        // and failed at apply with EINVAL).
+        for (text, at) in [
+            (
+                "sysctl:\n  net.ipv4.tcp_keepalive_time: {equals: 9000000}\n",
+                "2:33",
+            ),
+            (
+                "sysctl:\n  net.ipv4.tcp_keepalive_intvl: {max: 2147484}\n",
+                "2:34",
+            ),
+            (
+                "sysctl:\n  net.ipv4.tcp_fin_timeout: {one_of: [30, 3000000]}\n",
+                "2:30",
+            ),
+        ] {
+            let e = err_of(text);
+            assert!(
+                e.contains(&format!("bad.yaml:{at}: the kernel rejects"))
+                    && e.contains("INT_MAX/HZ, 2147483 with HZ=1000"),
+                "{e}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("ok.yaml");
+        std::fs::write(
+            &ok,
+            "sysctl:\n  net.ipv4.tcp_keepalive_time: {equals: 2147483}\n",
+        )
+        .unwrap();
+        assert!(lib().validate_file(&ok).is_ok());
+        let e = err_of("sysctl:\n  net.core.somaxconn: {min: -1}\n");
+        assert!(e.contains("-1 is out of range (0..2147483647)"), "{e}");
+        let e = err_of("sysctl:\n  net.core.somaxconn: {equals: 2147483648}\n");
+        assert!(e.contains("outside the kernel's int range"), "{e}");
+        let e = err_of("sysctl:\n  net.ipv4.ip_local_port_range: {equals: [1000, 2000]}\n");
+        assert!(
+            e.contains("below net.ipv4.ip_unprivileged_port_start"),
+            "{e}"
+        );
+    }
 }

@@ -323,12 +323,8 @@ fn check_value(key: &str, info: Option<&KeyInfo>, v: &Value, bound: bool) -> Res
 }
 
 fn describe_shape(info: &KeyInfo) -> String {
-    let range = match (info.shape.min, info.shape.max) {
-        (Some(a), Some(b)) => format!(" in {a}..{b}"),
-        (Some(a), None) => format!(" ≥ {a}"),
-        (None, Some(b)) => format!(" ≤ {b}"),
-        (None, None) => String::new(),
-    };
+    let (lo, hi) = info.shape.bounds();
+    let range = format!(" in {lo}..{hi}");
     match info.shape.fields {
         1 => format!("one integer{range}"),
         n => format!("{n} integers{range} (a list like [a, b] or a string \"a b\")"),

@@ -3,6 +3,7 @@
 
 use super::style::Style;
 use super::text::wrap;
+use crate::catalog::{accept, Handler};
 use crate::catalog::{KeyInfo, Meaning, Scope};
 use std::fmt::Write;
 
@@ -15,11 +16,19 @@ struct Facts {
 }
 
 fn facts(k: &KeyInfo) -> Facts {
-    let range = match (k.shape.min, k.shape.max) {
-        (Some(a), Some(b)) => format!("{a}..{b}"),
-        (Some(a), None) => format!("≥ {a}"),
-        (None, Some(b)) => format!("≤ {b}"),
-        (None, None) => "any integer".into(),
+    // The kernel's real limits (catalog::accept): the handler's type and the key's bounds.
+    let (lo, hi) = k.shape.bounds();
+    let range = match k.shape.handler {
+        Handler::Jiffies => format!(
+            "{lo}..{hi} (seconds kept in jiffies: the limit is INT_MAX/HZ, {hi} at HZ={}, {} at HZ=250)",
+            accept::HZ,
+            i32::MAX / 250
+        ),
+        Handler::PortRange => format!(
+            "{lo}..{hi}, low first, low at least net.ipv4.ip_unprivileged_port_start ({})",
+            accept::UNPRIVILEGED_PORT_START
+        ),
+        _ => format!("{lo}..{hi}"),
     };
     let values = match k.shape.fields {
         1 => format!("one integer, {range} (the kernel rejects other values with EINVAL)"),

@@ -85,6 +85,11 @@ pub struct Persisted {
     /// there can be shown as masked.
     pub masked: Vec<(usize, PathBuf)>,
     pub problems: Vec<Problem>,
+    /// Links whose target does not exist (a Debian `99-sysctl.conf -> ../sysctl.conf`
+    /// with no /etc/sysctl.conf), with where they point: procps warns "cannot open" and
+    /// goes on, systemd-sysctl skips them, so they set nothing; each still masks a
+    /// same-named file in a later directory (measured under both).
+    pub dangling: Vec<(PathBuf, PathBuf)>,
     /// Which loader runs at boot under this root.
     pub boot: Loader,
     /// False when `boot` is a guess (no loader binary under the root, as in a
@@ -102,6 +107,7 @@ impl Persisted {
             systemd: Vec::new(),
             masked: Vec::new(),
             problems: Vec::new(),
+            dangling: Vec::new(),
             boot: Loader::Systemd,
             boot_known: false,
         }
@@ -239,6 +245,12 @@ fn read_file(tree: &Tree, host: &Path, p: &mut Persisted, budget: &mut u64) -> O
                 bytes,
             });
             Some(p.files.len() - 1)
+        }
+        // Listed in its directory but not there: a link to a missing file. Both
+        // loaders go on without it, and so does tuneguard.
+        Err(ReadError::NotFound) if target.is_some() => {
+            p.dangling.push((host.into(), target.unwrap_or_default()));
+            None
         }
         Err(e) => {
             p.problems.push(Problem {
@@ -378,5 +390,28 @@ mod tests {
             )]
         );
         assert!(!p.boot_known);
+    }
+
+    #[test]
+    fn a_dangling_link_is_skipped_as_both_loaders_skip_it() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("etc/sysctl.d")).unwrap();
+        symlink("../sysctl.conf", root.join("etc/sysctl.d/99-sysctl.conf")).unwrap();
+        std::fs::write(
+            root.join("etc/sysctl.d/10-a.conf"),
+            "net.core.somaxconn = 1\n",
+        )
+        .unwrap();
+        let p = read(root);
+        assert!(p.problems.is_empty(), "{:?}", p.problems);
+        assert_eq!(p.procps.len(), 1);
+        assert_eq!(
+            p.dangling,
+            [(
+                PathBuf::from("/etc/sysctl.d/99-sysctl.conf"),
+                PathBuf::from("/etc/sysctl.conf")
+            )]
+        );
     }
 }

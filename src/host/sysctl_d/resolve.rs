@@ -11,6 +11,16 @@
 //!   moves a re-assigned key with a new value to the end of its order (which decides
 //!   between globs).
 //! - systemd expands `{a,b}` in a glob key; procps takes the brace literally.
+//!
+//! What each loader *writes*, in order, is what decides the value after boot, since the
+//! kernel may refuse a write (a quoted value, a number out of range) and then keeps the
+//! value it had:
+//! - procps writes every exact line for the key, in file order (or, when there is none
+//!   and no exclusion, every matching glob line), each write on its own: the last one
+//!   the kernel accepts stays;
+//! - systemd-sysctl writes the one line its option table keeps for the key (or, when the
+//!   key has no entry, each matching glob entry in table order): if the kernel refuses
+//!   it, the value before it stays, at boot the kernel default.
 
 use super::parse::{glob_matches, is_glob, LineKind};
 use super::{Loader, Persisted};
@@ -28,8 +38,14 @@ pub struct Assignment {
 
 #[derive(Debug, Clone, Default)]
 pub struct Resolution {
+    /// The last line procps writes for the key: the winner when the kernel accepts it.
     pub procps: Option<Assignment>,
+    /// The last line systemd-sysctl writes for the key.
     pub systemd: Option<Assignment>,
+    /// Every write procps makes to the key, in order (`procps` is the last).
+    pub procps_writes: Vec<Assignment>,
+    /// Every write systemd-sysctl makes to the key, in order (`systemd` is the last).
+    pub systemd_writes: Vec<Assignment>,
     /// Every line, in any file either loader reads, that sets the key (exactly or by a
     /// matching glob), in procps order then the files only systemd reads.
     pub all: Vec<Assignment>,
@@ -45,6 +61,15 @@ impl Resolution {
         match loader {
             Loader::Procps => self.procps.as_ref(),
             Loader::Systemd => self.systemd.as_ref(),
+        }
+    }
+
+    /// The loader's writes to the key, in order; which of them the kernel accepts is
+    /// the catalog's answer (catalog::accept).
+    pub fn writes(&self, loader: Loader) -> &[Assignment] {
+        match loader {
+            Loader::Procps => &self.procps_writes,
+            Loader::Systemd => &self.systemd_writes,
         }
     }
 }
@@ -64,9 +89,13 @@ fn lines_of(p: &Persisted, loader: Loader) -> impl Iterator<Item = (&PathBuf, us
 }
 
 pub fn resolve(p: &Persisted, key: &str) -> Resolution {
+    let procps_writes = procps(p, key);
+    let systemd_writes = systemd(p, key);
     let mut r = Resolution {
-        procps: procps(p, key),
-        systemd: systemd(p, key),
+        procps: procps_writes.last().cloned(),
+        systemd: systemd_writes.last().cloned(),
+        procps_writes,
+        systemd_writes,
         ..Resolution::default()
     };
     let mut seen_files: std::collections::HashSet<&PathBuf> = Default::default();
@@ -132,14 +161,14 @@ fn sets(loader: Loader, k: &str, braces: &Option<Vec<String>>, key: &str) -> boo
     }
 }
 
-fn procps(p: &Persisted, key: &str) -> Option<Assignment> {
-    let mut exact = None;
-    let mut glob = None;
+fn procps(p: &Persisted, key: &str) -> Vec<Assignment> {
+    let mut exact = Vec::new();
+    let mut glob = Vec::new();
     let mut excluded = false;
     for (file, line, kind) in lines_of(p, Loader::Procps) {
         match kind {
             LineKind::Assign { key: k, value, .. } if k == key => {
-                exact = Some(Assignment {
+                exact.push(Assignment {
                     file: file.clone(),
                     line,
                     value: value.clone(),
@@ -147,7 +176,7 @@ fn procps(p: &Persisted, key: &str) -> Option<Assignment> {
                 });
             }
             LineKind::Assign { key: k, value, .. } if is_glob(k) && glob_matches(k, key) => {
-                glob = Some(Assignment {
+                glob.push(Assignment {
                     file: file.clone(),
                     line,
                     value: value.clone(),
@@ -158,10 +187,16 @@ fn procps(p: &Persisted, key: &str) -> Option<Assignment> {
             _ => {}
         }
     }
-    exact.or(if excluded { None } else { glob })
+    if !exact.is_empty() {
+        exact
+    } else if excluded {
+        Vec::new()
+    } else {
+        glob
+    }
 }
 
-fn systemd(p: &Persisted, key: &str) -> Option<Assignment> {
+fn systemd(p: &Persisted, key: &str) -> Vec<Assignment> {
     // The option table, by key or glob: (place in systemd's order, value or None for an
     // exclusion, first line). A hash map with order numbers rather than an ordered
     // list, so a file of a million distinct globs costs linear time.
@@ -190,13 +225,15 @@ fn systemd(p: &Persisted, key: &str) -> Option<Assignment> {
         table.insert(k, (order, value, here));
     }
     if let Some((_, value, at)) = table.get(key) {
-        return value.map(|_| at.clone());
+        return value.map(|_| at.clone()).into_iter().collect();
     }
-    table
+    let mut globs: Vec<(usize, Assignment)> = table
         .into_values()
         .filter(|(_, v, _)| v.is_some())
-        .max_by_key(|(order, _, _)| *order)
-        .map(|(_, _, a)| a)
+        .map(|(order, _, a)| (order, a))
+        .collect();
+    globs.sort_by_key(|(order, _)| *order);
+    globs.into_iter().map(|(_, a)| a).collect()
 }
 
 #[cfg(test)]
@@ -331,5 +368,34 @@ mod tests {
         let r = resolve(&p, K);
         assert_eq!(r.procps.unwrap().line, 2);
         assert_eq!(r.systemd.unwrap().line, 1);
+    }
+
+    #[test]
+    fn procps_writes_every_line_and_systemd_only_its_last() {
+        let p = tree(
+            &[
+                ("/etc/sysctl.d/10-a.conf", "net.core.somaxconn = 8192\n"),
+                (
+                    "/etc/sysctl.d/20-b.conf",
+                    "net.core.somaxconn = \"16384\"\n",
+                ),
+            ],
+            None,
+        );
+        let r = resolve(&p, K);
+        let lines = |w: &[Assignment]| w.iter().map(|a| a.value.clone()).collect::<Vec<_>>();
+        assert_eq!(lines(r.writes(Loader::Procps)), ["8192", "\"16384\""]);
+        assert_eq!(lines(r.writes(Loader::Systemd)), ["\"16384\""]);
+        // Globs only: systemd writes each matching glob in its table order.
+        let p = tree(
+            &[(
+                "/etc/sysctl.d/20-b.conf",
+                "net.core.* = 9\nnet.*.somaxconn = 8\n",
+            )],
+            None,
+        );
+        let r = resolve(&p, K);
+        assert_eq!(lines(r.writes(Loader::Procps)), ["9", "8"]);
+        assert_eq!(lines(r.writes(Loader::Systemd)), ["9", "8"]);
     }
 }
