@@ -1,21 +1,26 @@
-//! Persisted edits: the line that wins for a key is changed in place (only its value;
-//! the key's spelling, spacing, comments, order, other keys and line endings stay byte
-//! for byte), and a key no exact line sets gets a line in a drop-in whose name still
-//! wins. Never the whole-file rewrite of ansible.posix.sysctl (FACTS.md §5).
+//! Persisted edits: the line under /etc that wins for a key is changed in place (only
+//! its value; the key's spelling, spacing, notes after the value, comments, order, other
+//! keys and line endings stay byte for byte), and a key no line under /etc can be made
+//! to win for gets a line in tuneguard's drop-in in /etc/sysctl.d, named to sort after
+//! every file that sets it. Files outside /etc are never edited ([`editable`]). Never
+//! the whole-file rewrite of ansible.posix.sysctl (FACTS.md §5).
 //!
-//! Every edit is checked before it is planned: the edited files are parsed again and
-//! both loaders' winner is resolved; an edit that would not win is not planned, and
-//! the plan says why.
+//! Every plan is checked before it is returned: the planned tree (edited files parsed
+//! again, the drop-in added) is resolved with both loaders' models, and every key must
+//! come out at the profile's value under both; otherwise the plan is refused. docs/apply.md
+//! says where apply writes and why.
 
 use super::{FileChange, FileKind};
 use crate::audit::after_boot;
 use crate::catalog::{KeyInfo, Meaning};
 use crate::host::sysctl_d::parse::parse;
-use crate::host::sysctl_d::resolve::resolve;
-use crate::host::sysctl_d::{ConfFile, Loader, Persisted, DIRS};
+use crate::host::sysctl_d::resolve::{resolve, Assignment};
+use crate::host::sysctl_d::{ConfFile, Loader, Persisted, DIRS, SYSCTL_CONF};
 use crate::kversion::KernelVersion;
 use crate::profile::{Constraint, Value};
 use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 /// A key whose persisted value must become `value`.
@@ -30,11 +35,16 @@ pub struct Want<'a> {
 }
 
 /// Drop-in names tried in order: the first under which every key wins for both loaders.
+/// After them, a name computed to sort after every file that sets or excludes a key the
+/// drop-in carries ([`after_every`]).
 const DROP_INS: [&str; 3] = [
     "90-tuneguard.conf",
     "99-tuneguard.conf",
     "zz-tuneguard.conf",
 ];
+
+/// The longest file name Linux allows (NAME_MAX).
+const NAME_MAX: usize = 255;
 
 /// Whether the loader leaves the key satisfying the rule after boot. An unknown boot
 /// value (no file sets the key and its default depends on the machine) holds unless the
@@ -64,115 +74,256 @@ pub fn needs<'a>(
         .collect()
 }
 
-/// The file edits that make every wanted value win under both loaders, and notes for
-/// the keys that cannot be made to win.
-pub fn edits(
+/// Whether apply may edit a file in place: only what administrators own, under /etc
+/// (/etc/sysctl.d/*.conf and /etc/sysctl.conf, and a link only when it leads to /etc
+/// too). Files in /usr/lib, /lib and /usr/local/lib belong to packages (the next
+/// upgrade replaces them) and /run is a tmpfs (gone at reboot): both loaders document
+/// overriding them from /etc, so a key set there gets a line in tuneguard's drop-in.
+pub fn editable(f: &ConfFile) -> bool {
+    let in_etc = f.path == Path::new(SYSCTL_CONF) || f.path.parent() == Some(Path::new(DIRS[0]));
+    in_etc
+        && f.target
+            .as_deref()
+            .is_none_or(|t| t != Path::new("/dev/null") && t.starts_with("/etc"))
+}
+
+/// What persisting the wanted values takes.
+#[derive(Default)]
+pub struct Edits {
+    pub changes: Vec<FileChange>,
+    pub notes: Vec<String>,
+    /// Keys no edit tuneguard may make gets to the value under both loaders: apply
+    /// refuses (exit 2) rather than write files that a reboot would not honour.
+    pub refusals: Vec<String>,
+}
+
+/// Value edits of existing files, by the file's on-disk path.
+#[derive(Clone, Default)]
+struct InPlace {
+    files: BTreeMap<PathBuf, FileEdit>,
+}
+
+#[derive(Clone)]
+struct FileEdit {
+    path: PathBuf,
+    before: Vec<u8>,
+    lines: BTreeMap<usize, String>,
+    why: Vec<String>,
+}
+
+impl InPlace {
+    /// Plans line `a.line` of `f` to say `w.value`; false when it already does.
+    fn add(&mut self, f: &ConfFile, a: &Assignment, w: &Want) -> bool {
+        let value = w.value.to_sysctl_string();
+        let e = self
+            .files
+            .entry(f.real.clone())
+            .or_insert_with(|| FileEdit {
+                path: f.path.clone(),
+                before: f.bytes.clone(),
+                lines: BTreeMap::new(),
+                why: Vec::new(),
+            });
+        if e.lines.get(&a.line) == Some(&value) {
+            return false;
+        }
+        e.lines.insert(a.line, value);
+        e.why.push(format!(
+            "{}: {} → {} (line {})",
+            w.key, a.value, w.value, a.line
+        ));
+        true
+    }
+
+    fn changes(&self) -> Vec<FileChange> {
+        self.files
+            .iter()
+            .map(|(real, e)| FileChange {
+                kind: FileKind::Sysctl,
+                path: e.path.clone(),
+                real: real.clone(),
+                before: Some(e.before.clone()),
+                after: set_values(&e.before, &e.lines),
+                why: e.why.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Edits the winning line for each loader until `w` holds under both on the planned
+/// tree (`base` plus `planned`): editing one line can hand the win to another (systemd
+/// keeps the first of two equal values, so editing it makes a later one win). False
+/// when a winner is a glob, outside /etc, in `frozen`, or nothing sets the key.
+fn edit_winners(
     p: &Persisted,
-    wants: &[Want],
+    base: &[FileChange],
+    planned: &mut InPlace,
+    w: &Want,
+    frozen: Option<&Path>,
     kernel: Option<KernelVersion>,
-) -> (Vec<FileChange>, Vec<String>) {
-    // In-place edits: (index into p.files) → line → (key, value).
-    let mut in_place: BTreeMap<PathBuf, BTreeMap<usize, String>> = BTreeMap::new();
-    let mut why: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
-    let mut dropin: Vec<&Want> = Vec::new();
-    for w in wants {
-        let r = resolve(p, w.key);
-        let mut needs_dropin = false;
+) -> bool {
+    // Each round plans at least one new line; a key is set on finitely many.
+    loop {
+        let mut all = planned.changes();
+        all.extend_from_slice(base);
+        let tree = with_changes(p, &all);
+        let r = resolve(&tree, w.key);
+        let mut ok = true;
+        let mut progress = false;
         for loader in [Loader::Procps, Loader::Systemd] {
-            if holds(p, w, loader, kernel) {
+            if holds(&tree, w, loader, kernel) {
                 continue;
             }
-            match r.winner(loader) {
-                Some(a) if a.glob.is_none() => {
-                    let real = real_of(p, &a.file);
-                    in_place
-                        .entry(real.clone())
-                        .or_default()
-                        .insert(a.line, w.value.to_sysctl_string());
-                    let line = format!("{}: {} → {} (line {})", w.key, a.value, w.value, a.line);
-                    let list = why.entry(real).or_default();
-                    if !list.contains(&line) {
-                        list.push(line);
-                    }
-                }
-                // A glob or nothing sets it: an exact line beats every glob.
-                _ => needs_dropin = true,
+            ok = false;
+            let Some(a) = r.winner(loader).filter(|a| a.glob.is_none()) else {
+                continue;
+            };
+            let Some(f) = tree.files.iter().find(|f| f.path == a.file) else {
+                continue;
+            };
+            if editable(f) && Some(f.real.as_path()) != frozen {
+                // Planned against the file as read: set_values keeps its other bytes.
+                let read = p.files.iter().find(|g| g.real == f.real).unwrap_or(f);
+                progress |= planned.add(read, a, w);
             }
         }
-        if needs_dropin {
+        if ok || !progress {
+            return ok;
+        }
+    }
+}
+
+/// The file edits that make every wanted value win under both loaders at boot: the
+/// winning lines under /etc edited in place (value bytes only), else a line in
+/// tuneguard's drop-in named to sort after every file that sets the key. The planned
+/// tree is checked with both loaders' models before anything is returned; a key that
+/// still would not hold is a refusal.
+pub fn edits(p: &Persisted, wants: &[Want], kernel: Option<KernelVersion>) -> Edits {
+    let mut planned = InPlace::default();
+    let mut dropin: Vec<&Want> = Vec::new();
+    for w in wants {
+        let before = planned.clone();
+        if !edit_winners(p, &[], &mut planned, w, None, kernel) {
+            planned = before;
             dropin.push(w);
         }
     }
-    let mut changes: Vec<FileChange> = Vec::new();
-    for (real, lines) in &in_place {
-        let f = file_by_real(p, real);
-        changes.push(FileChange {
-            kind: FileKind::Sysctl,
-            path: f.path.clone(),
-            real: real.clone(),
-            before: Some(f.bytes.clone()),
-            after: set_values(&f.bytes, lines),
-            why: why.remove(real).unwrap_or_default(),
-        });
-    }
-    let mut notes = Vec::new();
+    let mut out = Edits::default();
     if dropin.is_empty() {
-        notes.extend(unverified(p, &changes, wants, kernel));
-        return (changes, notes);
+        out.changes = planned.changes();
+        out.refusals = unverified(p, &out.changes, wants, kernel);
+        return out;
     }
-    let mut last_failure = Vec::new();
-    for name in DROP_INS {
-        let host = Path::new(DIRS[0]).join(name);
+    let mut last = Vec::new();
+    for name in candidates(p, &dropin) {
+        let host = Path::new(DIRS[0]).join(&name);
         // A same-named file in a later directory would be masked by ours, and its keys
         // silently dropped.
         let masks = p
             .files
             .iter()
-            .any(|f| f.path.file_name() == Some(name.as_ref()) && f.path != host);
-        if masks {
+            .any(|f| f.path.file_name() == Some(name.as_os_str()) && f.path != host);
+        let existing = p.files.iter().find(|f| f.path == host);
+        if masks || existing.is_some_and(|f| !editable(f)) {
             continue;
         }
-        let existing = p.files.iter().find(|f| f.path == host);
-        let mut bytes = existing.map_or_else(
-            || {
-                b"# Written by tuneguard apply: values its profiles want that no other file sets.\n"
-                    .to_vec()
-            },
-            |f| f.bytes.clone(),
-        );
-        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
-            bytes.push(b'\n');
-        }
-        let mut reasons = Vec::new();
-        for w in &dropin {
-            bytes.extend_from_slice(format!("{} = {}\n", w.key, w.value).as_bytes());
-            reasons.push(format!("{} = {} (no exact line sets it)", w.key, w.value));
-        }
+        let mut pb = planned.clone();
         let real = existing.map_or_else(
             || p.root.join(host.strip_prefix("/").unwrap()),
             |f| f.real.clone(),
         );
-        let mut all = changes.clone();
-        all.push(FileChange {
+        // The drop-in's own value edits, if any, go into its one change.
+        let own = pb.files.remove(&real);
+        let mut bytes = match (existing, &own) {
+            (_, Some(e)) => set_values(&e.before, &e.lines),
+            (Some(f), None) => f.bytes.clone(),
+            (None, None) => b"# Written by tuneguard apply: values its profiles want that no file under /etc sets so that it wins.\n".to_vec(),
+        };
+        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+            bytes.push(b'\n');
+        }
+        let mut why = own.map(|e| e.why).unwrap_or_default();
+        for w in &dropin {
+            bytes.extend_from_slice(format!("{} = {}\n", w.key, w.value).as_bytes());
+            why.push(format!(
+                "{} = {} (no line under /etc wins for it)",
+                w.key, w.value
+            ));
+        }
+        let file = FileChange {
             kind: FileKind::Sysctl,
             path: host.clone(),
-            real,
+            real: real.clone(),
             before: existing.map(|f| f.bytes.clone()),
             after: bytes,
-            why: reasons,
-        });
+            why,
+        };
+        // /etc/sysctl.conf still comes after the drop-in for procps: its line is edited.
+        for w in &dropin {
+            edit_winners(
+                p,
+                std::slice::from_ref(&file),
+                &mut pb,
+                w,
+                Some(&real),
+                kernel,
+            );
+        }
+        let mut all = pb.changes();
+        all.push(file);
         let failures = unverified(p, &all, wants, kernel);
         if failures.is_empty() {
-            return (all, notes);
+            out.changes = all;
+            return out;
         }
-        last_failure = failures;
+        last = failures;
     }
-    notes.extend(last_failure);
-    (changes, notes)
+    out.changes = planned.changes();
+    out.refusals = last;
+    if out.refusals.is_empty() {
+        out.refusals.push(format!(
+            "no drop-in name under {} sorts after every file that sets {} without masking one",
+            DIRS[0],
+            dropin.iter().map(|w| w.key).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    out
 }
 
-/// What the loaders would do with the edited files: a note per key that still would not
-/// get its value.
+/// The drop-in names to try: the fixed ones, then `<last>_tuneguard.conf` where `<last>`
+/// is the greatest name (by bytes, as both loaders sort) of a file that sets or excludes
+/// one of the keys: `_` sorts after the `.` of `.conf`, so the name comes after it.
+fn candidates(p: &Persisted, keys: &[&Want]) -> Vec<OsString> {
+    let mut out: Vec<OsString> = DROP_INS.iter().map(OsString::from).collect();
+    let last = keys
+        .iter()
+        .flat_map(|w| {
+            let r = resolve(p, w.key);
+            let files: Vec<PathBuf> = r
+                .all
+                .into_iter()
+                .map(|a| a.file)
+                .chain(r.excluded.into_iter().map(|(f, _)| f))
+                .collect();
+            files
+        })
+        .filter(|f| f != Path::new(SYSCTL_CONF))
+        .filter_map(|f| f.file_name().map(|n| n.as_bytes().to_vec()))
+        .max();
+    if let Some(last) = last {
+        let stem = last.strip_suffix(b".conf").unwrap_or(&last);
+        let mut name = stem.to_vec();
+        name.extend_from_slice(b"_tuneguard.conf");
+        let name = OsString::from_vec(name);
+        if name.len() <= NAME_MAX && !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// What the loaders would do with the edited files: a refusal per key and loader that
+/// still would not get its value.
 fn unverified(
     p: &Persisted,
     changes: &[FileChange],
@@ -182,13 +333,23 @@ fn unverified(
     let edited = with_changes(p, changes);
     let mut out = Vec::new();
     for w in wants {
+        let r = resolve(&edited, w.key);
         for loader in [Loader::Procps, Loader::Systemd] {
             if !holds(&edited, w, loader, kernel) {
+                let at = match r.winner(loader) {
+                    Some(a) => format!(
+                        "{}:{} would still set {} at boot",
+                        a.file.display(),
+                        a.line,
+                        a.value
+                    ),
+                    None => format!("an exclusion line `-{}` leaves it unset", w.key),
+                };
                 out.push(format!(
-                    "{}: no edit tuneguard can make wins for {} (an exclusion line `-{}` or a later file undoes it); not persisted",
+                    "{}: no edit under /etc makes {} set {} ({at})",
                     w.key,
                     loader.name(),
-                    w.key
+                    w.value
                 ));
             }
         }
@@ -234,20 +395,6 @@ pub fn with_changes(p: &Persisted, changes: &[FileChange]) -> Persisted {
     out
 }
 
-fn real_of(p: &Persisted, host: &Path) -> PathBuf {
-    p.files
-        .iter()
-        .find(|f| f.path == host)
-        .map_or_else(|| host.to_path_buf(), |f| f.real.clone())
-}
-
-fn file_by_real<'a>(p: &'a Persisted, real: &Path) -> &'a ConfFile {
-    p.files
-        .iter()
-        .find(|f| f.real == real)
-        .expect("planned from a read file")
-}
-
 /// Replaces the value of the given lines (1-based) and nothing else: the bytes before the
 /// value (key, `-`, spacing, `=`) and after it (trailing spaces, CR) are kept.
 pub fn set_values(bytes: &[u8], lines: &BTreeMap<usize, String>) -> Vec<u8> {
@@ -261,24 +408,29 @@ pub fn set_values(bytes: &[u8], lines: &BTreeMap<usize, String>) -> Vec<u8> {
     out
 }
 
+/// `line` with its value's bytes replaced by `value`. The value starts after `=` and
+/// its spaces, and ends after as many whitespace-separated fields as `value` has, or
+/// before a field starting with `#` or `;`: both loaders hand the kernel the whole rest
+/// of the line (`600 #note`), and the kernel reads the fields it takes and ignores the
+/// rest (tests/persisted_oracle.rs), so a note after the value stays, byte for byte,
+/// and still changes nothing.
 fn replace_value(line: &[u8], value: &str) -> Vec<u8> {
     let Some(eq) = line.iter().position(|&b| b == b'=') else {
         return line.to_vec();
     };
-    let rest = &line[eq + 1..];
-    let start = eq
-        + 1
-        + rest
-            .iter()
-            .take_while(|b| b.is_ascii_whitespace() && **b != b'\n')
-            .count();
-    let end = line.len()
-        - line
-            .iter()
-            .rev()
-            .take_while(|b| b.is_ascii_whitespace())
-            .count();
-    let end = end.max(start);
+    let blank = |b: &u8| b.is_ascii_whitespace();
+    let start = eq + 1 + line[eq + 1..].iter().take_while(|b| blank(b)).count();
+    let fields = value.split_whitespace().count().max(1);
+    let mut end = start;
+    let mut i = start;
+    for _ in 0..fields {
+        i += line[i..].iter().take_while(|b| blank(b)).count();
+        if i == line.len() || matches!(line[i], b'#' | b';') {
+            break;
+        }
+        i += line[i..].iter().take_while(|b| !blank(b)).count();
+        end = i;
+    }
     let mut out = line[..start].to_vec();
     out.extend_from_slice(value.as_bytes());
     out.extend_from_slice(&line[end..]);
@@ -328,8 +480,10 @@ mod tests {
             info: crate::catalog::lookup("net.core.somaxconn"),
             changed: true,
         };
-        let (changes, notes) = edits(&p, &[want], None);
-        assert!(notes.is_empty(), "{notes:?}");
+        let Edits {
+            changes, refusals, ..
+        } = edits(&p, &[want], None);
+        assert!(refusals.is_empty(), "{refusals:?}");
         assert_eq!(changes.len(), 1);
         assert_eq!(
             changes[0].path,
@@ -366,8 +520,10 @@ mod tests {
             info: crate::catalog::lookup("net.core.somaxconn"),
             changed: true,
         };
-        let (changes, notes) = edits(&p, &[want], None);
-        assert!(notes.is_empty(), "{notes:?}");
+        let Edits {
+            changes, refusals, ..
+        } = edits(&p, &[want], None);
+        assert!(refusals.is_empty(), "{refusals:?}");
         let after: Vec<(String, String)> = changes
             .iter()
             .map(|c| {
@@ -402,5 +558,121 @@ mod tests {
                 .to_vec()
         );
         assert_eq!(set_values(text, &BTreeMap::new()), text.to_vec());
+    }
+
+    fn keepalive(max: i64) -> (Constraint, i64) {
+        (
+            Constraint::Range {
+                min: None,
+                max: Some(Value::Int(max)),
+            },
+            max,
+        )
+    }
+
+    fn want<'a>(key: &'a str, c: &'a Constraint, v: i64) -> Want<'a> {
+        Want {
+            key,
+            value: Value::Int(v),
+            constraint: c,
+            info: crate::catalog::lookup(key),
+            changed: true,
+        }
+    }
+
+    fn paths(changes: &[FileChange]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|c| c.path.display().to_string())
+            .collect()
+    }
+
+    /// Issue 14's tree: systemd keeps the first of two equal values, so editing 60-a
+    /// alone hands the win to 70-b.
+    #[test]
+    fn every_line_that_would_win_is_edited_before_the_plan_is_returned() {
+        const K: &str = "net.ipv4.tcp_keepalive_time";
+        let mut p = tree(&[
+            (
+                "/etc/sysctl.d/60-a.conf",
+                "net.ipv4.tcp_keepalive_time = 300\n",
+            ),
+            (
+                "/etc/sysctl.d/70-b.conf",
+                "net.ipv4.tcp_keepalive_time = 300\n",
+            ),
+        ]);
+        p.files.push(ConfFile {
+            path: "/etc/sysctl.conf".into(),
+            target: None,
+            lines: parse("net.ipv4.tcp_keepalive_time = 600\n"),
+            real: "/r/etc/sysctl.conf".into(),
+            bytes: b"net.ipv4.tcp_keepalive_time = 600\n".to_vec(),
+        });
+        p.procps.push(2);
+        let (c, v) = keepalive(240);
+        let e = edits(&p, &[want(K, &c, v)], None);
+        assert!(e.refusals.is_empty(), "{:?}", e.refusals);
+        let planned = with_changes(&p, &e.changes);
+        let r = resolve(&planned, K);
+        for l in [Loader::Procps, Loader::Systemd] {
+            assert_eq!(r.winner(l).unwrap().value, "240", "{}", l.name());
+        }
+        assert!(needs(&planned, vec![want(K, &c, v)], None).is_empty());
+    }
+
+    #[test]
+    fn a_key_set_outside_etc_goes_to_the_drop_in_named_after_every_file_setting_it() {
+        const K: &str = "net.ipv4.tcp_keepalive_time";
+        let p = tree(&[
+            (
+                "/usr/lib/sysctl.d/50-vendor.conf",
+                "net.ipv4.tcp_keepalive_time = 300\n",
+            ),
+            (
+                "/run/sysctl.d/zzzz.conf",
+                "net.ipv4.tcp_keepalive_time = 900\n",
+            ),
+        ]);
+        let (c, v) = keepalive(240);
+        let e = edits(&p, &[want(K, &c, v)], None);
+        assert!(e.refusals.is_empty(), "{:?}", e.refusals);
+        assert_eq!(paths(&e.changes), ["/etc/sysctl.d/zzzz_tuneguard.conf"]);
+        let planned = with_changes(&p, &e.changes);
+        assert!(needs(&planned, vec![want(K, &c, v)], None).is_empty());
+    }
+
+    #[test]
+    fn an_etc_file_that_links_outside_etc_is_not_edited() {
+        let mut p = tree(&[("/etc/sysctl.d/50-x.conf", "net.core.somaxconn = 128\n")]);
+        p.files[0].target = Some("/usr/lib/sysctl.d/50-x.conf".into());
+        assert!(!editable(&p.files[0]));
+        let c = Constraint::Range {
+            min: Some(Value::Int(4096)),
+            max: None,
+        };
+        let e = edits(&p, &[want("net.core.somaxconn", &c, 4096)], None);
+        assert_eq!(paths(&e.changes), ["/etc/sysctl.d/90-tuneguard.conf"]);
+    }
+
+    #[test]
+    fn notes_after_the_value_stay_byte_for_byte() {
+        let text =
+            b"a = 600 #note\nb = 1024 # 16384\r\nc=4096 1 2 ; three\nd = 600#x\ne =  7\t\r\n";
+        let out = set_values(
+            text,
+            &map(&[
+                (1, "240"),
+                (2, "300000"),
+                (3, "8192 3 4"),
+                (4, "240"),
+                (5, "8"),
+            ]),
+        );
+        assert_eq!(
+            out,
+            b"a = 240 #note\nb = 300000 # 16384\r\nc=8192 3 4 ; three\nd = 240\ne =  8\t\r\n"
+                .to_vec()
+        );
     }
 }
