@@ -424,3 +424,29 @@ fn apply_never_edits_outside_etc_and_its_drop_in_beats_a_later_vendor_file() {
         },
     );
 }
+
+#[test]
+fn apply_masks_a_vendor_file_no_drop_in_name_sorts_after() {
+    // A 255-byte name: `<name>_tuneguard.conf` would pass NAME_MAX, and zz-tuneguard.conf
+    // sorts before it. A same-named copy in /etc/sysctl.d masks it, its other line kept.
+    let d = Dirs::new();
+    let name = format!("{}.conf", "z".repeat(250));
+    let vendor = "# vendor\nnet.core.somaxconn = 4096\nnet.ipv4.tcp_keepalive_time = 900 # v\n";
+    d.write(&format!("usr/lib/sysctl.d/{name}"), vendor);
+    std::fs::create_dir_all(d.root.path().join("etc/sysctl.d")).unwrap();
+    apply_and_check(
+        &d,
+        "sysctl:\n  net.ipv4.tcp_keepalive_time: {max: 240}\n",
+        &[
+            ("net.ipv4.tcp_keepalive_time", "240"),
+            ("net.core.somaxconn", "4096"),
+        ],
+        |d| {
+            assert_eq!(read(d, &format!("usr/lib/sysctl.d/{name}")), vendor);
+            assert_eq!(
+                read(d, &format!("etc/sysctl.d/{name}")),
+                vendor.replace("900", "240")
+            );
+        },
+    );
+}

@@ -13,7 +13,7 @@
 use super::{FileChange, FileKind};
 use crate::audit::after_boot;
 use crate::catalog::{KeyInfo, Meaning};
-use crate::host::sysctl_d::parse::parse;
+use crate::host::sysctl_d::parse::{parse, LineKind};
 use crate::host::sysctl_d::resolve::{resolve, Assignment};
 use crate::host::sysctl_d::{ConfFile, Loader, Persisted, DIRS, SYSCTL_CONF};
 use crate::kversion::KernelVersion;
@@ -195,7 +195,9 @@ fn edit_winners(
 
 /// The file edits that make every wanted value win under both loaders at boot: the
 /// winning lines under /etc edited in place (value bytes only), else a line in
-/// tuneguard's drop-in named to sort after every file that sets the key. The planned
+/// tuneguard's drop-in named to sort after every file that sets the key, else (no name
+/// can: a vendor file's name is too long to sort after) a same-named copy in
+/// /etc/sysctl.d that masks the file beating the drop-in, said in the plan. The planned
 /// tree is checked with both loaders' models before anything is returned; a key that
 /// still would not hold is a refusal.
 pub fn edits(p: &Persisted, wants: &[Want], kernel: Option<KernelVersion>) -> Edits {
@@ -214,7 +216,7 @@ pub fn edits(p: &Persisted, wants: &[Want], kernel: Option<KernelVersion>) -> Ed
         out.refusals = unverified(p, &out.changes, wants, kernel);
         return out;
     }
-    let mut last = Vec::new();
+    let mut last = None;
     for name in candidates(p, &dropin) {
         let host = Path::new(DIRS[0]).join(&name);
         // A same-named file in a later directory would be masked by ours, and its keys
@@ -223,71 +225,234 @@ pub fn edits(p: &Persisted, wants: &[Want], kernel: Option<KernelVersion>) -> Ed
             .files
             .iter()
             .any(|f| f.path.file_name() == Some(name.as_os_str()) && f.path != host);
-        let existing = p.files.iter().find(|f| f.path == host);
-        if masks || existing.is_some_and(|f| !editable(f)) {
+        if masks || p.files.iter().any(|f| f.path == host && !editable(f)) {
             continue;
         }
-        let mut pb = planned.clone();
-        let real = existing.map_or_else(
-            || p.root.join(host.strip_prefix("/").unwrap()),
-            |f| f.real.clone(),
-        );
-        // The drop-in's own value edits, if any, go into its one change.
-        let own = pb.files.remove(&real);
-        let mut bytes = match (existing, &own) {
-            (_, Some(e)) => set_values(&e.before, &e.lines),
-            (Some(f), None) => f.bytes.clone(),
-            (None, None) => b"# Written by tuneguard apply: values its profiles want that no file under /etc sets so that it wins.\n".to_vec(),
-        };
-        if !bytes.is_empty() && !bytes.ends_with(b"\n") {
-            bytes.push(b'\n');
+        match with_dropin(p, &planned, &dropin, &host, &[], wants, kernel) {
+            Ok(all) => {
+                out.changes = all;
+                return out;
+            }
+            Err(failures) => last = Some((host, failures)),
         }
-        let mut why = own.map(|e| e.why).unwrap_or_default();
-        for w in &dropin {
-            bytes.extend_from_slice(format!("{} = {}\n", w.key, w.value).as_bytes());
-            why.push(format!(
-                "{} = {} (no line under /etc wins for it)",
-                w.key, w.value
-            ));
-        }
-        let file = FileChange {
-            kind: FileKind::Sysctl,
-            path: host.clone(),
-            real: real.clone(),
-            before: existing.map(|f| f.bytes.clone()),
-            after: bytes,
-            why,
-        };
-        // /etc/sysctl.conf still comes after the drop-in for procps: its line is edited.
-        for w in &dropin {
-            edit_winners(
-                p,
-                std::slice::from_ref(&file),
-                &mut pb,
-                w,
-                Some(&real),
-                kernel,
-            );
-        }
-        let mut all = pb.changes();
-        all.push(file);
-        let failures = unverified(p, &all, wants, kernel);
-        if failures.is_empty() {
-            out.changes = all;
-            return out;
-        }
-        last = failures;
     }
-    out.changes = planned.changes();
-    out.refusals = last;
-    if out.refusals.is_empty() {
+    let Some((host, mut failures)) = last else {
+        out.changes = planned.changes();
         out.refusals.push(format!(
-            "no drop-in name under {} sorts after every file that sets {} without masking one",
+            "no drop-in name under {} is free for {}",
             DIRS[0],
             dropin.iter().map(|w| w.key).collect::<Vec<_>>().join(", ")
         ));
+        return out;
+    };
+    // No name sorts after a file that beats the drop-in: mask that file instead.
+    let mut masks: BTreeMap<PathBuf, Mask> = BTreeMap::new();
+    loop {
+        let mut all: Vec<FileChange> = masks.values().map(Mask::change).collect();
+        let tree = with_changes(p, &all);
+        let mut grew = false;
+        for w in &dropin {
+            let r = resolve(&tree, w.key);
+            let beaters = [Loader::Procps, Loader::Systemd]
+                .into_iter()
+                .filter_map(|l| r.winner(l).map(|a| a.file.clone()))
+                .chain(r.excluded.iter().map(|(f, _)| f.clone()));
+            for file in beaters {
+                let Some(f) = tree.files.iter().find(|f| f.path == file) else {
+                    continue;
+                };
+                if editable(f) || f.path.file_name() <= host.file_name() {
+                    continue;
+                }
+                grew |= masks
+                    .entry(f.path.clone())
+                    .or_insert_with(|| Mask::of(p, f))
+                    .set(f, w);
+            }
+        }
+        if !grew {
+            break;
+        }
+        all = masks.values().map(Mask::change).collect();
+        match with_dropin(p, &planned, &dropin, &host, &all, wants, kernel) {
+            Ok(all) => {
+                out.notes.extend(masks.values().map(|m| {
+                    format!(
+                        "{} is masked by a copy in {} (no drop-in name sorts after it): later package updates of it take effect only once that copy is removed",
+                        m.of.display(),
+                        DIRS[0]
+                    )
+                }));
+                out.changes = all;
+                return out;
+            }
+            Err(f) => failures = f,
+        }
     }
+    out.changes = planned.changes();
+    out.refusals = failures;
     out
+}
+
+/// A same-named copy of a file outside /etc, in /etc/sysctl.d: every line as it was,
+/// but the lines setting the masked keys say the profile's values (appended when the
+/// file only excludes the key or sets it by a glob).
+struct Mask {
+    of: PathBuf,
+    path: PathBuf,
+    real: PathBuf,
+    before: Vec<u8>,
+    lines: BTreeMap<usize, String>,
+    appended: Vec<String>,
+    why: Vec<String>,
+}
+
+impl Mask {
+    fn of(p: &Persisted, f: &ConfFile) -> Mask {
+        let path = Path::new(DIRS[0]).join(f.path.file_name().expect("a file"));
+        Mask {
+            of: f.path.clone(),
+            real: p.root.join(path.strip_prefix("/").unwrap()),
+            path,
+            before: f.bytes.clone(),
+            lines: BTreeMap::new(),
+            appended: Vec::new(),
+            why: Vec::new(),
+        }
+    }
+
+    /// Makes the copy set `w`; false when it already does.
+    fn set(&mut self, f: &ConfFile, w: &Want) -> bool {
+        if self
+            .why
+            .iter()
+            .any(|y| y.starts_with(&format!("{} ", w.key)))
+        {
+            return false;
+        }
+        let value = w.value.to_sysctl_string();
+        let mut exact = false;
+        let mut excluded = false;
+        for l in &f.lines {
+            match &l.kind {
+                LineKind::Assign { key, .. } if key == w.key => {
+                    self.lines.insert(l.number, value.clone());
+                    exact = true;
+                }
+                LineKind::Exclude { key } if key == w.key => excluded = true,
+                _ => {}
+            }
+        }
+        if excluded || !exact {
+            self.appended.push(format!("{} = {value}\n", w.key));
+        }
+        self.why.push(format!(
+            "{} = {} (masks {}, which sorts after every drop-in name: a copy with its other lines unchanged)",
+            w.key,
+            w.value,
+            self.of.display()
+        ));
+        true
+    }
+
+    fn change(&self) -> FileChange {
+        let mut after = set_values(&self.before, &self.lines);
+        if !self.appended.is_empty() && !after.is_empty() && !after.ends_with(b"\n") {
+            after.push(b'\n');
+        }
+        for a in &self.appended {
+            after.extend_from_slice(a.as_bytes());
+        }
+        FileChange {
+            kind: FileKind::Sysctl,
+            path: self.path.clone(),
+            real: self.real.clone(),
+            before: None,
+            after,
+            why: self.why.clone(),
+        }
+    }
+}
+
+/// The plan with `dropin`'s keys in the drop-in at `host` (plus `extra` files, masks),
+/// the winning lines under /etc that still beat it edited (/etc/sysctl.conf comes after
+/// every drop-in for procps); or the refusals when some key still would not hold.
+fn with_dropin(
+    p: &Persisted,
+    planned: &InPlace,
+    dropin: &[&Want],
+    host: &Path,
+    extra: &[FileChange],
+    wants: &[Want],
+    kernel: Option<KernelVersion>,
+) -> Result<Vec<FileChange>, Vec<String>> {
+    let existing = p.files.iter().find(|f| f.path == host);
+    let mut pb = planned.clone();
+    let real = existing.map_or_else(
+        || p.root.join(host.strip_prefix("/").unwrap()),
+        |f| f.real.clone(),
+    );
+    // The drop-in's own value edits, if any, go into its one change.
+    let own = pb.files.remove(&real);
+    let mut bytes = match (existing, &own) {
+        (_, Some(e)) => set_values(&e.before, &e.lines),
+        (Some(f), None) => f.bytes.clone(),
+        (None, None) => b"# Written by tuneguard apply: values its profiles want that no file under /etc sets so that it wins.\n".to_vec(),
+    };
+    if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        bytes.push(b'\n');
+    }
+    let mut why = own.map(|e| e.why).unwrap_or_default();
+    for w in dropin {
+        bytes.extend_from_slice(format!("{} = {}\n", w.key, w.value).as_bytes());
+        why.push(format!("{} = {} ({})", w.key, w.value, dropin_reason(p, w)));
+    }
+    let mut base = extra.to_vec();
+    base.push(FileChange {
+        kind: FileKind::Sysctl,
+        path: host.to_path_buf(),
+        real: real.clone(),
+        before: existing.map(|f| f.bytes.clone()),
+        after: bytes,
+        why,
+    });
+    for w in dropin {
+        edit_winners(p, &base, &mut pb, w, Some(&real), kernel);
+    }
+    let mut all = pb.changes();
+    all.extend(base);
+    let failures = unverified(p, &all, wants, kernel);
+    if failures.is_empty() {
+        Ok(all)
+    } else {
+        Err(failures)
+    }
+}
+
+/// Why a key goes to the drop-in rather than into the line that sets it now.
+fn dropin_reason(p: &Persisted, w: &Want) -> String {
+    let r = resolve(p, w.key);
+    let outside = [Loader::Procps, Loader::Systemd]
+        .into_iter()
+        .filter_map(|l| r.winner(l))
+        .find(|a| {
+            p.files
+                .iter()
+                .find(|f| f.path == a.file)
+                .is_some_and(|f| !editable(f))
+        });
+    match (outside, r.winner(Loader::Systemd)) {
+        (Some(a), _) => format!(
+            "{}:{} sets it, outside /etc: overridden from /etc, not edited",
+            a.file.display(),
+            a.line
+        ),
+        (None, Some(a)) if a.glob.is_some() => {
+            "only a glob sets it: an exact line beats every glob".into()
+        }
+        (None, None) if r.all.is_empty() => "no file sets it".into(),
+        (None, _) => "no line under /etc can be edited to win for both loaders".into(),
+    }
 }
 
 /// The drop-in names to try: the fixed ones, then `<last>_tuneguard.conf` where `<last>`
@@ -377,15 +542,28 @@ pub fn with_changes(p: &Persisted, changes: &[FileChange]) -> Persisted {
                 bytes: c.after.clone(),
             });
             let i = out.files.len() - 1;
-            let name = c.path.file_name().map(|n| n.as_encoded_bytes().to_vec());
+            let name = c.path.file_name().map(|n| n.as_bytes().to_vec());
+            let name_of = |f: &ConfFile| f.path.file_name().map(|n| n.as_bytes().to_vec());
+            // A same-named file in a later directory is masked: ours takes its place.
+            let same = out.procps.iter().chain(&out.systemd).copied().find(|&j| {
+                out.files[j].path != Path::new(SYSCTL_CONF) && name_of(&out.files[j]) == name
+            });
+            if let Some(j) = same {
+                for order in [&mut out.procps, &mut out.systemd] {
+                    for k in order.iter_mut().filter(|k| **k == j) {
+                        *k = i;
+                    }
+                }
+                out.masked.push((j, c.path.clone()));
+                continue;
+            }
             for order in [&mut out.procps, &mut out.systemd] {
                 // Among the sysctl.d files by name; /etc/sysctl.conf stays last.
                 let at = order
                     .iter()
                     .position(|&j| {
-                        let f = &p.files[j];
-                        f.path == Path::new(crate::host::sysctl_d::SYSCTL_CONF)
-                            || f.path.file_name().map(|n| n.as_encoded_bytes().to_vec()) > name
+                        let f = &out.files[j];
+                        f.path == Path::new(SYSCTL_CONF) || name_of(f) > name
                     })
                     .unwrap_or(order.len());
                 order.insert(at, i);
@@ -674,5 +852,37 @@ mod tests {
             b"a = 240 #note\nb = 300000 # 16384\r\nc=8192 3 4 ; three\nd = 240\ne =  8\t\r\n"
                 .to_vec()
         );
+    }
+
+    #[test]
+    fn a_file_no_name_sorts_after_is_masked_by_a_copy_in_etc() {
+        const K: &str = "net.ipv4.tcp_keepalive_time";
+        let long = format!("/usr/lib/sysctl.d/{}.conf", "z".repeat(250));
+        let text = "# vendor\nnet.core.somaxconn = 4096\nnet.ipv4.tcp_keepalive_time = 900 # v\n";
+        let p = tree(&[(long.as_str(), text)]);
+        let (c, v) = keepalive(240);
+        let e = edits(&p, &[want(K, &c, v)], None);
+        assert!(e.refusals.is_empty(), "{:?}", e.refusals);
+        let copy = format!("/etc/sysctl.d/{}.conf", "z".repeat(250));
+        let mask = e
+            .changes
+            .iter()
+            .find(|c| c.path == Path::new(&copy))
+            .unwrap();
+        assert!(mask.before.is_none());
+        assert_eq!(
+            String::from_utf8_lossy(&mask.after),
+            text.replace("900", "240")
+        );
+        assert!(
+            e.notes.iter().any(|n| n.contains("is masked by a copy")),
+            "{:?}",
+            e.notes
+        );
+        let planned = with_changes(&p, &e.changes);
+        assert!(needs(&planned, vec![want(K, &c, v)], None).is_empty());
+        assert!(resolve(&planned, "net.core.somaxconn")
+            .systemd
+            .is_some_and(|a| a.value == "4096"));
     }
 }
