@@ -261,7 +261,10 @@ pub fn edits(p: &Persisted, wants: &[Want], kernel: Option<KernelVersion>) -> Ed
                 let Some(f) = tree.files.iter().find(|f| f.path == file) else {
                     continue;
                 };
-                if editable(f) || f.path.file_name() <= host.file_name() {
+                // A file in /etc/sysctl.d that is not ours to edit (a link out of /etc)
+                // cannot be masked either: its copy would take its own name.
+                let in_etc = f.path.parent() == Some(Path::new(DIRS[0]));
+                if editable(f) || in_etc || f.path.file_name() <= host.file_name() {
                     continue;
                 }
                 grew |= masks
