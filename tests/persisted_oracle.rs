@@ -278,13 +278,16 @@ net.ipv4.tcp_retries{}2* = 7\nnet.ipv4.{tcp_orphan_retries* = 3\nnet.ipv4.tcp_ke
 // values from the files it left, a second apply changes nothing, and rollback restores
 // every byte.
 
-/// Every file under `dir`, relative path → bytes.
+/// Every file under `dir`, relative path → bytes (a link: `-> target`).
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     walk(dir)
         .into_iter()
         .map(|p| {
             let rel = p.strip_prefix(dir).unwrap().display().to_string();
-            (rel, std::fs::read(&p).unwrap())
+            match std::fs::read_link(&p) {
+                Ok(to) => (rel, format!("-> {}", to.display()).into_bytes()),
+                Err(_) => (rel, std::fs::read(&p).unwrap()),
+            }
         })
         .collect()
 }
@@ -449,4 +452,72 @@ fn apply_masks_a_vendor_file_no_drop_in_name_sorts_after() {
             );
         },
     );
+}
+
+#[test]
+fn apply_on_random_trees_wins_for_both_real_loaders() {
+    // Lines that set, repeat, note, reject, exclude and glob the key, in files spread
+    // over the directories and /etc/sysctl.conf, with names that collide across
+    // directories and with the drop-in's. /lib is a link to usr/lib, as on this host
+    // (the oracle can cover a split /lib only on a split host).
+    const K: &str = "net.ipv4.tcp_keepalive_time";
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let dirs = [
+        "etc/sysctl.d",
+        "run/sysctl.d",
+        "usr/local/lib/sysctl.d",
+        "usr/lib/sysctl.d",
+    ];
+    let names = [
+        "10-a.conf",
+        "60-a.conf",
+        "70-b.conf",
+        "90-tuneguard.conf",
+        "99-z.conf",
+        "zzzz.conf",
+    ];
+    let lines = [
+        "net.ipv4.tcp_keepalive_time = 300\n",
+        "net.ipv4.tcp_keepalive_time = 600 #note\n",
+        "net.ipv4.tcp_keepalive_time = 240\n",
+        "net.ipv4.tcp_keepalive_time = lots\r\n",
+        "-net.ipv4.tcp_keepalive_time = 100\n",
+        "net.ipv4.tcp_keepalive_* = 900\n",
+        "-net.ipv4.tcp_keepalive_time\n",
+        "net.core.somaxconn = 4096\n",
+    ];
+    for _ in 0..20 {
+        let d = Dirs::new();
+        std::fs::create_dir_all(d.root.path().join("etc/sysctl.d")).unwrap();
+        std::os::unix::fs::symlink("usr/lib", d.root.path().join("lib")).unwrap();
+        for _ in 0..1 + next(5) {
+            let rel = format!("{}/{}", dirs[next(4)], names[next(6)]);
+            let text: String = (0..1 + next(3)).map(|_| lines[next(8)]).collect();
+            d.write(&rel, &text);
+        }
+        if next(2) == 0 {
+            d.write("etc/sysctl.conf", lines[next(8)]);
+        }
+        let before = files(d.root.path());
+        apply_and_check(
+            &d,
+            "sysctl:\n  net.ipv4.tcp_keepalive_time: {equals: 240}\n",
+            &[(K, "240")],
+            |d| {
+                // Nothing outside /etc changed.
+                let after = files(d.root.path());
+                for (rel, bytes) in &before {
+                    if !rel.starts_with("etc/") {
+                        assert_eq!(after.get(rel), Some(bytes), "{rel}");
+                    }
+                }
+            },
+        );
+    }
 }

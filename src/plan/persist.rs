@@ -888,4 +888,85 @@ mod tests {
             .systemd
             .is_some_and(|a| a.value == "4096"));
     }
+
+    /// Random trees across the five directories and /etc/sysctl.conf, read from disk:
+    /// a plan either is refused or, written and read back, gives the value under both
+    /// models, and a second plan on that tree changes nothing.
+    #[test]
+    fn on_random_trees_a_written_plan_wins_and_a_second_plans_nothing() {
+        const K: &str = "net.ipv4.tcp_keepalive_time";
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let dirs = [
+            "etc/sysctl.d",
+            "run/sysctl.d",
+            "usr/local/lib/sysctl.d",
+            "usr/lib/sysctl.d",
+            "lib/sysctl.d",
+        ];
+        let names = [
+            "10-a.conf",
+            "60-a.conf",
+            "70-b.conf",
+            "90-tuneguard.conf",
+            "99-z.conf",
+            "zzzz.conf",
+        ];
+        let lines = [
+            "net.ipv4.tcp_keepalive_time = 300\n",
+            "net.ipv4.tcp_keepalive_time = 600 #note\n",
+            "net.ipv4.tcp_keepalive_time = 240\n",
+            "net.ipv4.tcp_keepalive_time = lots\r\n",
+            "-net.ipv4.tcp_keepalive_time = 100\n",
+            "net.ipv4.tcp_keepalive_* = 900\n",
+            "-net.ipv4.tcp_keepalive_time\n",
+            "net.core.somaxconn = 4096\n",
+        ];
+        let (c, v) = keepalive(240);
+        let (mut refused, mut planned) = (0, 0);
+        for _ in 0..400 {
+            let d = tempfile::tempdir().unwrap();
+            std::fs::create_dir_all(d.path().join("etc/sysctl.d")).unwrap();
+            for _ in 0..1 + next(5) {
+                let path = d.path().join(dirs[next(5)]).join(names[next(6)]);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                let text: String = (0..1 + next(3)).map(|_| lines[next(8)]).collect();
+                std::fs::write(path, text).unwrap();
+            }
+            if next(2) == 0 {
+                std::fs::write(d.path().join("etc/sysctl.conf"), lines[next(8)]).unwrap();
+            }
+            let p = crate::host::sysctl_d::read(d.path());
+            let wanted = needs(&p, vec![want(K, &c, v)], None);
+            let e = edits(&p, &wanted, None);
+            if !e.refusals.is_empty() {
+                refused += 1;
+                continue;
+            }
+            planned += usize::from(!e.changes.is_empty());
+            for ch in &e.changes {
+                assert!(
+                    ch.real.starts_with(d.path().join("etc")),
+                    "{}",
+                    ch.real.display()
+                );
+                std::fs::write(&ch.real, &ch.after).unwrap();
+            }
+            let again = crate::host::sysctl_d::read(d.path());
+            assert!(
+                needs(&again, vec![want(K, &c, v)], None).is_empty(),
+                "{:?}",
+                e.changes
+                    .iter()
+                    .map(|c| String::from_utf8_lossy(&c.after))
+                    .collect::<Vec<_>>()
+            );
+        }
+        assert!(planned > 200, "{planned} plans, {refused} refused");
+    }
 }
