@@ -10,14 +10,20 @@
 //! come out at the profile's value under both; otherwise the plan is refused. docs/apply.md
 //! says where apply writes and why.
 
+mod mask;
+mod values;
+
+pub use values::set_values;
+
 use super::{FileChange, FileKind};
 use crate::audit::after_boot;
 use crate::catalog::{KeyInfo, Meaning};
-use crate::host::sysctl_d::parse::{parse, LineKind};
+use crate::host::sysctl_d::parse::parse;
 use crate::host::sysctl_d::resolve::{resolve, Assignment};
 use crate::host::sysctl_d::{ConfFile, Loader, Persisted, DIRS, SYSCTL_CONF};
 use crate::kversion::KernelVersion;
 use crate::profile::{Constraint, Value};
+use mask::Mask;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -36,7 +42,7 @@ pub struct Want<'a> {
 
 /// Drop-in names tried in order: the first under which every key wins for both loaders.
 /// After them, a name computed to sort after every file that sets or excludes a key the
-/// drop-in carries ([`after_every`]).
+/// drop-in carries ([`candidates`]).
 const DROP_INS: [&str; 3] = [
     "90-tuneguard.conf",
     "99-tuneguard.conf",
@@ -297,86 +303,6 @@ pub fn edits(p: &Persisted, wants: &[Want], kernel: Option<KernelVersion>) -> Ed
     out
 }
 
-/// A same-named copy of a file outside /etc, in /etc/sysctl.d: every line as it was,
-/// but the lines setting the masked keys say the profile's values (appended when the
-/// file only excludes the key or sets it by a glob).
-struct Mask {
-    of: PathBuf,
-    path: PathBuf,
-    real: PathBuf,
-    before: Vec<u8>,
-    lines: BTreeMap<usize, String>,
-    appended: Vec<String>,
-    why: Vec<String>,
-}
-
-impl Mask {
-    fn of(p: &Persisted, f: &ConfFile) -> Mask {
-        let path = Path::new(DIRS[0]).join(f.path.file_name().expect("a file"));
-        Mask {
-            of: f.path.clone(),
-            real: p.root.join(path.strip_prefix("/").unwrap()),
-            path,
-            before: f.bytes.clone(),
-            lines: BTreeMap::new(),
-            appended: Vec::new(),
-            why: Vec::new(),
-        }
-    }
-
-    /// Makes the copy set `w`; false when it already does.
-    fn set(&mut self, f: &ConfFile, w: &Want) -> bool {
-        if self
-            .why
-            .iter()
-            .any(|y| y.starts_with(&format!("{} ", w.key)))
-        {
-            return false;
-        }
-        let value = w.value.to_sysctl_string();
-        let mut exact = false;
-        let mut excluded = false;
-        for l in &f.lines {
-            match &l.kind {
-                LineKind::Assign { key, .. } if key == w.key => {
-                    self.lines.insert(l.number, value.clone());
-                    exact = true;
-                }
-                LineKind::Exclude { key } if key == w.key => excluded = true,
-                _ => {}
-            }
-        }
-        if excluded || !exact {
-            self.appended.push(format!("{} = {value}\n", w.key));
-        }
-        self.why.push(format!(
-            "{} = {} (masks {}, which sorts after every drop-in name: a copy with its other lines unchanged)",
-            w.key,
-            w.value,
-            self.of.display()
-        ));
-        true
-    }
-
-    fn change(&self) -> FileChange {
-        let mut after = set_values(&self.before, &self.lines);
-        if !self.appended.is_empty() && !after.is_empty() && !after.ends_with(b"\n") {
-            after.push(b'\n');
-        }
-        for a in &self.appended {
-            after.extend_from_slice(a.as_bytes());
-        }
-        FileChange {
-            kind: FileKind::Sysctl,
-            path: self.path.clone(),
-            real: self.real.clone(),
-            before: None,
-            after,
-            why: self.why.clone(),
-        }
-    }
-}
-
 /// The plan with `dropin`'s keys in the drop-in at `host` (plus `extra` files, masks),
 /// the winning lines under /etc that still beat it edited (/etc/sysctl.conf comes after
 /// every drop-in for procps); or the refusals when some key still would not hold.
@@ -400,7 +326,7 @@ fn with_dropin(
     let mut bytes = match (existing, &own) {
         (_, Some(e)) => set_values(&e.before, &e.lines),
         (Some(f), None) => f.bytes.clone(),
-        (None, None) => b"# Written by tuneguard apply: values its profiles want that no file under /etc sets so that it wins.\n".to_vec(),
+        (None, None) => b"# Written by tuneguard apply: values its profiles want where no line under /etc could be edited to win.\n".to_vec(),
     };
     if !bytes.is_empty() && !bytes.ends_with(b"\n") {
         bytes.push(b'\n');
@@ -576,55 +502,9 @@ pub fn with_changes(p: &Persisted, changes: &[FileChange]) -> Persisted {
     out
 }
 
-/// Replaces the value of the given lines (1-based) and nothing else: the bytes before the
-/// value (key, `-`, spacing, `=`) and after it (trailing spaces, CR) are kept.
-pub fn set_values(bytes: &[u8], lines: &BTreeMap<usize, String>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(bytes.len() + 16);
-    for (i, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
-        match lines.get(&(i + 1)) {
-            Some(v) => out.extend_from_slice(&replace_value(line, v)),
-            None => out.extend_from_slice(line),
-        }
-    }
-    out
-}
-
-/// `line` with its value's bytes replaced by `value`. The value starts after `=` and
-/// its spaces, and ends after as many whitespace-separated fields as `value` has, or
-/// before a field starting with `#` or `;`: both loaders hand the kernel the whole rest
-/// of the line (`600 #note`), and the kernel reads the fields it takes and ignores the
-/// rest (tests/persisted_oracle.rs), so a note after the value stays, byte for byte,
-/// and still changes nothing.
-fn replace_value(line: &[u8], value: &str) -> Vec<u8> {
-    let Some(eq) = line.iter().position(|&b| b == b'=') else {
-        return line.to_vec();
-    };
-    let blank = |b: &u8| b.is_ascii_whitespace();
-    let start = eq + 1 + line[eq + 1..].iter().take_while(|b| blank(b)).count();
-    let fields = value.split_whitespace().count().max(1);
-    let mut end = start;
-    let mut i = start;
-    for _ in 0..fields {
-        i += line[i..].iter().take_while(|b| blank(b)).count();
-        if i == line.len() || matches!(line[i], b'#' | b';') {
-            break;
-        }
-        i += line[i..].iter().take_while(|b| !blank(b)).count();
-        end = i;
-    }
-    let mut out = line[..start].to_vec();
-    out.extend_from_slice(value.as_bytes());
-    out.extend_from_slice(&line[end..]);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn map(pairs: &[(usize, &str)]) -> BTreeMap<usize, String> {
-        pairs.iter().map(|(l, v)| (*l, v.to_string())).collect()
-    }
 
     fn tree(files: &[(&str, &str)]) -> Persisted {
         let mut p = Persisted::empty(Path::new("/r"));
@@ -729,18 +609,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn only_the_value_changes() {
-        let text = b"# keep\r\nnet.core.somaxconn\t=  128  \r\n-net.ipv4.tcp_syncookies=0\nx = 1";
-        let out = set_values(text, &map(&[(2, "4096"), (3, "1"), (4, "2")]));
-        assert_eq!(
-            out,
-            b"# keep\r\nnet.core.somaxconn\t=  4096  \r\n-net.ipv4.tcp_syncookies=1\nx = 2"
-                .to_vec()
-        );
-        assert_eq!(set_values(text, &BTreeMap::new()), text.to_vec());
-    }
-
     fn keepalive(max: i64) -> (Constraint, i64) {
         (
             Constraint::Range {
@@ -834,27 +702,6 @@ mod tests {
         };
         let e = edits(&p, &[want("net.core.somaxconn", &c, 4096)], None);
         assert_eq!(paths(&e.changes), ["/etc/sysctl.d/90-tuneguard.conf"]);
-    }
-
-    #[test]
-    fn notes_after_the_value_stay_byte_for_byte() {
-        let text =
-            b"a = 600 #note\nb = 1024 # 16384\r\nc=4096 1 2 ; three\nd = 600#x\ne =  7\t\r\n";
-        let out = set_values(
-            text,
-            &map(&[
-                (1, "240"),
-                (2, "300000"),
-                (3, "8192 3 4"),
-                (4, "240"),
-                (5, "8"),
-            ]),
-        );
-        assert_eq!(
-            out,
-            b"a = 240 #note\nb = 300000 # 16384\r\nc=8192 3 4 ; three\nd = 240\ne =  8\t\r\n"
-                .to_vec()
-        );
     }
 
     #[test]
