@@ -329,3 +329,47 @@ fn a_drop_in_whose_directory_is_missing_is_refused_before_anything_changes() {
     assert_eq!(ns.get("net.core.somaxconn"), "128");
     assert!(!dirs.root.path().join("etc").exists());
 }
+
+#[test]
+fn a_plan_that_would_not_win_at_boot_is_refused_naming_the_line_that_wins() {
+    // The last file by name is a link in /etc/sysctl.d to a vendor file in /usr/lib:
+    // not ours to edit, no drop-in name sorts after its 255-byte name, and a copy
+    // would take its own name. Both loaders would still set 900 at boot: exit 2.
+    let ns = Netns::new();
+    ns.set("net.ipv4.tcp_keepalive_time", "900");
+    let dirs = Dirs::new();
+    dirs.write(
+        "usr/lib/sysctl.d/vendor.conf",
+        "net.ipv4.tcp_keepalive_time = 900\n",
+    );
+    let name = format!("{}.conf", "z".repeat(250));
+    std::fs::create_dir_all(dirs.root.path().join("etc/sysctl.d")).unwrap();
+    std::os::unix::fs::symlink(
+        "/usr/lib/sysctl.d/vendor.conf",
+        dirs.root.path().join("etc/sysctl.d").join(&name),
+    )
+    .unwrap();
+    let profile = dirs.write(
+        "profiles/keepalive.yaml",
+        "sysctl:\n  net.ipv4.tcp_keepalive_time: {max: 240}\n",
+    );
+    let r = apply_in(
+        &ns,
+        &dirs,
+        &["--yes", "--profile", profile.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    for loader in ["sysctl --system", "systemd-sysctl"] {
+        let why = format!(
+            "net.ipv4.tcp_keepalive_time: no edit under /etc makes {loader} set 240 (/etc/sysctl.d/{name}:1 would still set 900 at boot)"
+        );
+        assert!(r.stderr.contains(&why), "{}", r.stderr);
+    }
+    assert_eq!(ns.get("net.ipv4.tcp_keepalive_time"), "900");
+    let listed: Vec<_> = std::fs::read_dir(dirs.root.path().join("etc/sysctl.d"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(listed, [std::ffi::OsString::from(&name)], "nothing written");
+    assert!(!dirs.state.path().join("journal").exists());
+}

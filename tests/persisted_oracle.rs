@@ -369,3 +369,251 @@ fn a_dangling_link_is_skipped_like_the_loaders_skip_it() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(!r.stderr.contains("is unknown"), "{}", r.stderr);
 }
+
+// apply, judged by the same oracle: after apply both real loaders set the profile's
+// values from the files it left, a second apply changes nothing, and rollback restores
+// every byte.
+
+/// Every file under `dir`, relative path → bytes (a link: `-> target`).
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    walk(dir)
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            match std::fs::read_link(&p) {
+                Ok(to) => (rel, format!("-> {}", to.display()).into_bytes()),
+                Err(_) => (rel, std::fs::read(&p).unwrap()),
+            }
+        })
+        .collect()
+}
+
+fn read(d: &Dirs, rel: &str) -> String {
+    std::fs::read_to_string(d.root.path().join(rel)).unwrap()
+}
+
+/// Applies PROFILE (YAML text) in a fresh namespace with `d` as --root; asserts both
+/// loader models and both real loaders then give `want` for each key, that a second
+/// apply changes nothing, and that rollback restores every byte under the root.
+fn apply_and_check(d: &Dirs, profile: &str, want: &[(&str, &str)], check: impl Fn(&Dirs)) {
+    let ns = Netns::new();
+    let pdir = tempfile::tempdir().unwrap();
+    let profile = write_profile(pdir.path(), "issue14", profile);
+    let before = files(d.root.path());
+    let r = common::apply::apply_in(&ns, d, &["--yes", "--profile", &profile]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    check(d);
+    let tree = d.root.path();
+    for loader in ["procps", "systemd"] {
+        let model = predicted(tree, loader);
+        let real = load(tree, loader);
+        for (k, v) in want {
+            assert_eq!(
+                model[*k], *v,
+                "tuneguard's {loader} model, {k}: {}",
+                r.stdout
+            );
+            assert_eq!(real[*k], *v, "the real {loader}, {k}: {}", r.stdout);
+        }
+    }
+    let after = files(tree);
+    let again = common::apply::apply_in(&ns, d, &["--yes", "--profile", &profile]);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    assert!(again.stdout.contains("nothing to do"), "{}", again.stdout);
+    assert_eq!(files(tree), after, "a second apply changes no file");
+    let state = d.state.path().to_str().unwrap();
+    let rb = run(&["rollback", "--state-dir", state, "--last"]);
+    assert_eq!(rb.code, 0, "{}\n{}", rb.stdout, rb.stderr);
+    assert_eq!(files(tree), before, "rollback restores every byte");
+}
+
+#[test]
+fn apply_wins_for_both_loaders_when_systemd_keeps_the_first_of_equal_values() {
+    // Issue 14: systemd-sysctl keeps 60-a's line (70-b repeats its value), so editing
+    // 60-a alone let 70-b's 300 win after a reboot.
+    let d = Dirs::new();
+    d.write(
+        "etc/sysctl.d/60-a.conf",
+        "net.ipv4.tcp_keepalive_time = 300\n",
+    );
+    d.write(
+        "etc/sysctl.d/70-b.conf",
+        "net.ipv4.tcp_keepalive_time = 300\n",
+    );
+    d.write("etc/sysctl.conf", "net.ipv4.tcp_keepalive_time = 600\n");
+    apply_and_check(
+        &d,
+        "sysctl:\n  net.ipv4.tcp_keepalive_time: {max: 240}\n",
+        &[("net.ipv4.tcp_keepalive_time", "240")],
+        |d| {
+            // Only value bytes changed, only under /etc; no drop-in was needed.
+            for f in ["etc/sysctl.d/60-a.conf", "etc/sysctl.d/70-b.conf"] {
+                assert_eq!(read(d, f), "net.ipv4.tcp_keepalive_time = 240\n", "{f}");
+            }
+            assert_eq!(
+                read(d, "etc/sysctl.conf"),
+                "net.ipv4.tcp_keepalive_time = 240\n"
+            );
+        },
+    );
+}
+
+#[test]
+fn apply_keeps_notes_after_values_byte_for_byte() {
+    let d = Dirs::new();
+    d.write(
+        "etc/sysctl.d/60-site.conf",
+        "net.core.somaxconn = 1024 # 16384\r\nnet.ipv4.tcp_fin_timeout=30 ; site\r\n",
+    );
+    d.write(
+        "etc/sysctl.conf",
+        "net.ipv4.tcp_keepalive_time = 600 #note\n",
+    );
+    apply_and_check(
+        &d,
+        "sysctl:\n  net.ipv4.tcp_keepalive_time: {max: 240}\n  net.core.somaxconn: {min: 300000}\n  net.ipv4.tcp_fin_timeout: {max: 20}\n",
+        &[
+            ("net.ipv4.tcp_keepalive_time", "240"),
+            ("net.core.somaxconn", "300000"),
+            ("net.ipv4.tcp_fin_timeout", "20"),
+        ],
+        |d| {
+            assert_eq!(
+                read(d, "etc/sysctl.d/60-site.conf"),
+                "net.core.somaxconn = 300000 # 16384\r\nnet.ipv4.tcp_fin_timeout=20 ; site\r\n"
+            );
+            assert_eq!(read(d, "etc/sysctl.conf"), "net.ipv4.tcp_keepalive_time = 240 #note\n");
+            // systemd-sysctl never reads /etc/sysctl.conf: the drop-in carries the key.
+            assert!(read(d, "etc/sysctl.d/90-tuneguard.conf")
+                .ends_with("\nnet.ipv4.tcp_keepalive_time = 240\n"));
+        },
+    );
+}
+
+#[test]
+fn apply_never_edits_outside_etc_and_its_drop_in_beats_a_later_vendor_file() {
+    // Keys set only in package-owned /usr/lib and tmpfs /run: the drop-in in
+    // /etc/sysctl.d carries them, named after zzzz.conf so it wins; those files keep
+    // every byte.
+    let d = Dirs::new();
+    let vendor = "# vendor\nnet.ipv4.tcp_keepalive_time = 7200\n";
+    let late = "net.ipv4.tcp_fin_timeout = 60\n";
+    let run_file = "net.core.somaxconn = 128\n";
+    d.write("usr/lib/sysctl.d/50-vendor.conf", vendor);
+    d.write("usr/lib/sysctl.d/zzzz.conf", late);
+    d.write("run/sysctl.d/40-run.conf", run_file);
+    std::fs::create_dir_all(d.root.path().join("etc/sysctl.d")).unwrap();
+    apply_and_check(
+        &d,
+        "sysctl:\n  net.ipv4.tcp_keepalive_time: {max: 240}\n  net.ipv4.tcp_fin_timeout: {max: 20}\n  net.core.somaxconn: {min: 4096}\n",
+        &[
+            ("net.ipv4.tcp_keepalive_time", "240"),
+            ("net.ipv4.tcp_fin_timeout", "20"),
+            ("net.core.somaxconn", "4096"),
+        ],
+        |d| {
+            assert_eq!(read(d, "usr/lib/sysctl.d/50-vendor.conf"), vendor);
+            assert_eq!(read(d, "usr/lib/sysctl.d/zzzz.conf"), late);
+            assert_eq!(read(d, "run/sysctl.d/40-run.conf"), run_file);
+            let names: Vec<String> = std::fs::read_dir(d.root.path().join("etc/sysctl.d"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(names, ["zzzz_tuneguard.conf"]);
+        },
+    );
+}
+
+#[test]
+fn apply_masks_a_vendor_file_no_drop_in_name_sorts_after() {
+    // A 255-byte name: `<name>_tuneguard.conf` would pass NAME_MAX, and zz-tuneguard.conf
+    // sorts before it. A same-named copy in /etc/sysctl.d masks it, its other line kept.
+    let d = Dirs::new();
+    let name = format!("{}.conf", "z".repeat(250));
+    let vendor = "# vendor\nnet.core.somaxconn = 4096\nnet.ipv4.tcp_keepalive_time = 900 # v\n";
+    d.write(&format!("usr/lib/sysctl.d/{name}"), vendor);
+    std::fs::create_dir_all(d.root.path().join("etc/sysctl.d")).unwrap();
+    apply_and_check(
+        &d,
+        "sysctl:\n  net.ipv4.tcp_keepalive_time: {max: 240}\n",
+        &[
+            ("net.ipv4.tcp_keepalive_time", "240"),
+            ("net.core.somaxconn", "4096"),
+        ],
+        |d| {
+            assert_eq!(read(d, &format!("usr/lib/sysctl.d/{name}")), vendor);
+            assert_eq!(
+                read(d, &format!("etc/sysctl.d/{name}")),
+                vendor.replace("900", "240")
+            );
+        },
+    );
+}
+
+#[test]
+fn apply_on_random_trees_wins_for_both_real_loaders() {
+    // Lines that set, repeat, note, reject, exclude and glob the key, in files spread
+    // over the directories and /etc/sysctl.conf, with names that collide across
+    // directories and with the drop-in's. /lib is a link to usr/lib, as on this host
+    // (the oracle can cover a split /lib only on a split host).
+    const K: &str = "net.ipv4.tcp_keepalive_time";
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let dirs = [
+        "etc/sysctl.d",
+        "run/sysctl.d",
+        "usr/local/lib/sysctl.d",
+        "usr/lib/sysctl.d",
+    ];
+    let names = [
+        "10-a.conf",
+        "60-a.conf",
+        "70-b.conf",
+        "90-tuneguard.conf",
+        "99-z.conf",
+        "zzzz.conf",
+    ];
+    let lines = [
+        "net.ipv4.tcp_keepalive_time = 300\n",
+        "net.ipv4.tcp_keepalive_time = 600 #note\n",
+        "net.ipv4.tcp_keepalive_time = 240\n",
+        "net.ipv4.tcp_keepalive_time = lots\r\n",
+        "-net.ipv4.tcp_keepalive_time = 100\n",
+        "net.ipv4.tcp_keepalive_* = 900\n",
+        "-net.ipv4.tcp_keepalive_time\n",
+        "net.core.somaxconn = 4096\n",
+    ];
+    for _ in 0..20 {
+        let d = Dirs::new();
+        std::fs::create_dir_all(d.root.path().join("etc/sysctl.d")).unwrap();
+        std::os::unix::fs::symlink("usr/lib", d.root.path().join("lib")).unwrap();
+        for _ in 0..1 + next(5) {
+            let rel = format!("{}/{}", dirs[next(4)], names[next(6)]);
+            let text: String = (0..1 + next(3)).map(|_| lines[next(8)]).collect();
+            d.write(&rel, &text);
+        }
+        if next(2) == 0 {
+            d.write("etc/sysctl.conf", lines[next(8)]);
+        }
+        let before = files(d.root.path());
+        apply_and_check(
+            &d,
+            "sysctl:\n  net.ipv4.tcp_keepalive_time: {equals: 240}\n",
+            &[(K, "240")],
+            |d| {
+                // Nothing outside /etc changed.
+                let after = files(d.root.path());
+                for (rel, bytes) in &before {
+                    if !rel.starts_with("etc/") {
+                        assert_eq!(after.get(rel), Some(bytes), "{rel}");
+                    }
+                }
+            },
+        );
+    }
+}

@@ -11,7 +11,7 @@ mod sysctl;
 
 pub use finding::{Absence, Finding, Status};
 pub use nginx::NginxRef;
-pub(crate) use persisted::after_boot;
+pub(crate) use persisted::after_loader;
 
 use crate::host::Snapshot;
 use crate::profile::{Profile, Severity};

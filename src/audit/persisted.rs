@@ -81,15 +81,6 @@ fn ints_value(v: Vec<i64>) -> Value {
     }
 }
 
-/// After boot with one line written (the sequence of [`after_writes`] with one write).
-pub(crate) fn after_boot(
-    winner: Option<&Assignment>,
-    info: Option<&KeyInfo>,
-    kernel: Option<KernelVersion>,
-) -> AfterBoot {
-    after_writes(&Vec::from_iter(winner.cloned()), info, kernel)
-}
-
 /// After boot under `loader`: its writes to the key, in order, from the kernel default.
 pub fn after_loader(
     r: &Resolution,

@@ -188,9 +188,10 @@ pub fn plan(snap: &Snapshot, profile: &Profile, findings: &[Finding], opts: &Opt
     match (&snap.persisted, opts.persist) {
         (Some(p), true) => {
             let needed = persist::needs(p, wants, snap.kernel);
-            let (changes, notes) = persist::edits(p, &needed, snap.kernel);
-            plan.files.extend(changes);
-            plan.notes.extend(notes);
+            let e = persist::edits(p, &needed, snap.kernel);
+            plan.files.extend(e.changes);
+            plan.notes.extend(e.notes);
+            plan.refusals.extend(e.refusals);
             if !p.problems.is_empty() {
                 plan.refusals.extend(p.problems.iter().map(|pr| {
                     format!(

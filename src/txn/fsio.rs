@@ -72,11 +72,16 @@ fn at<'a>(root: &Path, real: &'a Path) -> Result<At<'a>> {
     })
 }
 
+/// `.NAME.tuneguard-tmp`, with NAME cut so the whole stays within NAME_MAX (255 bytes):
+/// a file named 250 bytes long (a vendor file apply masks) still gets a temp file.
 fn temp_name(name: &OsStr) -> std::ffi::OsString {
-    let mut t = std::ffi::OsString::from(".");
-    t.push(name);
-    t.push(".tuneguard-tmp");
-    t
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    const SUFFIX: &[u8] = b".tuneguard-tmp";
+    let keep = name.len().min(255 - 1 - SUFFIX.len());
+    let mut t = b".".to_vec();
+    t.extend_from_slice(&name.as_bytes()[..keep]);
+    t.extend_from_slice(SUFFIX);
+    std::ffi::OsString::from_vec(t)
 }
 
 /// The file's bytes and meta, or None when it does not exist. A link is refused.
@@ -182,6 +187,13 @@ pub fn clean_temp(root: &Path, real: &Path) {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_temp_name_fits_name_max() {
+        let long = "z".repeat(250) + ".conf";
+        assert_eq!(temp_name(OsStr::new(&long)).len(), 255);
+        assert_eq!(temp_name(OsStr::new("a.conf")), ".a.conf.tuneguard-tmp");
+    }
 
     #[test]
     fn keeps_mode_and_refuses_links() {
