@@ -68,6 +68,8 @@ fn permission_problems_name_the_key_and_what_to_run() {
         .unwrap();
     }
     let root = dirs.root.path().to_str().unwrap();
+    // A readable directory with no configuration in it (a --root must exist).
+    let empty_root = bin_dir.path().to_str().unwrap();
     let (code, err) = as_nobody(
         bin_dir.path(),
         &[
@@ -76,7 +78,7 @@ fn permission_problems_name_the_key_and_what_to_run() {
             root,
             "--no-nginx",
             "--root",
-            "/nonexistent",
+            empty_root,
         ],
     );
     assert_eq!(code, 2, "{err}");
@@ -94,7 +96,7 @@ fn permission_problems_name_the_key_and_what_to_run() {
             &ns.name,
             "--no-nginx",
             "--root",
-            "/nonexistent",
+            empty_root,
         ],
     );
     assert_eq!(code, 2, "{err}");

@@ -134,12 +134,14 @@ fn explain_prints_the_catalog_and_refuses_unknown_keys() {
 
 #[test]
 fn profiles_list_show_validate() {
-    let r = run(&["profiles", "list", "--root", "/nonexistent"]);
+    let empty = tempfile::tempdir().unwrap();
+    let empty = empty.path().to_str().unwrap();
+    let r = run(&["profiles", "list", "--root", empty]);
     assert_eq!(r.code, 0);
     for (name, _) in tuneguard::profile::BUILTIN {
         assert!(r.stdout.contains(name), "{}", r.stdout);
     }
-    let r = run(&["profiles", "show", "web-frontend", "--root", "/nonexistent"]);
+    let r = run(&["profiles", "show", "web-frontend", "--root", empty]);
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("extends: [baseline]"));
     assert!(
