@@ -398,7 +398,9 @@ fn a_root_that_is_not_a_directory_is_exit_2() {
     for (root, why) in [(missing, "no such directory"), (file, "not a directory")] {
         let runs: [&[&str]; 5] = [
             &["audit", "--root", root, "--proc", "none"],
-            &["audit", "--root", root, "--proc", "none", "--format", "json"],
+            &[
+                "audit", "--root", root, "--proc", "none", "--format", "json",
+            ],
             &["apply", "--root", root, "--proc", "none", "--dry-run"],
             &["observe", "--root", root, "--once"],
             &["profiles", "list", "--root", root],

@@ -72,14 +72,7 @@ fn permission_problems_name_the_key_and_what_to_run() {
     let empty_root = bin_dir.path().to_str().unwrap();
     let (code, err) = as_nobody(
         bin_dir.path(),
-        &[
-            "audit",
-            "--proc",
-            root,
-            "--no-nginx",
-            "--root",
-            empty_root,
-        ],
+        &["audit", "--proc", root, "--no-nginx", "--root", empty_root],
     );
     assert_eq!(code, 2, "{err}");
     assert!(

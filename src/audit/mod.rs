@@ -1,6 +1,7 @@
 //! Deciding: a pure function of a Snapshot and a Profile. One module per check family,
 //! each with its messages beside it.
 
+mod boot_default;
 mod evidence;
 mod finding;
 mod keepalive;

@@ -2,6 +2,7 @@
 //! key will have after boot, and the drift class of SPEC.md. Also the findings about the
 //! files themselves (unreadable files, malformed lines).
 
+use super::boot_default::{describe, KernelDefault};
 use super::Finding;
 use crate::catalog::{KeyInfo, Meaning};
 use crate::host::sysctl_d::parse::LineKind;
@@ -116,7 +117,7 @@ pub(crate) fn after_boot(
         },
         None => AfterBoot {
             value: default(),
-            source: "the kernel default (no file sets it)".into(),
+            source: "the kernel default; no file sets it".into(),
             rejected: None,
             from_file: false,
         },
@@ -162,6 +163,7 @@ pub fn view(
     info: Option<&KeyInfo>,
     kernel: Option<KernelVersion>,
     live: Option<&Value>,
+    kd: &KernelDefault,
 ) -> View {
     let key = rule.key.as_str();
     let meaning = info.map_or(Meaning::Plain, |i| i.meaning);
@@ -171,8 +173,9 @@ pub fn view(
         Loader::Procps => Loader::Systemd,
     };
     let boot_winner = r.winner(p.boot);
-    let boot = after_boot(boot_winner, info, kernel);
-    let other = after_boot(r.winner(other_loader), info, kernel);
+    // Where no file's value applies, the kernel default as this audit knows it.
+    let boot = kd.fill(after_boot(boot_winner, info, kernel));
+    let other = kd.fill(after_boot(r.winner(other_loader), info, kernel));
     let disagree = !r.all.is_empty() && !same(&boot.value, &other.value, meaning);
     let holds = |v: &Option<Value>| {
         v.as_ref()
@@ -192,7 +195,11 @@ pub fn view(
         Drift::LoadersDisagree
     } else if boot.from_file && !holds(&boot.value) {
         Drift::PersistedBelowProfile
-    } else if live.is_some_and(|l| !same(&Some(l.clone()), &boot.value, meaning)) {
+    } else if live.is_some_and(|l| match &boot.value {
+        Some(_) => !same(&Some(l.clone()), &boot.value, meaning),
+        // A default no running kernel shows: lost only if the live value cannot be it.
+        None => kd.excludes(l),
+    }) {
         Drift::LiveNotPersisted
     } else if !shadowed.is_empty() || !r.masked.is_empty() {
         Drift::Shadowed
@@ -221,27 +228,25 @@ pub fn view(
         "excluded": r.excluded.iter().map(|(f, l)| json!({ "file": f, "line": l })).collect::<Vec<_>>(),
     });
 
-    let show = |v: &Option<Value>| v.as_ref().map_or("unknown".to_string(), |v| v.to_string());
     let note = match drift {
         Drift::InSync => boot.rejected.clone(),
         Drift::LoadersDisagree => Some(format!(
-            "{} sets {} ({}) but {} would set {} ({})",
+            "{} sets {} but {} would set {}",
             p.boot.name(),
-            show(&boot.value),
-            boot.source,
+            describe(&boot),
             other_loader.name(),
-            show(&other.value),
-            other.source
+            describe(&other),
         )),
         Drift::PersistedBelowProfile => Some(format!(
             "persisted as {} in {}",
-            show(&boot.value),
+            boot.value
+                .as_ref()
+                .map_or_else(String::new, |v| v.to_string()),
             boot.source
         )),
         Drift::LiveNotPersisted => Some(format!(
-            "not persisted: after a reboot it would be {} ({})",
-            show(&boot.value),
-            boot.source
+            "not persisted: after a reboot it would be {}",
+            describe(&boot)
         )),
         Drift::Shadowed => {
             let mut parts: Vec<String> = shadowed

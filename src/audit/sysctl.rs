@@ -54,10 +54,10 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
     } else {
         None
     };
-    let view = snap
-        .persisted
-        .as_ref()
-        .map(|p| persisted::view(p, rule, info, snap.kernel, live.as_ref()));
+    let view = snap.persisted.as_ref().map(|p| {
+        let kd = super::boot_default::of(snap, key, info);
+        persisted::view(p, rule, info, snap.kernel, live.as_ref(), &kd)
+    });
     if let Some(v) = &view {
         f.persisted = Some(v.json.clone());
         f.drift = Some(v.drift.as_str().to_string());
@@ -69,7 +69,7 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
             Some(b) => (b.clone(), "will be"),
             None => {
                 return f.skip(format!(
-                    "{key}: no file sets it and its kernel default depends on the machine ({}), so its value after boot is unknown",
+                    "{key}: no file sets it and its kernel default depends on the machine ({}), so what it will be after boot cannot be told offline",
                     info.and_then(|i| i.default_for(snap.kernel)).unwrap_or("not in the catalog")
                 ))
             }

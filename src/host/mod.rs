@@ -3,6 +3,7 @@
 
 pub mod census;
 pub mod counters;
+pub mod defaults;
 pub mod fnmatch;
 pub mod netns;
 pub mod nginx;
@@ -77,6 +78,9 @@ pub struct Snapshot {
     pub persisted: Option<sysctl_d::Persisted>,
     /// Why `persisted` is None.
     pub persisted_skipped: Option<String>,
+    /// The kernel defaults a brand-new network namespace shows, read when a key no file
+    /// sets needs them (the live kernel only; see `defaults.rs`).
+    pub new_netns: Option<defaults::NewNetns>,
     pub nginx: NginxState,
     /// Listening sockets of the audited namespace, from the kernel (sock_diag). None when
     /// there is no live kernel to ask or listeners were not asked for.
@@ -196,6 +200,7 @@ pub fn snapshot(req: &Request) -> Snapshot {
             live: false,
             persisted: None,
             persisted_skipped: None,
+            new_netns: None,
             nginx: NginxState::Off,
             listeners: None,
             counters: None,
@@ -230,7 +235,35 @@ pub fn snapshot(req: &Request) -> Snapshot {
             ),
         });
     }
+    if *req.source == LiveSource::Kernel {
+        if let Some(p) = &snap.persisted {
+            if req.keys.iter().any(|k| needs_default(&snap, p, k)) {
+                snap.new_netns = Some(defaults::learn(req.keys));
+            }
+        }
+    }
     snap
+}
+
+/// Whether what `key` returns to at boot takes learning the kernel default: no file sets
+/// it under some loader, a new namespace would show its default, and the live value is
+/// not the catalog's default for this kernel (which would settle it: a fixed default is
+/// the same on every machine). Making a namespace costs about half a millisecond, so a
+/// host whose files set every key, or whose values are the catalog's, never pays it.
+fn needs_default(snap: &Snapshot, p: &sysctl_d::Persisted, key: &str) -> bool {
+    let Some(live) = snap.value(key) else {
+        return false;
+    };
+    if defaults::copied(key).is_some() {
+        return false;
+    }
+    let r = sysctl_d::resolve::resolve(p, key);
+    if r.procps.is_some() && r.systemd.is_some() {
+        return false;
+    }
+    crate::catalog::lookup(key)
+        .and_then(|i| i.default_for(snap.kernel))
+        .is_none_or(|d| d != live)
 }
 
 /// The values of these keys that could be read, as the kernel printed them.
@@ -307,6 +340,7 @@ fn read_live(source: &LiveSource, req: &Request) -> Snapshot {
         live: true,
         persisted: None,
         persisted_skipped: None,
+        new_netns: None,
         nginx: NginxState::Off,
         listeners: None,
         counters: Some(counters::Counters::read_net(&match source {
