@@ -75,9 +75,14 @@ fn a_fresh_namespace_with_no_files_is_in_sync_and_never_unknown() {
     let (_, j) = audit_json(&ns, &["--root", root]);
     let f = finding(&j, "net.ipv4.tcp_max_syn_backlog");
     assert_eq!(f["persisted"]["after_reboot"], want_backlog, "{f}");
-    assert_eq!(
-        f["persisted"]["after_reboot_source"],
-        "the kernel default, as a new network namespace shows it; no file sets it"
+    // Read from the hash size this kernel shows, with no namespace made: the live value
+    // is that default.
+    assert!(
+        f["persisted"]["after_reboot_source"]
+            .as_str()
+            .unwrap()
+            .contains("TCP hash this kernel shows; no file sets it"),
+        "{f}"
     );
     // The copied keys: said for what they are, and in-sync since the live value can be it.
     let (_, j) = audit_json(
@@ -164,26 +169,35 @@ fn without_root_the_default_is_said_not_guessed() {
     let bin_dir = tempfile::tempdir().unwrap();
     std::fs::copy(bin(), bin_dir.path().join("tuneguard")).unwrap();
     std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A key the catalog has no default for: only a new namespace would tell it.
+    let profile = write_profile(
+        bin_dir.path(),
+        "p",
+        "name: p\nsysctl:\n  net.ipv4.tcp_fastopen: {min: 0}\n  net.ipv4.tcp_max_syn_backlog: {min: 128}\n",
+    );
+    std::fs::set_permissions(&profile, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(bin_dir.path().join("tuneguard"))
         .args(["audit", "--no-nginx", "--format", "json", "--root"])
         .arg(bin_dir.path())
+        .args(["--profile"])
+        .arg(&profile)
         .output()
         .expect("setpriv (util-linux)");
     let j: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    let f = finding(&j, "net.ipv4.tcp_max_syn_backlog");
-    let text = f.to_string();
-    assert!(!text.contains("unknown"), "{text}");
+    let f = finding(&j, "net.ipv4.tcp_fastopen");
+    assert!(!f.to_string().contains("unknown"), "{f}");
     // The root is empty: no file sets it.
     assert_eq!(f["persisted"]["after_reboot"], Value::Null, "{f}");
     assert_eq!(f["drift"], "in-sync", "{f}");
-    assert!(
-        f["persisted"]["after_reboot_source"]
-            .as_str()
-            .unwrap()
-            .contains("learning it takes a new network namespace, which needs root"),
-        "{f}"
+    assert_eq!(
+        f["persisted"]["after_reboot_source"],
+        "the kernel default, not learned here: learning it takes a new network namespace, which needs root; no file sets it"
     );
+    // tcp_max_syn_backlog needs no namespace: the kernel shows its hash size to anyone.
+    let f = finding(&j, "net.ipv4.tcp_max_syn_backlog");
+    assert_eq!(f["drift"], "in-sync", "{f}");
+    assert_eq!(f["persisted"]["after_reboot"], f["live"], "{f}");
 }

@@ -7,7 +7,7 @@
 
 use super::persisted::{kernel_reading, AfterBoot};
 use crate::catalog::KeyInfo;
-use crate::host::defaults::copied;
+use crate::host::defaults::{copied, SYN_BACKLOG};
 use crate::host::Snapshot;
 use crate::profile::Value;
 
@@ -41,6 +41,13 @@ pub fn of(snap: &Snapshot, key: &str, info: Option<&KeyInfo>) -> KernelDefault {
             Err(_) => (catalog.clone(), "the kernel default".to_string()),
         },
         (None, _) if catalog.is_some() => (catalog, "the kernel default".to_string()),
+        (None, _) if key == SYN_BACKLOG && snap.syn_backlog_default.is_some() => {
+            let (v, how) = snap.syn_backlog_default.clone().unwrap_or_default();
+            (
+                kernel_reading(info, &v).ok(),
+                format!("the kernel default, {how}"),
+            )
+        }
         // tcp_rmem's max is computed from free memory at boot, and a new namespace copies
         // the host's current value: no running kernel shows the boot value again.
         (None, _) if copied(key).is_some() && key.starts_with("net.") => (
@@ -54,16 +61,18 @@ pub fn of(snap: &Snapshot, key: &str, info: Option<&KeyInfo>) -> KernelDefault {
             None,
             format!("the kernel default, which depends on the machine: {why}"),
         ),
-        (None, None) => {
-            let why = learned
-                .and_then(|n| n.failed.clone())
-                .or(text.map(str::to_string))
-                .unwrap_or_else(|| "the catalog does not know it".to_string());
-            (
-                None,
-                format!("the kernel default, which depends on the machine: {why}"),
-            )
-        }
+        (None, None) => (
+            None,
+            match (learned.and_then(|n| n.failed.as_deref()), text) {
+                (Some(why), _) => format!("the kernel default, not learned here: {why}"),
+                (None, Some(text)) => {
+                    format!("the kernel default, which depends on the machine: {text}")
+                }
+                (None, None) => {
+                    "the kernel default, which tuneguard's catalog does not know".into()
+                }
+            },
+        ),
     };
     KernelDefault {
         value,

@@ -61,22 +61,72 @@ pub fn copied(key: &str) -> Option<&'static str> {
     None
 }
 
-/// Makes a throwaway network namespace in a thread of its own and reads `keys` there.
-/// The calling thread's namespace is not touched.
-pub fn learn(keys: &[String]) -> NewNetns {
+/// tcp_max_syn_backlog's default is max(128, TCP established hash entries / 128)
+/// (tcp_set_hashinfo; /256 before 5.4), and since 6.1 the kernel shows the hash's size in
+/// net.ipv4.tcp_ehash_entries (negative in a child namespace that shares the host's).
+/// So this default can be read without making a namespace: the value one made from the
+/// audited namespace would show, unless tcp_child_ehash_entries sizes it otherwise.
+pub const SYN_BACKLOG: &str = "net.ipv4.tcp_max_syn_backlog";
+
+/// (value, how it was found) for tcp_max_syn_backlog, when this kernel shows its hash.
+pub fn syn_backlog_from_hash(
+    kernel: Option<crate::kversion::KernelVersion>,
+    initial: bool,
+) -> Option<(String, String)> {
+    if kernel.is_none_or(|k| k < crate::kversion::KernelVersion::new(5, 4)) {
+        return None;
+    }
+    let reader = Reader::new(LiveSource::Kernel);
+    let int = |k: &str| match reader.read(k) {
+        Reading::Value(v) => v.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    if int(CHILD_EHASH).is_some_and(|c| c != 0) {
+        return None;
+    }
+    // A child with a hash of its own (positive) was sized at its creation; a namespace
+    // made from it gets the host's hash, which only the initial one shows.
+    let entries = match int("net.ipv4.tcp_ehash_entries")? {
+        e if e > 0 && !initial => return None,
+        e => e.abs(),
+    };
+    Some((
+        (entries / 128).max(128).to_string(),
+        format!("1/128 of the {entries}-entry TCP hash this kernel shows"),
+    ))
+}
+
+/// A namespace being made and read on a thread of its own (`finish` waits for it).
+pub struct Learning(Result<std::thread::JoinHandle<NewNetns>, String>);
+
+/// Starts making a throwaway network namespace in a thread of its own and reading
+/// `keys` there. The calling thread's namespace is not touched.
+pub fn start(keys: &[String]) -> Learning {
     let keys = keys.to_vec();
-    let joined = std::thread::Builder::new()
-        .name("tuneguard-defaults".into())
-        .spawn(move || learn_here(&keys))
-        .map_err(|e| format!("starting a thread to make a network namespace: {e}"))
-        .and_then(|h| {
+    Learning(
+        std::thread::Builder::new()
+            .name("tuneguard-defaults".into())
+            .spawn(move || learn_here(&keys))
+            .map_err(|e| format!("starting a thread to make a network namespace: {e}")),
+    )
+}
+
+impl Learning {
+    pub fn finish(self) -> NewNetns {
+        let joined = self.0.and_then(|h| {
             h.join()
                 .map_err(|_| "the thread that reads a new network namespace failed".to_string())
         });
-    joined.unwrap_or_else(|why| NewNetns {
-        failed: Some(why),
-        ..NewNetns::default()
-    })
+        joined.unwrap_or_else(|why| NewNetns {
+            failed: Some(why),
+            ..NewNetns::default()
+        })
+    }
+}
+
+/// `start` and `finish`.
+pub fn learn(keys: &[String]) -> NewNetns {
+    start(keys).finish()
 }
 
 /// Runs on a thread that ends right after: it unshares its own network namespace.
