@@ -7,6 +7,7 @@ mod finding;
 mod keepalive;
 mod listeners;
 mod nginx;
+mod persist_remedy;
 mod persisted;
 mod sysctl;
 
