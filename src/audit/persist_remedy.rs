@@ -37,6 +37,7 @@ pub fn remedy(p: &Persisted, key: &str, value: &str) -> String {
             let why = match &a.glob {
                 Some(_) => "a glob line",
                 None if a.file.starts_with("/run") => "a runtime file, gone at reboot",
+                None if a.file.starts_with("/usr/local") => "outside /etc, where overrides belong",
                 None => "a package's file, replaced on upgrade",
             };
             outside.push(format!("{at} ({why}) wins under {under}"));

@@ -138,7 +138,8 @@ pub fn boot_value(
 
 fn at(a: &Assignment) -> String {
     match &a.glob {
-        Some(g) => format!("{}:{} (glob {g})", a.file.display(), a.line),
+        // No parentheses: messages put a source inside theirs.
+        Some(g) => format!("the glob {g} at {}:{}", a.file.display(), a.line),
         None => format!("{}:{}", a.file.display(), a.line),
     }
 }
