@@ -342,15 +342,7 @@ impl Task {
         }
         let (changed, failed, msg) = if !self.apply {
             let bad = p.findings.iter().filter(|f| f.fails_at(fail_on)).count();
-            let msg = format!(
-                "{} checks: {} pass, {} error, {} warning, {} info, {} skip",
-                summary.checks,
-                summary.pass,
-                summary.error,
-                summary.warning,
-                summary.info,
-                summary.skip
-            );
+            let msg = summary.counts();
             (false, bad > 0, msg)
         } else {
             match outcome {

@@ -211,6 +211,7 @@ impl Select {
                 bail!("--netns needs a name (see `ip netns list`) or a path");
             }
         }
+        check_root(&self.root)?;
         let cwd = || std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         let nginx = match (&self.nginx_conf, &self.nginx_dump) {
             _ if self.no_nginx || self.only == Some(Only::Sysctl) => NginxWant::Off,
@@ -249,6 +250,26 @@ impl Select {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
         })
+    }
+}
+
+/// A `--root` that is not a directory is a mistake (a typo in a CI job's deploy path),
+/// never an empty tree: auditing built-in defaults there would pass and go green.
+pub fn check_root(root: &std::path::Path) -> Result<()> {
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => bail!(
+            "--root {}: not a directory (give the directory that holds the tree's etc/, or / for this host)",
+            root.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "--root {}: no such directory (give the directory that holds the tree's etc/, or / for this host)",
+            root.display()
+        ),
+        Err(e) => bail!(
+            "--root {}: {e} (give the directory that holds the tree's etc/, or / for this host)",
+            root.display()
+        ),
     }
 }
 

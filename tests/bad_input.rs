@@ -384,3 +384,36 @@ fn impossible_rules_are_errors() {
         "p.yaml:3:3: waiver for `net.ipv4.tcp_fin_timeout`, but no rule",
     );
 }
+
+/// A CI job with a typo in its deploy path must not go green: a `--root` that does not
+/// exist, or is a file, is exit 2 naming it, for every command that takes one, and
+/// nothing is audited.
+#[test]
+fn a_root_that_is_not_a_directory_is_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nosuch");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let (missing, file) = (missing.to_str().unwrap(), file.to_str().unwrap());
+    for (root, why) in [(missing, "no such directory"), (file, "not a directory")] {
+        let runs: [&[&str]; 5] = [
+            &["audit", "--root", root, "--proc", "none"],
+            &[
+                "audit", "--root", root, "--proc", "none", "--format", "json",
+            ],
+            &["apply", "--root", root, "--proc", "none", "--dry-run"],
+            &["observe", "--root", root, "--once"],
+            &["profiles", "list", "--root", root],
+        ];
+        for args in runs {
+            let r = run(args);
+            assert_eq!(r.code, 2, "{args:?}: {} {}", r.stdout, r.stderr);
+            assert!(
+                r.stderr.contains(&format!("--root {root}: {why}")),
+                "{args:?}: {}",
+                r.stderr
+            );
+            assert!(!r.stdout.contains("checks:"), "{args:?}: {}", r.stdout);
+        }
+    }
+}

@@ -68,16 +68,11 @@ fn permission_problems_name_the_key_and_what_to_run() {
         .unwrap();
     }
     let root = dirs.root.path().to_str().unwrap();
+    // A readable directory with no configuration in it (a --root must exist).
+    let empty_root = bin_dir.path().to_str().unwrap();
     let (code, err) = as_nobody(
         bin_dir.path(),
-        &[
-            "audit",
-            "--proc",
-            root,
-            "--no-nginx",
-            "--root",
-            "/nonexistent",
-        ],
+        &["audit", "--proc", root, "--no-nginx", "--root", empty_root],
     );
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -94,7 +89,7 @@ fn permission_problems_name_the_key_and_what_to_run() {
             &ns.name,
             "--no-nginx",
             "--root",
-            "/nonexistent",
+            empty_root,
         ],
     );
     assert_eq!(code, 2, "{err}");

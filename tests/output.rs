@@ -134,12 +134,14 @@ fn explain_prints_the_catalog_and_refuses_unknown_keys() {
 
 #[test]
 fn profiles_list_show_validate() {
-    let r = run(&["profiles", "list", "--root", "/nonexistent"]);
+    let empty = tempfile::tempdir().unwrap();
+    let empty = empty.path().to_str().unwrap();
+    let r = run(&["profiles", "list", "--root", empty]);
     assert_eq!(r.code, 0);
     for (name, _) in tuneguard::profile::BUILTIN {
         assert!(r.stdout.contains(name), "{}", r.stdout);
     }
-    let r = run(&["profiles", "show", "web-frontend", "--root", "/nonexistent"]);
+    let r = run(&["profiles", "show", "web-frontend", "--root", empty]);
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("extends: [baseline]"));
     assert!(
@@ -170,4 +172,48 @@ fn profiles_list_show_validate() {
     let r = run(&["profiles", "validate", &p]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("ok"));
+}
+
+/// One finding is "1 check", and a source inside a message's parentheses has none of
+/// its own ("(the kernel default (no file sets it))" was printed before).
+#[test]
+fn one_check_and_no_nested_parentheses() {
+    let dirs = Dirs::new();
+    let profile = write_profile(
+        dirs.state.path(),
+        "one",
+        "name: one\nsysctl:\n  net.ipv4.tcp_fin_timeout: {max: 30}\n",
+    );
+    let r = offline(
+        dirs.root.path(),
+        &["--profile", &profile, "--kernel", "6.1"],
+    );
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("1 check: 0 pass, 0 error, 1 warning")),
+        "{}",
+        r.stdout
+    );
+
+    let ns = Netns::new();
+    ns.set("net.ipv4.tcp_fin_timeout", "20");
+    let r = run(&[
+        "audit",
+        "--netns",
+        &ns.name,
+        "--no-nginx",
+        "--root",
+        dirs.root.path().to_str().unwrap(),
+        "--profile",
+        &profile,
+    ]);
+    assert!(
+        r.stdout.contains(
+            "not persisted: after a reboot it would be 60 (the kernel default, as a new network namespace shows it; no file sets it)"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("))"), "{}", r.stdout);
 }

@@ -1,11 +1,13 @@
 //! Deciding: a pure function of a Snapshot and a Profile. One module per check family,
 //! each with its messages beside it.
 
+mod boot_default;
 mod evidence;
 mod finding;
 mod keepalive;
 mod listeners;
 mod nginx;
+mod persist_remedy;
 mod persisted;
 mod sysctl;
 
@@ -43,6 +45,21 @@ impl Summary {
             }
         }
         s
+    }
+
+    /// "9 checks: 6 pass, 1 error, 0 warning, 0 info, 2 skip" ("1 check: ..."), the one
+    /// wording of the text report and the Ansible module's message.
+    pub fn counts(&self) -> String {
+        format!(
+            "{} {}: {} pass, {} error, {} warning, {} info, {} skip",
+            self.checks,
+            if self.checks == 1 { "check" } else { "checks" },
+            self.pass,
+            self.error,
+            self.warning,
+            self.info,
+            self.skip
+        )
     }
 }
 

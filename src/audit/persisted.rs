@@ -2,6 +2,7 @@
 //! key will have after boot, and the drift class of SPEC.md. Also the findings about the
 //! files themselves (unreadable files, malformed lines).
 
+use super::boot_default::{describe, KernelDefault};
 use super::Finding;
 use crate::catalog::{accept, KeyInfo, Meaning};
 use crate::host::sysctl_d::parse::LineKind;
@@ -116,7 +117,7 @@ pub(crate) fn after_writes(
             },
             None => AfterBoot {
                 value: None,
-                source: "the kernel default (no file sets it)".into(),
+                source: "the kernel default; no file sets it".into(),
                 rejected: None,
                 from_file: false,
                 line: None,
@@ -139,7 +140,7 @@ pub(crate) fn after_writes(
     }
     let source = match (line, writes.is_empty()) {
         (Some(a), _) => at(a),
-        (None, true) => "the kernel default (no file sets it)".into(),
+        (None, true) => "the kernel default; no file sets it".into(),
         (None, false) => "the kernel default".into(),
     };
     let rejected = (!refused.is_empty()).then(|| {
@@ -184,7 +185,8 @@ pub fn boot_value(
 
 fn at(a: &Assignment) -> String {
     match &a.glob {
-        Some(g) => format!("{}:{} (glob {g})", a.file.display(), a.line),
+        // No parentheses: messages put a source inside theirs.
+        Some(g) => format!("the glob {g} at {}:{}", a.file.display(), a.line),
         None => format!("{}:{}", a.file.display(), a.line),
     }
 }
@@ -209,6 +211,7 @@ pub fn view(
     info: Option<&KeyInfo>,
     kernel: Option<KernelVersion>,
     live: Option<&Value>,
+    kd: &KernelDefault,
 ) -> View {
     let key = rule.key.as_str();
     let meaning = info.map_or(Meaning::Plain, |i| i.meaning);
@@ -218,8 +221,8 @@ pub fn view(
         Loader::Procps => Loader::Systemd,
     };
     let boot_winner = r.winner(p.boot);
-    let boot = after_loader(&r, p.boot, info, kernel);
-    let other = after_loader(&r, other_loader, info, kernel);
+    let boot = kd.fill(after_loader(&r, p.boot, info, kernel));
+    let other = kd.fill(after_loader(&r, other_loader, info, kernel));
     let disagree = !r.all.is_empty() && !same(&boot.value, &other.value, meaning);
     let holds = |v: &Option<Value>| {
         v.as_ref()
@@ -243,7 +246,11 @@ pub fn view(
         Drift::LoadersDisagree
     } else if boot.from_file && !holds(&boot.value) {
         Drift::PersistedBelowProfile
-    } else if live.is_some_and(|l| !same(&Some(l.clone()), &boot.value, meaning)) {
+    } else if live.is_some_and(|l| match &boot.value {
+        Some(_) => !same(&Some(l.clone()), &boot.value, meaning),
+        // A default no running kernel shows: lost only if the live value cannot be it.
+        None => kd.excludes(l),
+    }) {
         Drift::LiveNotPersisted
     } else if !shadowed.is_empty() || !r.masked.is_empty() {
         Drift::Shadowed
@@ -275,19 +282,16 @@ pub fn view(
         "excluded": r.excluded.iter().map(|(f, l)| json!({ "file": f, "line": l })).collect::<Vec<_>>(),
     });
 
-    let show = |v: &Option<Value>| v.as_ref().map_or("unknown".to_string(), |v| v.to_string());
     let note = match drift {
         Drift::InSync => boot.rejected.clone(),
         Drift::LoadersDisagree => Some(
             [
                 Some(format!(
-                    "{} sets {} ({}) but {} would set {} ({})",
+                    "{} sets {} but {} would set {}",
                     p.boot.name(),
-                    show(&boot.value),
-                    boot.source,
+                    describe(&boot),
                     other_loader.name(),
-                    show(&other.value),
-                    other.source
+                    describe(&other),
                 )),
                 boot.rejected
                     .as_ref()
@@ -304,13 +308,14 @@ pub fn view(
         ),
         Drift::PersistedBelowProfile => Some(format!(
             "persisted as {} in {}",
-            show(&boot.value),
+            boot.value
+                .as_ref()
+                .map_or_else(String::new, |v| v.to_string()),
             boot.source
         )),
         Drift::LiveNotPersisted => Some(format!(
-            "not persisted: after a reboot it would be {} ({})",
-            show(&boot.value),
-            boot.source
+            "not persisted: after a reboot it would be {}",
+            describe(&boot)
         )),
         Drift::Shadowed => {
             let mut parts: Vec<String> = shadowed

@@ -54,10 +54,10 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
     } else {
         None
     };
-    let view = snap
-        .persisted
-        .as_ref()
-        .map(|p| persisted::view(p, rule, info, snap.kernel, live.as_ref()));
+    let view = snap.persisted.as_ref().map(|p| {
+        let kd = super::boot_default::of(snap, key, info);
+        persisted::view(p, rule, info, snap.kernel, live.as_ref(), &kd)
+    });
     if let Some(v) = &view {
         f.persisted = Some(v.json.clone());
         f.drift = Some(v.drift.as_str().to_string());
@@ -69,7 +69,7 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
             Some(b) => (b.clone(), "will be"),
             None => {
                 return f.skip(format!(
-                    "{key}: no file sets it and its kernel default depends on the machine ({}), so its value after boot is unknown",
+                    "{key}: no file sets it and its kernel default depends on the machine ({}), so what it will be after boot cannot be told offline",
                     info.and_then(|i| i.default_for(snap.kernel)).unwrap_or("not in the catalog")
                 ))
             }
@@ -169,9 +169,10 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
         ) {
             f.message = format!("{}; {n}", f.message);
         }
-        if reboot_breaks {
+        if let (true, Some(p)) = (reboot_breaks, &snap.persisted) {
             f.remedy = Some(format!(
-                "persist it: put `{key} = {value}` in a file under /etc/sysctl.d whose name sorts after every other file that sets {key}"
+                "persist it: {}",
+                super::persist_remedy::remedy(p, key, &value.to_sysctl_string())
             ));
         }
     }
@@ -327,7 +328,10 @@ fn remedy(snap: &Snapshot, key: &str, v: &Value) -> String {
     };
     let write = format!("sysctl -w {arg}");
     match &snap.netns.target {
-        _ if !snap.live => format!("set {arg} in a file under /etc/sysctl.d/"),
+        _ if !snap.live => match &snap.persisted {
+            Some(p) => super::persist_remedy::remedy(p, key, &value),
+            None => format!("set {arg} in a file under /etc/sysctl.d/"),
+        },
         None => write,
         Some(Target::Pid(pid)) => format!("nsenter --net=/proc/{pid}/ns/net {write}"),
         Some(Target::Netns(n)) if n.contains('/') => format!("nsenter --net={n} {write}"),

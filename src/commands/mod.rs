@@ -160,6 +160,7 @@ fn read_host(sel: &Selected, profile: &Profile) -> Result<host::Snapshot> {
 }
 
 fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Result<i32> {
+    crate::cli::check_root(root)?;
     let library = Library::load(root)?;
     match action {
         ProfilesAction::List => {

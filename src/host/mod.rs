@@ -3,6 +3,7 @@
 
 pub mod census;
 pub mod counters;
+pub mod defaults;
 pub mod fnmatch;
 pub mod netns;
 pub mod nginx;
@@ -77,6 +78,12 @@ pub struct Snapshot {
     pub persisted: Option<sysctl_d::Persisted>,
     /// Why `persisted` is None.
     pub persisted_skipped: Option<String>,
+    /// The kernel defaults a brand-new network namespace shows, read when a key no file
+    /// sets needs them (the live kernel only; see `defaults.rs`).
+    pub new_netns: Option<defaults::NewNetns>,
+    /// tcp_max_syn_backlog's default from the hash size the kernel shows, (value, how):
+    /// the live kernel only, when a file does not set it under some loader.
+    pub syn_backlog_default: Option<(String, String)>,
     pub nginx: NginxState,
     /// Listening sockets of the audited namespace, from the kernel (sock_diag). None when
     /// there is no live kernel to ask or listeners were not asked for.
@@ -196,17 +203,14 @@ pub fn snapshot(req: &Request) -> Snapshot {
             live: false,
             persisted: None,
             persisted_skipped: None,
+            new_netns: None,
+            syn_backlog_default: None,
             nginx: NginxState::Off,
             listeners: None,
             counters: None,
         },
         source => read_live(source, req),
     };
-    if req.listeners && *req.source == LiveSource::Kernel {
-        snap.listeners = Some(read_listeners());
-    }
-    let running = snap.listeners.as_ref().and_then(|l| l.as_ref().ok());
-    snap.nginx = read_nginx(req, running);
     // Boot-time loaders run in the host's initial namespace; a child namespace starts
     // from kernel defaults, so the host's files say nothing about it, unless the user
     // points --root at files meant for it.
@@ -230,7 +234,64 @@ pub fn snapshot(req: &Request) -> Snapshot {
             ),
         });
     }
+    // Learning kernel defaults runs on a thread of its own while nginx and the
+    // listeners are read here.
+    if let (Some(p), LiveSource::Kernel) = (&snap.persisted, req.source) {
+        if req.keys.iter().any(|k| k == defaults::SYN_BACKLOG)
+            && !set_by_both(p, defaults::SYN_BACKLOG)
+        {
+            snap.syn_backlog_default =
+                defaults::syn_backlog_from_hash(snap.kernel, snap.netns.initial == Some(true));
+        }
+    }
+    let learning = match (&snap.persisted, req.source) {
+        (Some(p), LiveSource::Kernel) if req.keys.iter().any(|k| needs_default(&snap, p, k)) => {
+            Some(defaults::start(req.keys))
+        }
+        _ => None,
+    };
+    if req.listeners && *req.source == LiveSource::Kernel {
+        snap.listeners = Some(read_listeners());
+    }
+    let running = snap.listeners.as_ref().and_then(|l| l.as_ref().ok());
+    snap.nginx = read_nginx(req, running);
+    snap.new_netns = learning.map(defaults::Learning::finish);
     snap
+}
+
+/// Whether what `key` returns to at boot takes learning the kernel default: no file sets
+/// it under some loader, a new namespace would show its default, and the live value is
+/// not the catalog's default for this kernel (which would settle it: a fixed default is
+/// the same on every machine). Making a namespace costs about half a millisecond, so a
+/// host whose files set every key, or whose values are the catalog's, never pays it.
+fn needs_default(snap: &Snapshot, p: &sysctl_d::Persisted, key: &str) -> bool {
+    let Some(live) = snap.value(key) else {
+        return false;
+    };
+    if defaults::copied(key).is_some() {
+        return false;
+    }
+    if set_by_both(p, key) {
+        return false;
+    }
+    if key == defaults::SYN_BACKLOG
+        && snap
+            .syn_backlog_default
+            .as_ref()
+            .is_some_and(|(v, _)| v == live)
+    {
+        return false;
+    }
+    crate::catalog::lookup(key)
+        .and_then(|i| i.default_for(snap.kernel))
+        .is_none_or(|d| d != live)
+}
+
+/// Whether a file sets `key` under both loaders (what the kernel then keeps is audit's
+/// business: a default is needed only where no file's value applies).
+fn set_by_both(p: &sysctl_d::Persisted, key: &str) -> bool {
+    let r = sysctl_d::resolve::resolve(p, key);
+    r.procps.is_some() && r.systemd.is_some()
 }
 
 /// The values of these keys that could be read, as the kernel printed them.
@@ -307,6 +368,8 @@ fn read_live(source: &LiveSource, req: &Request) -> Snapshot {
         live: true,
         persisted: None,
         persisted_skipped: None,
+        new_netns: None,
+        syn_backlog_default: None,
         nginx: NginxState::Off,
         listeners: None,
         counters: Some(counters::Counters::read_net(&match source {

@@ -111,11 +111,7 @@ pub fn render(r: &AuditReport, style: Style, verbosity: Verbosity) -> String {
     } else {
         style.green("OK")
     };
-    let _ = writeln!(
-        out,
-        "{} checks: {} pass, {} error, {} warning, {} info, {} skip: {verdict}",
-        s.checks, s.pass, s.error, s.warning, s.info, s.skip
-    );
+    let _ = writeln!(out, "{}: {verdict}", s.counts());
     if verbosity == Verbosity::Normal && r.findings.iter().any(|f| f.status == Status::Fail) {
         let _ = writeln!(
             out,
