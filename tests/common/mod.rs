@@ -312,3 +312,4 @@ pub mod apply;
 pub mod impostor;
 pub mod incident;
 pub mod nginx;
+pub mod oracle;
