@@ -707,6 +707,27 @@ fn check_layout(layout: &Layout) -> Vec<String> {
         }
     }
 
+    // Every line tuneguard lists as shadowed, masked or excluded names the key.
+    for &k in &present {
+        let p = persisted(&j, k);
+        for list in ["shadowed", "masked", "excluded"] {
+            for e in p[list].as_array().into_iter().flatten() {
+                let (f, n) = (plain(&e["file"]), e["line"].as_u64().unwrap_or(0) as usize);
+                let real = oracle::resolve_in(tree, &f);
+                let named = lines
+                    .iter()
+                    .any(|x| x.real == real && x.line == n && fnmatch(&x.key, k));
+                if !named {
+                    say(
+                        k,
+                        list,
+                        format!("tuneguard lists {f}:{n}, a line that does not name the key"),
+                    );
+                }
+            }
+        }
+    }
+
     // 2. after_reboot: what the boot loader leaves.
     let boot = layout.boot;
     for &k in &present {
@@ -858,7 +879,7 @@ fn on_all_layouts(check: fn(&Layout) -> Vec<String>) -> (usize, Vec<String>) {
 }
 
 #[test]
-fn the_corpus_has_forty_real_files_and_every_layout_kind() {
+fn every_corpus_file_has_its_origin_and_the_layouts_cover_every_kind() {
     let ls = layouts();
     assert!(ls.len() >= 25, "{} layouts", ls.len());
     assert!(

@@ -46,8 +46,17 @@ const BINARIES: [&str; 2] = ["/usr/sbin/sysctl", "/lib/systemd/systemd-sysctl"];
 fn kit() -> &'static Path {
     static KIT: OnceLock<PathBuf> = OnceLock::new();
     KIT.get_or_init(|| {
-        let kit = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("oracle-kit-{}", std::process::id()));
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        // Kits of earlier runs whose process is gone.
+        for e in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some(pid) = name.strip_prefix("oracle-kit-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let kit = tmp.join(format!("oracle-kit-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&kit);
         std::fs::create_dir_all(kit.join("bin")).unwrap();
         std::fs::create_dir_all(kit.join("lib")).unwrap();
