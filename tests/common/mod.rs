@@ -309,6 +309,7 @@ pub fn plain(v: &serde_json::Value) -> String {
 }
 
 pub mod apply;
+pub mod corpus;
 pub mod impostor;
 pub mod incident;
 pub mod nginx;

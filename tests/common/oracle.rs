@@ -10,7 +10,8 @@
 //! tree under test is exactly what the loaders see as /.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use super::Netns;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -253,4 +254,142 @@ pub fn set_line_value(file: &Path, line: usize, value: &str) {
         .unwrap_or_else(|| panic!("{}:{line} has no value to replace", file.display()));
     l.splice(s..e, value.bytes());
     std::fs::write(file, lines.join(&b'\n')).unwrap();
+}
+
+/// The net.* keys a fresh namespace has and may write, and their values there (the kernel
+/// defaults a namespace starts from). Keys read-only there (rmem_max and the other
+/// host-wide ones a child namespace only sees) are left out: the loaders cannot set them in
+/// the oracle's namespace, and on the host they are not the namespace's own.
+pub fn fresh_values() -> &'static BTreeMap<String, String> {
+    static V: std::sync::OnceLock<BTreeMap<String, String>> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        let ns = Netns::new();
+        let ro = ns.exec(&["find", "/proc/sys/net", "-type", "f", "!", "-perm", "-u+w"]);
+        let ro: BTreeSet<String> = String::from_utf8_lossy(&ro.stdout)
+            .lines()
+            .map(|p| p.trim_start_matches("/proc/sys/").replace('/', "."))
+            .collect();
+        let out = ns.exec(&["sysctl", "-a", "-r", "^net\\."]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(" = "))
+            .filter(|(k, _)| !ro.contains(*k))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    v.split_whitespace().collect::<Vec<_>>().join(" "),
+                )
+            })
+            .collect()
+    })
+}
+
+/// One assignment line of a file under a tree, as both loaders parse it.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// The path as the loaders name it (`/etc/sysctl.d/x.conf`).
+    pub file: String,
+    /// The file it really is under the tree (links resolved): the line's identity.
+    pub real: PathBuf,
+    pub line: usize,
+    pub key: String,
+    pub value: Option<String>,
+}
+
+/// Every assignment or exclusion line of every `*.conf` file the loaders may read (masked
+/// ones included) and of /etc/sysctl.conf: the oracle's own list, independent of tuneguard.
+pub fn lines_of(tree: &Path) -> Vec<Line> {
+    let mut files = Vec::new();
+    for d in super::corpus::DIRS {
+        for e in std::fs::read_dir(tree.join(d))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.ends_with(".conf") {
+                files.push(format!("/{d}/{name}"));
+            }
+        }
+    }
+    files.push("/etc/sysctl.conf".into());
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for f in files {
+        let real = resolve_in(tree, &f);
+        if !seen.insert(real.clone()) {
+            continue;
+        }
+        let Ok(text) = std::fs::read(&real) else {
+            continue;
+        };
+        for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
+            let l = String::from_utf8_lossy(raw);
+            let l = l.trim_matches(|c: char| c.is_whitespace());
+            if l.is_empty() || l.starts_with('#') || l.starts_with(';') {
+                continue;
+            }
+            let (k, v) = match l.split_once('=') {
+                Some((k, v)) => (k, Some(v.split_whitespace().collect::<Vec<_>>().join(" "))),
+                None => (l, None),
+            };
+            let key = k.trim().trim_start_matches('-').trim().replace('/', ".");
+            out.push(Line {
+                file: f.clone(),
+                real: real.clone(),
+                line: i + 1,
+                key,
+                value: v,
+            });
+        }
+    }
+    out
+}
+
+pub fn fnmatch(pattern: &str, key: &str) -> bool {
+    if pattern == key {
+        return true;
+    }
+    if !pattern.contains(['*', '?', '[']) {
+        return false;
+    }
+    let p = std::ffi::CString::new(pattern.replace('.', "/")).unwrap();
+    let k = std::ffi::CString::new(key.replace('.', "/")).unwrap();
+    // SAFETY: both are NUL-terminated strings that outlive the call.
+    unsafe { libc::fnmatch(p.as_ptr(), k.as_ptr(), libc::FNM_PATHNAME) == 0 }
+}
+
+/// A valid value for `key` unlike any in `avoid`.
+pub fn sentinel(key: &str, avoid: &[&str]) -> String {
+    let cands: &[&str] = match key {
+        "net.ipv4.ip_local_port_range" => &["20000 50000", "20001 50001"],
+        "net.ipv4.ping_group_range" => &["1 2", "3 4"],
+        "net.core.default_qdisc" => &["pfifo_fast", "fq"],
+        _ => {
+            // The fresh value with its last field raised by 1, 2, 3 (as many fields as the
+            // key has: a shorter write would set only the first ones), or 0/1/2 for a flag.
+            let v = fresh_values().get(key).map(String::as_str).unwrap_or("0");
+            if matches!(v, "0" | "1" | "2") {
+                &["0", "1", "2"]
+            } else {
+                let mut f: Vec<i64> = v.split_whitespace().map(|x| x.parse().unwrap()).collect();
+                let last = f.len() - 1;
+                let base = f[last];
+                let mut out = Vec::new();
+                for d in 1..=3 {
+                    f[last] = base + d;
+                    out.push(f.iter().map(i64::to_string).collect::<Vec<_>>().join(" "));
+                }
+                return out
+                    .into_iter()
+                    .find(|c| !avoid.contains(&c.as_str()))
+                    .unwrap_or_else(|| panic!("no sentinel for {key}"));
+            }
+        }
+    };
+    cands
+        .iter()
+        .find(|c| !avoid.contains(c))
+        .unwrap_or_else(|| panic!("no sentinel for {key}"))
+        .to_string()
 }
