@@ -423,3 +423,64 @@ fn the_real_loaders_agree_with_tuneguard_on_every_layout() {
         bad.join("\n")
     );
 }
+
+/// The oracle's own guarantee: a tree full of host-wide lines (kernel.*, vm.*, fs.*, and
+/// net.core.rmem_max, which a child namespace sees read-only) changes nothing on the host,
+/// while its per-namespace net.* line does take effect in the loader's namespace.
+#[test]
+fn the_oracle_cannot_touch_the_host() {
+    require_root();
+    let host_keys = [
+        "kernel.pid_max",
+        "vm.swappiness",
+        "fs.protected_regular",
+        "net.core.rmem_max",
+        "net.core.somaxconn",
+    ];
+    let host = || -> Vec<String> {
+        host_keys
+            .iter()
+            .map(|k| std::fs::read_to_string(format!("/proc/sys/{}", k.replace('.', "/"))).unwrap())
+            .collect()
+    };
+    let before = host();
+    let d = Dirs::new();
+    let odd = |v: &str| (v.trim().parse::<i64>().unwrap() + 7).to_string();
+    let mut text = String::new();
+    for (k, v) in host_keys.iter().zip(&before) {
+        let v = if *k == "fs.protected_regular" {
+            "0".into()
+        } else {
+            odd(v)
+        };
+        text.push_str(&format!("{k} = {v}\n"));
+    }
+    d.write("etc/sysctl.d/10-host.conf", &text);
+    d.write("usr/lib/sysctl.d/10-host.conf", &text);
+    d.write("lib/sysctl.d/20-host.conf", &text);
+    d.write("etc/sysctl.conf", &text);
+    for l in Loader::BOTH {
+        let got = oracle::load(d.root.path(), l, &["net.core.somaxconn"]);
+        assert_eq!(
+            got["net.core.somaxconn"],
+            odd(&before[4]),
+            "{l:?} did not run"
+        );
+    }
+    assert_eq!(host(), before, "an oracle run changed the host");
+}
+
+#[test]
+fn a_sentinel_replaces_only_the_value_bytes() {
+    let d = Dirs::new();
+    let f = d.write(
+        "x.conf",
+        "# c\r\nnet.core.somaxconn = 600 #note\r\n\tnet.ipv4.tcp_fin_timeout=30\n",
+    );
+    oracle::set_line_value(&f, 2, "4111");
+    oracle::set_line_value(&f, 3, "31");
+    assert_eq!(
+        std::fs::read_to_string(&f).unwrap(),
+        "# c\r\nnet.core.somaxconn = 4111 #note\r\n\tnet.ipv4.tcp_fin_timeout=31\n"
+    );
+}
