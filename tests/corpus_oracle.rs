@@ -306,6 +306,22 @@ fn check_layout(layout: &Layout) -> Vec<String> {
                         ),
                     );
                 }
+                // Live, the answer for a reboot is the same as offline: the boot loader's.
+                let after = f.map(|f| &f["persisted"]["after_reboot"]);
+                let after = match after {
+                    Some(v) if !v.is_null() => s(v),
+                    _ => "unknown".into(),
+                };
+                if mode == "live" && after != base[&boot][k.as_str()] {
+                    say(
+                        k,
+                        &format!("after_reboot {profile} live"),
+                        format!(
+                            "tuneguard says {after}, {boot:?} boots it to {}",
+                            base[&boot][k.as_str()]
+                        ),
+                    );
+                }
             }
         }
     }
