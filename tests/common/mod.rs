@@ -309,6 +309,8 @@ pub fn plain(v: &serde_json::Value) -> String {
 }
 
 pub mod apply;
+pub mod corpus;
 pub mod impostor;
 pub mod incident;
 pub mod nginx;
+pub mod oracle;
