@@ -428,9 +428,10 @@ fn apply_and_check(d: &Dirs, profile: &str, want: &[(&str, &str)], check: impl F
 }
 
 #[test]
-fn apply_wins_for_both_loaders_when_systemd_keeps_the_first_of_equal_values() {
-    // Issue 14: systemd-sysctl keeps 60-a's line (70-b repeats its value), so editing
-    // 60-a alone let 70-b's 300 win after a reboot.
+fn apply_wins_for_both_loaders_when_lines_repeat_a_value() {
+    // Issue 14: 60-a and 70-b both set 300, sysctl.conf 600. systemd-sysctl skips 70-b's
+    // repeat, but 70-b is the line that decides (edit 60-a alone and 70-b's 300 replaces
+    // it), so apply edits 70-b for systemd and sysctl.conf for procps, and 60-a stays.
     let d = Dirs::new();
     d.write(
         "etc/sysctl.d/60-a.conf",
@@ -447,13 +448,13 @@ fn apply_wins_for_both_loaders_when_systemd_keeps_the_first_of_equal_values() {
         &[("net.ipv4.tcp_keepalive_time", "240")],
         |d| {
             // Only value bytes changed, only under /etc; no drop-in was needed.
-            for f in ["etc/sysctl.d/60-a.conf", "etc/sysctl.d/70-b.conf"] {
+            assert_eq!(
+                read(d, "etc/sysctl.d/60-a.conf"),
+                "net.ipv4.tcp_keepalive_time = 300\n"
+            );
+            for f in ["etc/sysctl.d/70-b.conf", "etc/sysctl.conf"] {
                 assert_eq!(read(d, f), "net.ipv4.tcp_keepalive_time = 240\n", "{f}");
             }
-            assert_eq!(
-                read(d, "etc/sysctl.conf"),
-                "net.ipv4.tcp_keepalive_time = 240\n"
-            );
         },
     );
 }

@@ -7,9 +7,10 @@
 //! - `-key` (exclusion) keeps globs off the key. In systemd it also replaces an earlier
 //!   exact assignment of the key (its option table holds one entry per key), so the key
 //!   is then not set at all; procps still writes the exact assignment.
-//! - systemd keeps the *first* line when a key is assigned the same value again, and
-//!   moves a re-assigned key with a new value to the end of its order (which decides
-//!   between globs).
+//! - systemd skips a line that assigns a key the value it already has (keeping the
+//!   entry's place in its order), and moves a re-assigned key with a new value to the end
+//!   of its order (which decides between globs). Of equal repeats the *last* is named as
+//!   the winner: editing an earlier one alone makes them differ, and the last one wins.
 //! - systemd expands `{a,b}` in a glob key; procps takes the brace literally.
 //!
 //! What each loader *writes*, in order, is what decides the value after boot, since the
@@ -213,15 +214,21 @@ fn systemd(p: &Persisted, key: &str) -> Vec<Assignment> {
         if !sets(Loader::Systemd, k, braces, key) {
             continue;
         }
-        if table.get(k.as_str()).is_some_and(|t| t.1 == value) {
-            continue;
-        }
         let here = Assignment {
             file: file.clone(),
             line,
             value: value.cloned().unwrap_or_default(),
             glob: is_glob(k).then(|| k.clone()),
         };
+        // A repeat of the same value: systemd skips it and keeps the first entry, with
+        // its place in the order. But the later line is the one that decides: edit the
+        // first alone and the two differ, so the later replaces it (proven with
+        // sentinels against systemd-sysctl in tests/corpus_oracle.rs). It is named as
+        // the line that wins.
+        if let Some(t) = table.get_mut(k.as_str()).filter(|t| t.1 == value) {
+            t.2 = here;
+            continue;
+        }
         table.insert(k, (order, value, here));
     }
     if let Some((_, value, at)) = table.get(key) {
@@ -357,7 +364,7 @@ mod tests {
     }
 
     #[test]
-    fn systemd_keeps_the_first_line_of_a_repeated_value() {
+    fn systemd_names_the_last_line_of_a_repeated_value() {
         let p = tree(
             &[(
                 "/etc/sysctl.d/10-a.conf",
@@ -367,7 +374,7 @@ mod tests {
         );
         let r = resolve(&p, K);
         assert_eq!(r.procps.unwrap().line, 2);
-        assert_eq!(r.systemd.unwrap().line, 1);
+        assert_eq!(r.systemd.unwrap().line, 2);
     }
 
     #[test]

@@ -157,8 +157,8 @@ impl InPlace {
 }
 
 /// Edits the winning line for each loader until `w` holds under both on the planned
-/// tree (`base` plus `planned`): editing one line can hand the win to another (systemd
-/// keeps the first of two equal values, so editing it makes a later one win). False
+/// tree (`base` plus `planned`): editing one line can hand the win to another (of two
+/// lines with equal values, editing one makes the other decide). False
 /// when a winner is a glob, outside /etc, in `frozen`, or nothing sets the key.
 fn edit_winners(
     p: &Persisted,
@@ -636,8 +636,8 @@ mod tests {
             .collect()
     }
 
-    /// Issue 14's tree: systemd keeps the first of two equal values, so editing 60-a
-    /// alone hands the win to 70-b.
+    /// Issue 14's tree: two lines repeat a value; whichever is edited alone, the other
+    /// decides unless the plan checks the planned tree again.
     #[test]
     fn every_line_that_would_win_is_edited_before_the_plan_is_returned() {
         const K: &str = "net.ipv4.tcp_keepalive_time";
