@@ -264,27 +264,8 @@ fn convert(shape: &Shape, neg: bool, mag: u64, hz: u32) -> Result<i64, String> {
 mod tests {
     use super::*;
 
-    const INT_GE0: Shape = Shape {
-        fields: 1,
-        min: Some(0),
-        max: None,
-        ascending: false,
-        handler: Handler::Int,
-    };
-    const U8: Shape = Shape {
-        fields: 1,
-        min: Some(0),
-        max: Some(255),
-        ascending: false,
-        handler: Handler::U8,
-    };
-    const TRIPLE: Shape = Shape {
-        fields: 3,
-        min: Some(1),
-        max: None,
-        ascending: false,
-        handler: Handler::Int,
-    };
+    // The shapes the catalog gives its keys.
+    use crate::catalog::keys::{BUFFER_TRIPLE as TRIPLE, INT_GE0, U8};
 
     fn ok(shape: &Shape, text: &str) -> Option<Vec<i64>> {
         accepts(shape, text, 250).ok()

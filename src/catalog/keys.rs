@@ -18,7 +18,7 @@ const INT_ANY: Shape = Shape {
     handler: Handler::Int,
 };
 /// One int the kernel rejects below 0.
-const INT_GE0: Shape = Shape {
+pub(crate) const INT_GE0: Shape = Shape {
     fields: 1,
     min: Some(0),
     max: None,
@@ -26,7 +26,7 @@ const INT_GE0: Shape = Shape {
     handler: Handler::Int,
 };
 /// One u8 (proc_dou8vec_minmax): 0..=255, anything else is EINVAL.
-const U8: Shape = Shape {
+pub(crate) const U8: Shape = Shape {
     fields: 1,
     min: Some(0),
     max: Some(255),
@@ -52,7 +52,7 @@ const PORT_RANGE: Shape = Shape {
 };
 /// tcp_rmem / tcp_wmem: three ints, each at least 1 (measured on 6.18: 0 and -1 are
 /// EINVAL, INT_MAX is stored); the kernel does not check their order.
-const BUFFER_TRIPLE: Shape = Shape {
+pub(crate) const BUFFER_TRIPLE: Shape = Shape {
     fields: 3,
     min: Some(1),
     max: None,

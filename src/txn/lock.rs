@@ -55,6 +55,18 @@ fn holder(file: &File) -> Option<u32> {
     })
 }
 
+/// A lock file, created 0600 if missing, never through a link, never blocking.
+fn open_lock_file(path: &Path) -> std::io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+}
+
 fn busy(pid: Option<u32>, what: &str) -> anyhow::Error {
     let who = pid.map_or_else(
         || "another tuneguard".to_string(),
@@ -70,14 +82,7 @@ impl Lock {
     /// (safety::state::dir).
     pub fn take(dir: &Path) -> Result<Lock> {
         let path = dir.join("lock");
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(&path);
+        let file = open_lock_file(&path);
         let mut file = match file {
             Ok(f) => trust::checked(&path, f)?,
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => bail!(
@@ -153,15 +158,7 @@ fn target_dir() -> Result<PathBuf> {
 /// Takes the lock file for one target (by device and inode), or says who holds it.
 fn lock_for(dir: &Path, kind: &str, target: &std::fs::Metadata, what: &str) -> Result<File> {
     let path = dir.join(format!("{kind}-{}-{}", target.dev(), target.ino()));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
+    let file = open_lock_file(&path).with_context(|| format!("opening {}", path.display()))?;
     if !try_lock(&file, &path)? {
         return Err(busy(holder(&file), what));
     }
