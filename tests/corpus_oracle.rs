@@ -162,9 +162,18 @@ fn check_layout(layout: &Layout) -> Vec<String> {
                     oracle::resolve_in(tree, &name),
                     w["line"].as_u64().unwrap() as usize,
                 );
+                // Unlike the line's value; unlike the fresh one too when the loader leaves the
+                // key there (else a skipped line would pass), which a flag key whose line sets
+                // the other value cannot afford (its third value the kernel refuses).
+                let fresh = &fresh_values()[k];
+                let avoid: &[&str] = if got == fresh {
+                    &[got, fresh, &ours]
+                } else {
+                    &[got, &ours]
+                };
                 sentinels
                     .entry(at.clone())
-                    .or_insert_with(|| sentinel(k, &[got, &fresh_values()[k], &ours]));
+                    .or_insert_with(|| sentinel(k, avoid));
                 winners
                     .entry(l)
                     .or_default()

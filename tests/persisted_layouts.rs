@@ -357,3 +357,57 @@ fn offline_audit_of_a_deploy_tree_gates_ci() {
         "{f}"
     );
 }
+
+/// A masked file that sets the same value changes nothing: the key is in sync (found on
+/// the real-world corpus: same-named `10-network-security.conf` files in /etc and /run,
+/// both with `tcp_syncookies=1`). One that sets something else makes it `shadowed`.
+#[test]
+fn a_masked_file_with_the_same_value_is_in_sync() {
+    let d = Dirs::new();
+    d.write("etc/sysctl.d/10-net.conf", "net.ipv4.tcp_syncookies = 1\n");
+    d.write("run/sysctl.d/10-net.conf", "net.ipv4.tcp_syncookies=1\n");
+    let j = offline_keys(&d, &["net.ipv4.tcp_syncookies"]);
+    let f = finding(&j, "net.ipv4.tcp_syncookies");
+    assert_eq!(f["drift"], "in-sync", "{f}");
+    assert_eq!(
+        f["persisted"]["masked"][0]["file"], "/run/sysctl.d/10-net.conf",
+        "{f}"
+    );
+    d.write("run/sysctl.d/10-net.conf", "net.ipv4.tcp_syncookies=0\n");
+    let j = offline_keys(&d, &["net.ipv4.tcp_syncookies"]);
+    let f = finding(&j, "net.ipv4.tcp_syncookies");
+    assert_eq!(f["drift"], "shadowed", "{f}");
+}
+
+/// A rule skipped because its `when` does not hold (tcp_max_syn_backlog while syncookies
+/// are on) says nothing about the persisted value: the drift is not
+/// `persisted-below-profile` (found on the real-world corpus).
+#[test]
+fn a_skipped_rule_is_not_persisted_below_profile() {
+    let d = Dirs::new();
+    d.write(
+        "etc/sysctl.d/60-net.conf",
+        "net.ipv4.tcp_syncookies = 1\nnet.ipv4.tcp_max_syn_backlog = 8192\n",
+    );
+    let r = offline(
+        d.root.path(),
+        &["--format", "json", "--profile", "web-frontend"],
+    );
+    let j = r.json();
+    let f = finding(&j, "net.ipv4.tcp_max_syn_backlog");
+    assert_eq!(f["status"], "skip", "{f}");
+    assert_eq!(f["drift"], "in-sync", "{f}");
+    // With cookies off the rule applies, and 8192 is below its 16384.
+    d.write(
+        "etc/sysctl.d/60-net.conf",
+        "net.ipv4.tcp_syncookies = 0\nnet.ipv4.tcp_max_syn_backlog = 8192\n",
+    );
+    let r = offline(
+        d.root.path(),
+        &["--format", "json", "--profile", "web-frontend"],
+    );
+    let j = r.json();
+    let f = finding(&j, "net.ipv4.tcp_max_syn_backlog");
+    assert_eq!(f["status"], "fail", "{f}");
+    assert_eq!(f["drift"], "persisted-below-profile", "{f}");
+}

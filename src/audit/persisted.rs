@@ -11,6 +11,7 @@ use crate::host::sysctl_d::{Loader, Persisted};
 use crate::kversion::KernelVersion;
 use crate::profile::{value_json, KeyRule, Severity, Value};
 use serde_json::json;
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drift {
@@ -212,6 +213,7 @@ pub fn view(
     kernel: Option<KernelVersion>,
     live: Option<&Value>,
     kd: &KernelDefault,
+    applies: bool,
 ) -> View {
     let key = rule.key.as_str();
     let meaning = info.map_or(Meaning::Plain, |i| i.meaning);
@@ -242,9 +244,19 @@ pub fn view(
             kernel_reading(info, &a.value).is_ok_and(|v| !same(&Some(v), &boot.value, meaning))
         })
         .collect();
+    // A masked file counts when it sets something else (or something the kernel would
+    // refuse); one that sets the same value changes nothing.
+    let masked: Vec<&(Assignment, PathBuf)> = r
+        .masked
+        .iter()
+        .filter(|(a, _)| {
+            !kernel_reading(info, &a.value).is_ok_and(|v| same(&Some(v), &boot.value, meaning))
+        })
+        .collect();
+    // A rule whose `when` does not hold says nothing about the value (the key is inert).
     let drift = if disagree {
         Drift::LoadersDisagree
-    } else if boot.from_file && !holds(&boot.value) {
+    } else if applies && boot.from_file && !holds(&boot.value) {
         Drift::PersistedBelowProfile
     } else if live.is_some_and(|l| match &boot.value {
         Some(_) => !same(&Some(l.clone()), &boot.value, meaning),
@@ -252,7 +264,7 @@ pub fn view(
         None => kd.excludes(l),
     }) {
         Drift::LiveNotPersisted
-    } else if !shadowed.is_empty() || !r.masked.is_empty() {
+    } else if !shadowed.is_empty() || !masked.is_empty() {
         Drift::Shadowed
     } else {
         Drift::InSync
@@ -322,7 +334,7 @@ pub fn view(
                 .iter()
                 .map(|a| format!("{} sets {}, overridden by {}", at(a), a.value, boot.source))
                 .collect();
-            parts.extend(r.masked.iter().map(|(a, by)| {
+            parts.extend(masked.iter().map(|(a, by)| {
                 format!(
                     "{} sets {}, but {} masks that file",
                     at(a),

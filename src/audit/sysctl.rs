@@ -54,9 +54,13 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
     } else {
         None
     };
+    let applies = rule
+        .when
+        .as_ref()
+        .is_none_or(|c| current(snap, &c.key).is_some_and(|v| c.test.holds(&v, &norm_for(&c.key))));
     let view = snap.persisted.as_ref().map(|p| {
         let kd = super::boot_default::of(snap, key, info);
-        persisted::view(p, rule, info, snap.kernel, live.as_ref(), &kd)
+        persisted::view(p, rule, info, snap.kernel, live.as_ref(), &kd, applies)
     });
     if let Some(v) = &view {
         f.persisted = Some(v.json.clone());

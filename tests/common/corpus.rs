@@ -97,6 +97,91 @@ pub const POOL: &[(&str, &str)] = &[
     ),
     ("README", "procps_4.0.4-9/etc/sysctl.d/README.sysctl"),
     ("60-mininet.conf", "mininet_2.3.0.orig/util/sysctl_addon"),
+    // Public repositories' files (origins in the README), each under a `*.conf` name: an
+    // /etc/sysctl.conf of theirs gets a name of its own, a sysctl.d file keeps its name (so
+    // same-named files mask each other across directories).
+    (
+        "90-isucon12-qualify.conf",
+        "github_EkeMinusYou_isucon12-qualify/etc/sysctl.conf",
+    ),
+    (
+        "90-isucon12-final.conf",
+        "github_EkeMinusYou_isucon12-final-3/etc/sysctl.conf",
+    ),
+    (
+        "90-isucon13-final.conf",
+        "github_EkeMinusYou_isucon13-final/etc/sysctl.conf",
+    ),
+    (
+        "60-lancache.conf",
+        "github_Navok85_lancache/etc/sysctl.conf",
+    ),
+    (
+        "local.conf",
+        "github_FishDDev_shadowsocks-libev/etc/sysctl.conf",
+    ),
+    (
+        "local.conf",
+        "github_FishDDev_shadowsocks-python/etc/sysctl.conf",
+    ),
+    (
+        "70-everscale.conf",
+        "github_21w42_everscale-setup/etc/sysctl.conf",
+    ),
+    (
+        "10-network-security.conf",
+        "github_zanix_server-config/etc/sysctl.d/10-network-security.conf",
+    ),
+    (
+        "10-network-security.conf",
+        "github_robertapengelly92_ubuntu-server/etc/sysctl.d/10-network-security.conf",
+    ),
+    (
+        "10-network-security.conf",
+        "github_mschweisthal_dotfiles/etc/sysctl.d/10-network-security.conf",
+    ),
+    (
+        "99-sysctl.conf",
+        "github_evlaV_jupiter-hw-support/etc/sysctl.d/99-sysctl.conf",
+    ),
+    (
+        "99-sysctl.conf",
+        "github_TheSecureTux_hardened-config/etc/sysctl.d/99-sysctl.conf",
+    ),
+    (
+        "local.conf",
+        "github_ComputerProsLLC_nginx_lancache/etc/sysctl.d/local.conf",
+    ),
+    (
+        "local.conf",
+        "github_dfinity_http-gateway-release/etc/sysctl.d/local.conf",
+    ),
+    (
+        "local.conf",
+        "github_MaskRay_Config/etc/sysctl.d/local.conf",
+    ),
+    (
+        "local.conf",
+        "github_homeworkprod_dotfiles/etc/sysctl.d/local.conf",
+    ),
+    (
+        "local.conf",
+        "github_B-Galati_dotfiles/etc/sysctl.d/local.conf",
+    ),
+    // Left out (the README says why): tuneguard does not model the kernel's writes from one
+    // key to others, so the files that trigger them disagree with the loaders on keys no
+    // profile names. A change of net.ipv4.ip_forward (or conf.all.forwarding) also sets
+    // conf.{all,default}.forwarding and sets conf.all.accept_redirects to its opposite
+    // (github_nebulosa2007_instance, github_OpenHPC-AI_xCAT-docker-container-rocky9.6,
+    // github_boldsuck_tor-relay-configs; and, once the sentinel run gives their
+    // `ip_forward = 0` line another value, github_privy-cafe_DollarLinuxClub and
+    // github_dommyet_lempstack_debian); net.ipv6.conf.all.disable_ipv6 also sets every
+    // interface's, lo's included, and a conf.default.* write every interface's not set on its
+    // own, which a file naming lo's key or a conf.*.KEY glob then checks
+    // (github_8picoz_isucon11, github_kuladog_arch-xfce-hardened,
+    // github_GrapheneOS_infrastructure). Also github_boldsuck_tor-relay-configs: for a key
+    // outside the catalog tuneguard reports `1 # note` as that text, while the kernel
+    // (proc_dointvec stops after the key's fields) sets 1.
 ];
 
 /// Candidates for /etc/sysctl.conf.
@@ -104,6 +189,13 @@ pub const SYSCTL_CONFS: &[&str] = &[
     "procps_4.0.2-3/etc/sysctl.conf",
     "procps-ng_4.0.2.orig/sysctl.conf",
     "ufw_0.36.2-1/etc/ufw/sysctl.conf",
+    "github_EkeMinusYou_isucon12-qualify/etc/sysctl.conf",
+    "github_EkeMinusYou_isucon12-final-3/etc/sysctl.conf",
+    "github_EkeMinusYou_isucon13-final/etc/sysctl.conf",
+    "github_Navok85_lancache/etc/sysctl.conf",
+    "github_FishDDev_shadowsocks-libev/etc/sysctl.conf",
+    "github_FishDDev_shadowsocks-python/etc/sysctl.conf",
+    "github_21w42_everscale-setup/etc/sysctl.conf",
 ];
 
 pub const DIRS: [&str; 5] = [
@@ -217,7 +309,7 @@ pub fn layouts() -> Vec<Layout> {
         debian12("debian12", Loader::Systemd),
         debian12("debian12-procps-booted", Loader::Procps),
     ];
-    for i in 0..26u64 {
+    for i in 0..38u64 {
         let mut seed = i
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
@@ -259,7 +351,8 @@ pub fn layouts() -> Vec<Layout> {
                 }
             }
         }
-        let conf = next(4) as usize;
+        // One in four has no /etc/sysctl.conf.
+        let conf = next(SYSCTL_CONFS.len() as u64 * 4 / 3) as usize;
         if conf < SYSCTL_CONFS.len() {
             entries.push(("etc/sysctl.conf".into(), Src::Corpus(SYSCTL_CONFS[conf])));
         }

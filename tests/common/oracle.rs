@@ -375,9 +375,11 @@ pub fn sentinel(key: &str, avoid: &[&str]) -> String {
                 let mut f: Vec<i64> = v.split_whitespace().map(|x| x.parse().unwrap()).collect();
                 let last = f.len() - 1;
                 let base = f[last];
+                // A fresh value at INT_MAX or UINT_MAX is the type's top: go down from it.
+                let step = if base >= i64::from(i32::MAX) { -1 } else { 1 };
                 let mut out = Vec::new();
                 for d in 1..=3 {
-                    f[last] = base + d;
+                    f[last] = base + step * d;
                     out.push(f.iter().map(i64::to_string).collect::<Vec<_>>().join(" "));
                 }
                 return out
