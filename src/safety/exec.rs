@@ -164,32 +164,71 @@ pub fn read_process(pid: u32) -> std::io::Result<Process> {
     let uids = status_uids(&String::from_utf8_lossy(&status)).ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::InvalidData, "no Uid line in status")
     })?;
-    let raw = read_bounded(&dir, "cmdline", CMDLINE_MAX)?;
-    let title = String::from_utf8_lossy(&raw)
-        .replace('\0', " ")
-        .trim()
-        .to_string();
-    let exe_path = rustix::fs::readlinkat(&dir, "exe", Vec::new())
-        .ok()
-        .map(|c| {
-            let s = c.to_string_lossy();
-            PathBuf::from(s.strip_suffix(" (deleted)").unwrap_or(&s))
-        });
-    let exe_file = rustix::fs::statat(&dir, "exe", AtFlags::empty())
-        .ok()
-        .map(|st| FileId {
-            dev: st.st_dev,
-            ino: st.st_ino,
-        });
-    let cgroup = read_bounded(&dir, "cgroup", SMALL_MAX).unwrap_or_default();
+    // The command line is read from the process's own memory, and its binary is
+    // stat'ed: a process can back either with a file another user's FUSE daemon serves
+    // and never answers. Read in a thread of its own, bounded in time: a process that
+    // does not answer is not believed, and the audit goes on.
+    let (title, exe_path, exe_file, cgroup) =
+        within(PROCESS_READ_TIMEOUT, move || read_memory_side(&dir)).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("/proc/{pid} did not answer within 2 s"),
+            )
+        })??;
     Ok(Process {
         pid,
         uids,
         title,
         exe_path,
         exe_file,
-        cgroup: String::from_utf8_lossy(&cgroup).into_owned(),
+        cgroup,
     })
+}
+
+/// `f`'s result, or None when it takes longer than `limit` (its thread is left to
+/// finish or to die with the process).
+fn within<T: Send + 'static>(
+    limit: std::time::Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).ok()
+}
+
+/// How long a process's command line and binary may take to read.
+const PROCESS_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+type MemorySide = (String, Option<PathBuf>, Option<FileId>, String);
+
+/// The parts of /proc/PID that reach into the process's memory or its binary's file.
+fn read_memory_side(dir: &OwnedFd) -> std::io::Result<MemorySide> {
+    let raw = read_bounded(dir, "cmdline", CMDLINE_MAX)?;
+    let title = String::from_utf8_lossy(&raw)
+        .replace('\0', " ")
+        .trim()
+        .to_string();
+    let exe_path = rustix::fs::readlinkat(dir, "exe", Vec::new())
+        .ok()
+        .map(|c| {
+            let s = c.to_string_lossy();
+            PathBuf::from(s.strip_suffix(" (deleted)").unwrap_or(&s))
+        });
+    let exe_file = rustix::fs::statat(dir, "exe", AtFlags::empty())
+        .ok()
+        .map(|st| FileId {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        });
+    let cgroup = read_bounded(dir, "cgroup", SMALL_MAX).unwrap_or_default();
+    Ok((
+        title,
+        exe_path,
+        exe_file,
+        String::from_utf8_lossy(&cgroup).into_owned(),
+    ))
 }
 
 /// May this process's command line and binary be believed? Only when it runs as root:
@@ -255,6 +294,16 @@ mod tests {
         std::fs::write(&p, "#!/bin/sh\n").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
         p
+    }
+
+    #[test]
+    fn a_read_that_never_answers_is_given_up() {
+        let never = within(std::time::Duration::from_millis(50), || {
+            std::thread::sleep(std::time::Duration::from_secs(30));
+            1
+        });
+        assert_eq!(never, None);
+        assert_eq!(within(std::time::Duration::from_secs(5), || 2), Some(2));
     }
 
     #[test]
