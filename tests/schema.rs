@@ -87,8 +87,13 @@ fn valid(name: &str, doc: &Value) {
 fn renamed_fails(name: &str, doc: &Value, nested: &[&str]) {
     let mut top = doc.clone();
     let o = top.as_object_mut().unwrap();
-    let v = o.remove("schema").unwrap();
-    o.insert("schema_name".into(), v);
+    let key = if o.contains_key("schema") {
+        "schema"
+    } else {
+        "msg"
+    };
+    let v = o.remove(key).unwrap();
+    o.insert(format!("{key}_renamed"), v);
     assert!(
         !complaints(name, &top).is_empty(),
         "{name}: a renamed top-level field passes"
@@ -297,6 +302,105 @@ fn profiles_show_prints_values_not_rust_debug_text() {
             !r.stdout.contains("Some(") && !r.stdout.contains("None"),
             "{name}: {}",
             r.stdout
+        );
+    }
+}
+
+/// The Ansible module alone, as Ansible starts it: `tuneguard ARGS_FILE`.
+fn module(args: &Value) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("args.json");
+    std::fs::write(&file, args.to_string()).unwrap();
+    let r = run(&[file.to_str().unwrap()]);
+    r.json()
+}
+
+#[test]
+fn the_ansible_modules_results_match_the_schema() {
+    let h = Host::new();
+    let args = |mode: &str, extra: Value| {
+        let mut a = serde_json::json!({
+            "mode": mode, "netns": h.ns.name, "nginx": false, "profile": "baseline",
+            "root": h.root(), "state_dir": h.state(),
+        });
+        a.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        a
+    };
+    let audit = module(&args("audit", serde_json::json!({})));
+    valid("ansible", &audit);
+    renamed_fails("ansible", &audit, &["findings", "0", "message"]);
+    let hidden = module(&args(
+        "audit",
+        serde_json::json!({ "_ansible_no_log": true }),
+    ));
+    valid("ansible", &hidden);
+    let bad = module(&serde_json::json!({ "bogus": 1 }));
+    assert_eq!(bad["failed"], true);
+    valid("ansible", &bad);
+    let applied = module(&args("apply", serde_json::json!({ "_ansible_diff": true })));
+    assert_eq!(applied["changed"], true, "{applied:#}");
+    assert!(applied["diff"].is_array(), "{applied:#}");
+    valid("ansible", &applied);
+
+    // A value the kernel refuses: the apply fails and restores, changed is false.
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("ecn.yaml");
+    std::fs::write(&profile, "sysctl:\n  net.ipv4.tcp_ecn: {equals: 31337}\n").unwrap();
+    let failed = module(&args(
+        "apply",
+        serde_json::json!({ "profile": profile, "persist": false }),
+    ));
+    assert_eq!(failed["failed"], true, "{failed:#}");
+    assert_eq!(failed["changed"], false, "{failed:#}");
+    valid("ansible", &failed);
+}
+
+/// docs/json-schema.md and docs/schema/report.schema.json name the same fields: every
+/// row of the finding table is a property of the schema's finding and back, and every
+/// top-level property is named in the page's report section.
+#[test]
+fn the_json_schema_page_and_the_schema_files_name_the_same_fields() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let page = std::fs::read_to_string(root.join("docs/json-schema.md")).unwrap();
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path("report")).unwrap()).unwrap();
+    let table = page
+        .split("## A finding")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let mut documented = std::collections::BTreeSet::new();
+    for row in table.lines().filter(|l| l.starts_with("| `")) {
+        let first = row.split('|').nth(1).unwrap();
+        for (i, part) in first.split('`').enumerate() {
+            if i % 2 == 1 {
+                documented.insert(part.to_string());
+            }
+        }
+    }
+    let props: std::collections::BTreeSet<String> = schema["$defs"]["finding"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(documented, props, "the finding table and the schema differ");
+
+    let report = page.split("\n## A finding").next().unwrap();
+    for key in schema["properties"].as_object().unwrap().keys() {
+        assert!(
+            report.contains(&format!("\"{key}\"")) || report.contains(&format!("`{key}`")),
+            "docs/json-schema.md does not name the report's {key}"
+        );
+    }
+    for name in ["report", "apply", "history", "observe", "ansible"] {
+        assert!(
+            page.contains(&format!("schema/{name}.schema.json")),
+            "docs/json-schema.md does not point at schema/{name}.schema.json"
         );
     }
 }
