@@ -148,7 +148,20 @@ fn audit_json_with_nginx_running_and_offline_matches_the_schema() {
     nginx_conf(&p);
     p.start(&ns).expect("nginx starts");
     let dirs = Dirs::new();
-    dirs.write("etc/sysctl.d/60-site.conf", "net.core.somaxconn = 128\n");
+    // A root that gives the finding's every persisted part: a masked file, a shadowed
+    // line, a malformed line (a `persisted` finding), a value the kernel acts on as another.
+    dirs.write(
+        "etc/sysctl.d/60-site.conf",
+        "net.core.somaxconn = 128\nnot a sysctl line\nnet.ipv4.tcp_keepalive_time = 600\n",
+    );
+    dirs.write(
+        "usr/lib/sysctl.d/60-site.conf",
+        "net.ipv4.tcp_keepalive_time = 300\n",
+    );
+    dirs.write(
+        "etc/sysctl.d/10-early.conf",
+        "net.core.somaxconn = 64\nnet.ipv4.tcp_syncookies = 3\n",
+    );
 
     let live = run(&[
         "audit",
@@ -156,6 +169,8 @@ fn audit_json_with_nginx_running_and_offline_matches_the_schema() {
         &ns.name,
         "--profile",
         "web-frontend",
+        "--profile",
+        "long-lived-clients",
         "--format",
         "json",
     ]);
@@ -224,6 +239,8 @@ fn audit_json_with_nginx_running_and_offline_matches_the_schema() {
         "/etc/nginx/nginx.conf",
         "--profile",
         "web-frontend",
+        "--profile",
+        "long-lived-clients",
         "--format",
         "json",
     ]);
@@ -236,6 +253,20 @@ fn audit_json_with_nginx_running_and_offline_matches_the_schema() {
         assert_eq!(f["kind"], "nginx", "{f:#}");
         assert!(f["live"].is_null(), "offline, nothing is live: {f:#}");
     }
+    let kinds: std::collections::BTreeSet<&str> = [&live, &off]
+        .iter()
+        .flat_map(|r| r["findings"].as_array().unwrap())
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    for k in ["sysctl", "relation", "nginx", "persisted"] {
+        assert!(kinds.contains(k), "no {k} finding was validated: {kinds:?}");
+    }
+    let masked = off["findings"].as_array().unwrap().iter().any(|f| {
+        f["persisted"]["masked"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty())
+    });
+    assert!(masked, "no masked line was validated");
     p.stop(&ns);
 }
 
