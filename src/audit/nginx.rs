@@ -272,7 +272,7 @@ fn backlog_min(
     let mut f = socket_finding("listen_backlog", at, &rule.why);
     f.explanation = BACKLOG_EXPLAINED.into();
     f.expected = rule.min.map(|m| serde_json::json!({ "min": m }));
-    f.live = Some(serde_json::json!({ "backlog": s.backlog }));
+    // The configured backlog is `nginx.backlog`, not a live value: `live` stays null.
     if profile.waivers.contains_key("nginx.listen_backlog") {
         return waived(profile, "nginx.listen_backlog", f).expect("the waiver exists");
     }
@@ -319,7 +319,6 @@ fn within_somaxconn(
     cap: Option<(u32, &str)>,
 ) -> Finding {
     let mut f = socket_finding("within_somaxconn", at, &rule.why);
-    f.kind = "relation";
     f.explanation = BACKLOG_EXPLAINED.into();
     f.expected = Some(serde_json::json!({ "max": "net.core.somaxconn" }));
     if profile.waivers.contains_key("nginx.listen_backlog") {
@@ -331,7 +330,10 @@ fn within_somaxconn(
             asked(s, at)
         ));
     };
-    f.live = Some(serde_json::json!({ "backlog": s.backlog, "somaxconn": c }));
+    // Only a somaxconn read from the running kernel is live; the backlog is `nginx.backlog`.
+    if src == "live" {
+        f.live = Some(serde_json::json!({ "somaxconn": c }));
+    }
     let e = s.effective(c);
     if e == s.backlog as u32 {
         return f.pass(format!("{} fits under somaxconn {c} ({src})", asked(s, at)));

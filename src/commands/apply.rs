@@ -264,7 +264,11 @@ pub fn apply(select: Select, flags: ApplyFlags, format: PlanFormat, style: Style
     }
     let outcome = execute(&mut p)?;
     match format {
-        PlanFormat::Json => write_stdout(&json_out(&p, Some(&outcome), true))?,
+        // A failed apply that restored everything changed nothing, as the Ansible module says.
+        PlanFormat::Json => {
+            let changed = outcome.error.is_none() || !outcome.left.is_empty();
+            write_stdout(&json_out(&p, Some(&outcome), changed))?
+        }
         PlanFormat::Text => tell("apply", &outcome, &state)?,
     }
     Ok(outcome.code())

@@ -74,19 +74,19 @@ pub fn show(name: &str, text: &str, source: &ProfileSource, p: &Profile, style: 
     }
     if let Some(k) = &p.keepalive {
         rest.push_str(&format!(
-            "{:36} max_detection {:?} idle_timeout {:?} {}  (from {})\n",
+            "{:36} {}{}{}  (from {})\n",
             "keepalive",
-            k.max_detection,
-            k.idle_timeout,
+            opt("max_detection", k.max_detection, "s "),
+            opt("idle_timeout", k.idle_timeout, "s "),
             k.why.severity.as_str(),
             k.why.origin
         ));
     }
     if let Some(b) = &p.listen_backlog {
         rest.push_str(&format!(
-            "{:36} min {:?} within_somaxconn {} {}  (from {})\n",
+            "{:36} {}within_somaxconn {} {}  (from {})\n",
             "nginx.listen_backlog",
-            b.min,
+            opt("min", b.min, " "),
             b.within_somaxconn,
             b.why.severity.as_str(),
             b.why.origin
@@ -109,4 +109,9 @@ pub fn show(name: &str, text: &str, source: &ProfileSource, p: &Profile, style: 
     }
     out.push_str(&block(&rest));
     out
+}
+
+/// `NAME VALUEUNIT` for a setting the profile gives, nothing for one it leaves out.
+fn opt(name: &str, v: Option<u64>, unit: &str) -> String {
+    v.map(|v| format!("{name} {v}{unit}")).unwrap_or_default()
 }
