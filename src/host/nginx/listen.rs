@@ -824,6 +824,48 @@ mod tests {
     }
 
     #[test]
+    fn port_ranges() {
+        let all = |s: &str| -> Vec<String> {
+            parse_address(s)
+                .unwrap()
+                .iter()
+                .map(|a| a.to_string())
+                .collect()
+        };
+        assert_eq!(all("8186-8187"), ["0.0.0.0:8186", "0.0.0.0:8187"]);
+        assert_eq!(all("127.0.0.1:5-5"), ["127.0.0.1:5"]);
+        assert_eq!(all("[::1]:9-10"), ["[::1]:9", "[::1]:10"]);
+        assert_eq!(all("unix:/a-1-2"), ["unix:/a-1-2"]);
+        assert_eq!(parse_address("9-8").unwrap_err(), "invalid port range");
+        assert_eq!(parse_address("*:9-8").unwrap_err(), "invalid port range");
+        assert_eq!(parse_address("0-8").unwrap_err(), "invalid port");
+        assert_eq!(parse_address("1:8-").unwrap_err(), "invalid port");
+        assert_eq!(bare_ports("80-x"), Ok(None));
+        assert_eq!(bare_ports("x-80"), Ok(None));
+    }
+
+    #[test]
+    fn the_trap_names_the_failing_bind_and_the_listen_to_change() {
+        let m = model_of("http { server { listen 80; listen 127.0.0.1:80 backlog=9; } }");
+        assert!(m.problems[0]
+            .message
+            .starts_with("bind() to 0.0.0.0:80 failed"));
+        assert_eq!(m.listens[m.problems[0].listens[1]].backlog, Some(9));
+        let m = model_of("http { server { listen 80;\n listen [::]:80 ipv6only=off; } }");
+        let p = &m.problems[0];
+        assert!(p.message.starts_with("bind() to [::]:80 failed"), "{p:?}");
+        assert!(p.dual_stack(&m));
+        assert_eq!(p.line, 2);
+        let m = model_of("http { server { listen [::]:80 ipv6only=off;\n listen 80; } }");
+        let p = &m.problems[0];
+        assert!(
+            p.message.starts_with("bind() to 0.0.0.0:80 failed"),
+            "{p:?}"
+        );
+        assert_eq!(p.line, 1);
+    }
+
+    #[test]
     fn times_and_keepalive() {
         assert_eq!(parse_time("30"), Some(30));
         assert_eq!(parse_time("1h30m"), Some(5400));
