@@ -681,3 +681,89 @@ mod faults {
         }
     }
 }
+
+#[test]
+fn a_port_range_gets_one_backlog_and_every_port_listens_with_it() {
+    let ns = Netns::new();
+    ns.set("net.core.somaxconn", "4096");
+    let p = Prefix::new();
+    let conf = p.write_http(
+        "nginx.conf",
+        " server { listen 8186-8187; listen 127.0.0.1:8190-8191 backlog=64; return 200 a; }\n",
+    );
+    let before = std::fs::read_to_string(&conf).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let prof = profile(tmp.path());
+    let state = tmp.path().join("state");
+    let bin = binary();
+    let r = apply(
+        &ns,
+        &conf,
+        &state,
+        &prof,
+        &["--format", "json", "--nginx-bin", bin.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    // One backlog= per directive, however many ports it stands for.
+    let want = before
+        .replacen("listen 8186-8187;", "listen 8186-8187 backlog=1024;", 1)
+        .replacen("backlog=64;", "backlog=1024;", 1);
+    assert_eq!(std::fs::read_to_string(&conf).unwrap(), want);
+    let out = r.json();
+    let mut planned: Vec<&str> = out["plan"]["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["addr"].as_str().unwrap())
+        .collect();
+    planned.sort();
+    assert_eq!(
+        planned,
+        [
+            "0.0.0.0:8186",
+            "0.0.0.0:8187",
+            "127.0.0.1:8190",
+            "127.0.0.1:8191"
+        ]
+    );
+    p.start(&ns).expect("the edited configuration starts");
+    assert_eq!(
+        listeners(&ns),
+        [
+            ("0.0.0.0:8186".to_string(), 1024),
+            ("0.0.0.0:8187".to_string(), 1024),
+            ("127.0.0.1:8190".to_string(), 1024),
+            ("127.0.0.1:8191".to_string(), 1024)
+        ]
+    );
+    p.stop(&ns);
+}
+
+#[test]
+fn the_dual_stack_trap_is_not_moved_around_but_named() {
+    let ns = Netns::new();
+    let p = Prefix::new();
+    let conf = p.write_http(
+        "nginx.conf",
+        " server { listen 8081 backlog=64; return 200 a; }\n server { listen [::]:8081 ipv6only=off; return 200 b; }\n",
+    );
+    let before = snapshot(&[&conf]);
+    let err = p.start(&ns).expect_err("the trap does not start");
+    assert!(err.contains("bind() to [::]:8081 failed"), "{err}");
+    let tmp = tempfile::tempdir().unwrap();
+    let prof = profile(tmp.path());
+    let state = tmp.path().join("state");
+    let r = apply(&ns, &conf, &state, &prof, &["--format", "json"]);
+    let out = r.json();
+    // Moving backlog= cannot fix it: no edit, and the note names the ipv6only=off listen.
+    assert_eq!(out["plan"]["files"].as_array().unwrap().len(), 0, "{out:#}");
+    let notes = out["plan"]["notes"].to_string();
+    assert!(
+        notes.contains(&format!(
+            "{}:6: [::]:8081 with ipv6only=off",
+            conf.display()
+        )),
+        "{out:#}"
+    );
+    assert_eq!(snapshot(&[&conf]), before);
+}

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::nginx::Prefix;
+use common::nginx::{stream_module, Prefix};
 use std::path::Path;
 use tuneguard::host::nginx::{self, Config, Directive};
 
@@ -215,4 +215,108 @@ fn http_blocks_with_odd_words_and_handler_bodies() {
         &format!("http {{ {http} types {{ a {{ }} }} }}\n"),
         Want::Refuses,
     );
+}
+
+/// A `listen` in http{} or stream{} against `nginx -t`: where nginx accepts, tuneguard
+/// predicts no `nginx -t` failure and derives `sockets` sockets; where nginx refuses,
+/// tuneguard's first problem is nginx's message on nginx's line.
+fn check_listen(proto: &str, listen: &str, sockets: usize) {
+    let p = Prefix::new();
+    // Line 3 is the listen.
+    let server = format!(
+        "server {{ listen {listen}; return {}; }}",
+        if proto == "stream" { "x" } else { "200" }
+    );
+    let blocks = if proto == "stream" {
+        format!("http {{ {} }}\nstream {{ {server} }}\n", p.http_preamble())
+    } else {
+        format!("http {{ {}\n{server} }}\n", p.http_preamble())
+    };
+    let text = format!(
+        "load_module {};\n{}\n{blocks}",
+        stream_module().display(),
+        p.preamble().replace('\n', " "),
+    );
+    let conf_path = p.write("nginx.conf", &text);
+    let (ok, stderr) = p.test();
+    let conf = nginx::load(Path::new("/"), &conf_path).unwrap();
+    let m = nginx::listen::model(&conf);
+    let ours = m
+        .problems
+        .iter()
+        .find(|p| p.when == nginx::listen::When::Test);
+    let case = format!("{proto} listen {listen}\nnginx said: {stderr}\nwe: {ours:?}");
+    if ok {
+        assert!(ours.is_none(), "{case}");
+        assert_eq!(m.sockets.len(), sockets, "{case}\n{:?}", m.sockets);
+    } else {
+        let (msg, _, line) = emerg(&stderr).unwrap_or_else(|| panic!("{case}"));
+        let ours = ours.unwrap_or_else(|| panic!("{case}"));
+        assert_eq!(ours.message, msg, "{case}");
+        assert_eq!(ours.line, line, "{case}");
+    }
+}
+
+#[test]
+fn port_ranges_read_as_ngx_parse_url_reads_them() {
+    for proto in ["http", "stream"] {
+        check_listen(proto, "127.0.0.1:8182-8183", 2);
+        check_listen(proto, "8186-8187", 2);
+        check_listen(proto, "*:7-9", 3);
+        check_listen(proto, "[::1]:9000-9001", 2);
+        check_listen(proto, "8100-8100 backlog=5", 1);
+        // Refused: high below low, out of 1..65535, nothing after the dash.
+        check_listen(proto, "8187-8186", 0);
+        check_listen(proto, "127.0.0.1:5-4", 0);
+        check_listen(proto, "0-5", 0);
+        check_listen(proto, "5-70000", 0);
+        check_listen(proto, "1-65536", 0);
+        check_listen(proto, "127.0.0.1:5-", 0);
+        check_listen(proto, "[::1]:9-x", 0);
+        // Not a number on both sides of the dash: a host name, and none resolves.
+        check_listen(proto, "80-x.invalid", 0);
+        check_listen(proto, "x.invalid-80", 0);
+    }
+    // A unix path takes no range: the dash is part of the path.
+    check_listen("http", "unix:/tmp/tuneguard-a-1-2.sock", 1);
+    // A range's options are each port's: two listens with options on one port clash.
+    check_listen(
+        "http",
+        "8300-8301 backlog=5; listen 8301 so_keepalive=on",
+        0,
+    );
+}
+
+#[test]
+fn stream_listen_parameters_in_the_stream_module_s_words() {
+    for param in [
+        "default_server",
+        "default",
+        "http2",
+        "deferred",
+        "ipv6only=x",
+        "ipv6only=onx",
+        "accept_filter=x",
+        "setfib=1",
+        "bind=1",
+        "reuseport=1",
+        "backlog",
+        "backlog=x",
+        "backlog=0",
+        "so_keepalive=x",
+        "fastopen=3",
+        "fastopen=x",
+        "fastopen=3 udp",
+        "ssl udp",
+        "proxy_protocol udp",
+        "so_keepalive=off udp",
+        "udp backlog=3 so_keepalive=on",
+        "udp proxy_protocol fastopen=1",
+    ] {
+        check_listen("stream", &format!("9001 {param}"), 1);
+    }
+    // http's own words for the same mistakes.
+    for param in ["udp", "ipv6only=x", "ipv6only=onx", "backlog", "setfib=1"] {
+        check_listen("http", &format!("9001 {param}"), 1);
+    }
 }

@@ -369,3 +369,138 @@ fn a_dump_audits_like_the_files() {
         "{cut:#}"
     );
 }
+
+/// `ss -lnuH` in the namespace: local addresses of UDP sockets.
+fn ss_udp(ns: &Netns) -> Vec<String> {
+    let out = ns.exec(&["ss", "-lnuH"]);
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3).map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn port_ranges_open_one_socket_per_port_and_ss_agrees() {
+    let ns = Netns::new();
+    ns.set("net.core.somaxconn", "4096");
+    let p = Prefix::new();
+    let conf = p.write(
+        "nginx.conf",
+        &format!(
+            "load_module {};\n{}http {{\n {}\n server {{ listen 127.0.0.1:8182-8183 backlog=77; listen 8186-8187; return 200 a; }}\n server {{ listen [::1]:8190-8191 backlog=300; return 200 b; }}\n}}\nstream {{ server {{ listen 9100-9101 backlog=40; return x; }} server {{ listen 127.0.0.1:5300-5301 udp; return x; }} }}\n",
+            stream_module().display(),
+            p.preamble(),
+            p.http_preamble()
+        ),
+    );
+    let (ok, stderr) = p.test();
+    assert!(ok, "nginx -t accepts ranges: {stderr}");
+    p.start(&ns).expect("nginx starts");
+    let mut ss: Vec<(String, u32)> = ss_listeners(&ns)
+        .into_iter()
+        .map(|(a, _, q)| (a, q))
+        .collect();
+    ss.sort();
+    // tuneguard's own model of the files: one socket per port, each with its backlog.
+    let model = tuneguard::host::nginx::listen::model(
+        &tuneguard::host::nginx::load(std::path::Path::new("/"), &conf).unwrap(),
+    );
+    assert!(model.problems.is_empty(), "{:?}", model.problems);
+    let mut ours: Vec<(String, u32)> = model
+        .sockets
+        .iter()
+        .filter(|s| !s.udp)
+        .map(|s| (s.addr.to_string(), s.effective(4096)))
+        .collect();
+    ours.sort();
+    assert_eq!(ours, ss);
+    assert_eq!(ss.len(), 8, "{ss:?}");
+    let mut udp: Vec<String> = model
+        .sockets
+        .iter()
+        .filter(|s| s.udp)
+        .map(|s| s.addr.to_string())
+        .collect();
+    udp.sort();
+    assert_eq!(udp, ss_udp(&ns));
+    assert_eq!(udp, ["127.0.0.1:5300", "127.0.0.1:5301"]);
+    // And the audit checks every one of them against the kernel.
+    let r = audit_conf(&ns, &conf, &["--profile", "web-frontend"]);
+    assert!(findings(&r, "nginx/config/").is_empty(), "{r:#}");
+    for (addr, send_q) in &ss {
+        let live = by_socket(&r, "nginx/live/", addr);
+        assert_eq!(live["live"]["max_backlog"], *send_q, "{addr}: {live:#}");
+        let min = by_socket(&r, "nginx/listen_backlog/", addr);
+        assert_eq!(min["effective"], *send_q, "{addr}: {min:#}");
+    }
+    p.stop(&ns);
+}
+
+/// nginx's own bind() failure line, the first one it printed.
+fn bind_failure(stderr: &str) -> &str {
+    let at = stderr.find("bind() to ").expect("a bind() failure");
+    let line = &stderr[at..];
+    &line[..line.find("in use)").expect("EADDRINUSE") + "in use)".len()]
+}
+
+#[test]
+fn the_trap_names_the_bind_that_fails_and_the_listen_to_change() {
+    let ns = Netns::new();
+    // (servers, the listen to change, its line): the explicit address with options
+    // binds first and the wildcard fails; with ipv6only=off, of [::]:port and the IPv4
+    // socket the one whose port comes later fails, and the listen to change is the one
+    // with ipv6only=off in both orders.
+    let cases = [
+        (
+            " server { listen 8080; return 200 a; }\n server { listen 127.0.0.1:8080 backlog=100; return 200 b; }\n",
+            6,
+        ),
+        (
+            " server { listen 8080; return 200 a; }\n server { listen [::]:8080 ipv6only=off; return 200 b; }\n",
+            6,
+        ),
+        (
+            " server { listen [::]:8080 ipv6only=off; return 200 a; }\n server { listen 8080; return 200 b; }\n",
+            5,
+        ),
+        (
+            " server { listen [::]:8080 ipv6only=off; return 200 a; }\n server { listen 127.0.0.1:8080 bind; return 200 b; }\n",
+            5,
+        ),
+    ];
+    for (servers, line) in cases {
+        let p = Prefix::new();
+        let conf = p.write_http("nginx.conf", servers);
+        let (ok, stderr) = p.test();
+        assert!(ok, "nginx -t passes the trap: {stderr}");
+        let err = p.start(&ns).expect_err("start must fail");
+        let theirs = bind_failure(&err);
+        assert!(theirs.ends_with("(98: Address already in use)"), "{err}");
+        let r = audit_conf(&ns, &conf, &["--profile", "web-frontend"]);
+        let problems = findings(&r, "nginx/config/");
+        assert_eq!(problems.len(), 1, "{servers}\n{r:#}");
+        let msg = problems[0]["message"].as_str().unwrap();
+        assert!(
+            msg.starts_with(&format!("nginx -t passes but start fails: {theirs}")),
+            "{servers}\nnginx: {theirs}\nours: {msg}"
+        );
+        assert!(
+            problems[0]["id"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("nginx.conf:{line}")),
+            "{servers}\n{:#}",
+            problems[0]
+        );
+        // What the dual-stack remedy says to do starts.
+        if servers.contains("ipv6only=off") {
+            let remedy = problems[0]["remedy"].as_str().unwrap();
+            assert!(remedy.contains("remove ipv6only=off"), "{remedy}");
+            p.write_http("nginx.conf", &servers.replace(" ipv6only=off", ""));
+            p.start(&ns).expect("without ipv6only=off nginx starts");
+            p.stop(&ns);
+        }
+    }
+}

@@ -222,6 +222,20 @@ fn problems(conf: &Config, m: &ListenModel) -> Vec<Finding> {
                     format!("nginx -t fails: {} in {at}", p.message),
                     "keep socket options (backlog=, so_keepalive=, reuseport, ...) on one listen per address, and each address once per server".to_string(),
                 ),
+                When::Start if p.dual_stack(m) => {
+                    let v4 = &m.listens[p.listens[1]];
+                    (
+                        format!("nginx -t passes but start fails: {} ({at})", p.message),
+                        format!(
+                            "remove ipv6only=off from {at} (its IPv6 socket then leaves the IPv4 port to {}:{}), or remove the listen {} at {}:{}",
+                            conf.path(v4.file).display(),
+                            v4.line,
+                            v4.addr,
+                            conf.path(v4.file).display(),
+                            v4.line
+                        ),
+                    )
+                }
                 When::Start => {
                     let wildcard = &m.listens[p.listens[0]];
                     (

@@ -112,6 +112,19 @@ pub fn edits(
             continue;
         };
         let l = &m.listens[bound];
+        if p.dual_stack(m) {
+            let w = &m.listens[wildcard];
+            out.notes.push(format!(
+                "nginx: {}:{}: {} with ipv6only=off also takes the IPv4 port that {} at {}:{} binds; tuneguard cannot fix that by moving backlog=: remove ipv6only=off or one of the two listens",
+                cfg.path(w.file).display(),
+                w.line,
+                w.addr,
+                l.addr,
+                cfg.path(l.file).display(),
+                l.line
+            ));
+            continue;
+        }
         let other = cfg.args[l.args.start as usize..l.args.end as usize]
             .iter()
             .map(|a| cfg.value(a))
@@ -168,9 +181,19 @@ pub fn edits(
         }
     }
 
+    // One edit per directive: a port range or a name with several addresses is one
+    // `listen` behind several sockets, and two edits of one argument garble the file.
+    let mut directives: BTreeMap<(usize, usize), (usize, i32)> = BTreeMap::new();
+    for (&i, &n) in &set {
+        let l = &m.listens[i];
+        let slot = directives.entry((l.file.0, l.span.start)).or_insert((i, n));
+        slot.1 = slot.1.max(n);
+    }
+    remove.sort_by_key(|&i| (m.listens[i].file.0, m.listens[i].span.start));
+    remove.dedup_by_key(|i| (m.listens[*i].file.0, m.listens[*i].span.start));
     // Byte edits per file: (range, replacement).
     let mut per_file: BTreeMap<usize, Vec<(Range<usize>, String)>> = BTreeMap::new();
-    for (&i, &n) in &set {
+    for &(i, n) in directives.values() {
         let l = &m.listens[i];
         let args = &cfg.args[l.args.start as usize..l.args.end as usize];
         let edit = match l.backlog_arg {

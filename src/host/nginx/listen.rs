@@ -169,6 +169,18 @@ pub struct Problem {
     pub listens: Vec<usize>,
 }
 
+impl Problem {
+    /// The dual-stack trap: an IPv6 wildcard with ipv6only=off (`listens[0]`) and an
+    /// IPv4 socket (`listens[1]`) on one port. Moving backlog= does not fix it.
+    pub fn dual_stack(&self, m: &ListenModel) -> bool {
+        let [w, s] = self.listens[..] else {
+            return false;
+        };
+        let v4 = |i: usize| matches!(m.listens[i].addr.family_port(), Some((true, _)));
+        self.when == When::Start && !v4(w) && v4(s) && !m.listens[w].ipv6only
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ListenModel {
     pub listens: Vec<Listen>,
@@ -285,17 +297,30 @@ fn parse_listen(m: &mut ListenModel, conf: &Config, proto: Proto, d: &Directive,
             return problem(m, d, e);
         }
     }
-    if l.udp && (l.backlog.is_some() || l.so_keepalive.is_some()) {
-        let p = if l.backlog.is_some() {
-            "backlog"
-        } else {
-            "so_keepalive"
+    if l.udp {
+        // ngx_stream_core_listen checks them in this order.
+        let words = args.iter().skip(1).map(|a| conf.value(a));
+        let has = |name: &str| {
+            words
+                .clone()
+                .any(|w| w == name || w.strip_prefix(name).is_some_and(|v| v.starts_with('=')))
         };
-        return problem(
-            m,
-            d,
-            format!("\"listen\" directive \"{p}\" parameter is incompatible with \"udp\""),
-        );
+        let clash = [
+            "backlog",
+            "ssl",
+            "so_keepalive",
+            "proxy_protocol",
+            "fastopen",
+        ]
+        .into_iter()
+        .find(|p| has(p));
+        if let Some(p) = clash {
+            return problem(
+                m,
+                d,
+                format!("\"listen\" directive \"{p}\" parameter is incompatible with \"udp\""),
+            );
+        }
     }
     for addr in addrs {
         m.listens.push(Listen { addr, ..l.clone() });
@@ -338,13 +363,14 @@ fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), Stri
             }
             l.sets_options = true;
         }
-        ("fastopen", Some(v)) if http => {
+        ("fastopen", Some(v)) => {
             if atoi(v).is_none() {
                 return Err(format!("invalid fastopen \"{p}\""));
             }
             l.sets_options = true;
         }
-        ("ipv6only", Some(v)) => {
+        // nginx matches the prefix `ipv6only=o`: anything else is an unknown parameter.
+        ("ipv6only", Some(v)) if v.starts_with('o') => {
             l.ipv6only = match v {
                 "on" => true,
                 "off" => false,
@@ -359,7 +385,9 @@ fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), Stri
             );
             l.sets_options = true;
         }
-        _ => return Err(format!("invalid parameter \"{p}\"")),
+        _ if http => return Err(format!("invalid parameter \"{p}\"")),
+        // The stream module words it its own way.
+        _ => return Err(format!("the invalid \"{p}\" parameter")),
     }
     Ok(())
 }
@@ -446,9 +474,11 @@ pub fn parse_time(s: &str) -> Option<u64> {
     any.then_some(total)
 }
 
-/// The address of a `listen`, as ngx_parse_url reads it with `listen` set: unix:,
+/// The addresses of a `listen`, as ngx_parse_url reads it with `listen` set: unix:,
 /// `[v6]:port`, `addr:port`, a port alone (IPv4 wildcard), `*:port`, a host name
-/// (every address it resolves to), default port 80.
+/// (every address it resolves to), default port 80. Any port may be a range `low-high`
+/// (nginx 1.15.10+): one address per port, low ≤ high, both in 1..65535; a unix path
+/// takes no range (a dash is part of the path).
 fn parse_address(s: &str) -> Result<Vec<Address>, &'static str> {
     if let Some(path) = s.strip_prefix("unix:") {
         if path.is_empty() {
@@ -459,48 +489,92 @@ fn parse_address(s: &str) -> Result<Vec<Address>, &'static str> {
         }
         return Ok(vec![Address::Unix(path.to_string())]);
     }
-    let inet = |ip: IpAddr, port| vec![Address::Inet(SocketAddr::new(ip, port))];
+    let every = |ips: &[IpAddr], (low, high): (u16, u16)| -> Vec<Address> {
+        ips.iter()
+            .flat_map(|&ip| (low..=high).map(move |p| Address::Inet(SocketAddr::new(ip, p))))
+            .collect()
+    };
     if let Some(rest) = s.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or("invalid host")?;
         let ip: Ipv6Addr = host.parse().map_err(|_| "invalid IPv6 address")?;
-        let port = match after {
-            "" => 80,
-            p => port(p.strip_prefix(':').ok_or("invalid host")?)?,
+        let ports = match after {
+            "" => (80, 80),
+            p => port_range(p.strip_prefix(':').ok_or("invalid host")?)?,
         };
-        return Ok(inet(IpAddr::V6(ip), port));
+        return Ok(every(&[IpAddr::V6(ip)], ports));
     }
-    if s.contains('/') {
+    if s.contains(['/', '?']) {
         return Err("invalid host");
     }
-    let (host, port) = match s.split_once(':') {
-        Some((h, p)) => (h, port(p)?),
-        None if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) => {
-            return Ok(inet(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port(s)?));
-        }
-        None => (s, 80),
+    let any = [IpAddr::V4(Ipv4Addr::UNSPECIFIED)];
+    let (host, ports) = match s.split_once(':') {
+        Some((h, p)) => (h, port_range(p)?),
+        None => match bare_ports(s)? {
+            Some(ports) => return Ok(every(&any, ports)),
+            None => (s, (80, 80)),
+        },
     };
     if host.is_empty() {
         return Err("no host");
     }
     if host == "*" {
-        return Ok(inet(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port));
+        return Ok(every(&any, ports));
     }
     if let Ok(ip) = host.parse::<Ipv4Addr>() {
-        return Ok(inet(IpAddr::V4(ip), port));
+        return Ok(every(&[IpAddr::V4(ip)], ports));
     }
     // A name: nginx resolves it when it reads the configuration, and listens on each
     // address it gets.
-    let mut out: Vec<Address> = Vec::new();
-    for a in resolve_name(host, port)? {
-        let a = Address::Inet(a);
-        if !out.contains(&a) {
-            out.push(a);
+    let mut ips: Vec<IpAddr> = Vec::new();
+    for a in resolve_name(host)? {
+        if !ips.contains(&a) {
+            ips.push(a);
         }
     }
-    if out.is_empty() {
+    if ips.is_empty() {
         return Err("host not found");
     }
-    Ok(out)
+    Ok(every(&ips, ports))
+}
+
+/// The port part after `:`: `port` or `low-high`, as ngx_parse_inet_url checks them
+/// (the high end first).
+fn port_range(p: &str) -> Result<(u16, u16), &'static str> {
+    let (low, high) = match p.split_once('-') {
+        Some((low, high)) => (low, Some(port(high)?)),
+        None => (p, None),
+    };
+    let low = port(low)?;
+    match high {
+        Some(high) if low > high => Err("invalid port range"),
+        Some(high) => Ok((low, high)),
+        None => Ok((low, low)),
+    }
+}
+
+/// An address without `:` that nginx tests as a port alone (`8080`, `8186-8187`); None
+/// when it is a host name instead (`my-host`, `80-x`: not a number after the dash, or
+/// before it).
+fn bare_ports(s: &str) -> Result<Option<(u16, u16)>, &'static str> {
+    let (low, high) = match s.split_once('-') {
+        Some((low, high)) => match atoi(high) {
+            None => return Ok(None),
+            Some(h) => (low, Some(h)),
+        },
+        None => (s, None),
+    };
+    let Some(low) = atoi(low) else {
+        return Ok(None);
+    };
+    let valid = |n: u64| (1..=65535).contains(&n);
+    if !valid(low) || high.is_some_and(|h| !valid(h)) {
+        return Err("invalid port");
+    }
+    let high = high.unwrap_or(low);
+    if low > high {
+        return Err("invalid port range");
+    }
+    Ok(Some((low as u16, high as u16)))
 }
 
 /// How many distinct host names one process resolves for `listen`, and how long it may
@@ -511,7 +585,7 @@ const MAX_NAMES: usize = 32;
 const LOOKUP_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A `listen` host name's addresses, each name looked up once per process.
-fn resolve_name(host: &str, port: u16) -> Result<Vec<SocketAddr>, &'static str> {
+fn resolve_name(host: &str) -> Result<Vec<IpAddr>, &'static str> {
     use std::collections::HashMap;
     use std::sync::Mutex;
     type Cache = (
@@ -536,11 +610,7 @@ fn resolve_name(host: &str, port: u16) -> Result<Vec<SocketAddr>, &'static str> 
         *spent += t.elapsed();
         cache.insert(host.to_string(), ips);
     }
-    cache[host].clone().map(|ips| {
-        ips.into_iter()
-            .map(|ip| SocketAddr::new(ip, port))
-            .collect()
-    })
+    cache[host].clone()
 }
 
 fn port(s: &str) -> Result<u16, &'static str> {
@@ -608,7 +678,10 @@ fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
             }
             if m.listens[out[s].owner].sets_options {
                 if !(out[s].reuseport && out[w].reuseport) {
-                    trap(m, &out[w], &out[s]);
+                    // nginx binds a port's explicit addresses first and its wildcard
+                    // last: the wildcard's bind is the one that fails.
+                    let failing = out[w].addr.clone();
+                    trap(m, &out[w], &out[s], &failing, out[s].owner);
                 }
             } else {
                 keep[s] = false;
@@ -632,7 +705,15 @@ fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
                 && out[s].addr.family_port() == Some((true, port))
                 && out[s].udp == out[w].udp
             {
-                trap(m, &out[w], &out[s]);
+                // Ports are bound in the order their (port, family) first appears in
+                // the context: the later of the two fails. Either way the listen to
+                // change is the one with ipv6only=off.
+                let failing = if opens_before(m, first, &out[w].addr, &out[s].addr) {
+                    out[s].addr.clone()
+                } else {
+                    out[w].addr.clone()
+                };
+                trap(m, &out[w], &out[s], &failing, out[w].owner);
             }
         }
     }
@@ -644,13 +725,33 @@ fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
     );
 }
 
-fn trap(m: &mut ListenModel, wildcard: &Socket, bound: &Socket) {
-    let l = &m.listens[bound.owner];
-    let message = format!(
-        "bind() to {} failed (98: Address already in use): this listen has socket options, \
-so it wants its own socket, but {} already takes the port",
-        bound.addr, wildcard.addr
-    );
+/// Whether nginx binds `a`'s port before `b`'s: its ports (per family) are kept in the
+/// order their first listen appears in the context.
+fn opens_before(m: &ListenModel, first: usize, a: &Address, b: &Address) -> bool {
+    let at = |x: &Address| {
+        m.listens[first..]
+            .iter()
+            .position(|l| l.addr.family_port() == x.family_port())
+    };
+    at(a) <= at(b)
+}
+
+/// A start failure: `failing` is the address whose bind() fails, as nginx prints it;
+/// the problem stands at `blame`, the listen to change.
+fn trap(m: &mut ListenModel, wildcard: &Socket, bound: &Socket, failing: &Address, blame: usize) {
+    let l = &m.listens[blame];
+    let why = if blame == bound.owner {
+        format!(
+            "this listen has socket options, so {} wants its own socket beside the wildcard {}",
+            bound.addr, wildcard.addr
+        )
+    } else {
+        format!(
+            "with ipv6only=off, {} takes the IPv4 port as well, and {} binds it too",
+            wildcard.addr, bound.addr
+        )
+    };
+    let message = format!("bind() to {failing} failed (98: Address already in use): {why}");
     m.problems.push(Problem {
         when: When::Start,
         message,
@@ -720,6 +821,48 @@ mod tests {
         assert_eq!(parse_address("0").unwrap_err(), "invalid port");
         assert_eq!(parse_address("1.2.3.4:70000").unwrap_err(), "invalid port");
         assert_eq!(parse_address(":80").unwrap_err(), "no host");
+    }
+
+    #[test]
+    fn port_ranges() {
+        let all = |s: &str| -> Vec<String> {
+            parse_address(s)
+                .unwrap()
+                .iter()
+                .map(|a| a.to_string())
+                .collect()
+        };
+        assert_eq!(all("8186-8187"), ["0.0.0.0:8186", "0.0.0.0:8187"]);
+        assert_eq!(all("127.0.0.1:5-5"), ["127.0.0.1:5"]);
+        assert_eq!(all("[::1]:9-10"), ["[::1]:9", "[::1]:10"]);
+        assert_eq!(all("unix:/a-1-2"), ["unix:/a-1-2"]);
+        assert_eq!(parse_address("9-8").unwrap_err(), "invalid port range");
+        assert_eq!(parse_address("*:9-8").unwrap_err(), "invalid port range");
+        assert_eq!(parse_address("0-8").unwrap_err(), "invalid port");
+        assert_eq!(parse_address("1:8-").unwrap_err(), "invalid port");
+        assert_eq!(bare_ports("80-x"), Ok(None));
+        assert_eq!(bare_ports("x-80"), Ok(None));
+    }
+
+    #[test]
+    fn the_trap_names_the_failing_bind_and_the_listen_to_change() {
+        let m = model_of("http { server { listen 80; listen 127.0.0.1:80 backlog=9; } }");
+        assert!(m.problems[0]
+            .message
+            .starts_with("bind() to 0.0.0.0:80 failed"));
+        assert_eq!(m.listens[m.problems[0].listens[1]].backlog, Some(9));
+        let m = model_of("http { server { listen 80;\n listen [::]:80 ipv6only=off; } }");
+        let p = &m.problems[0];
+        assert!(p.message.starts_with("bind() to [::]:80 failed"), "{p:?}");
+        assert!(p.dual_stack(&m));
+        assert_eq!(p.line, 2);
+        let m = model_of("http { server { listen [::]:80 ipv6only=off;\n listen 80; } }");
+        let p = &m.problems[0];
+        assert!(
+            p.message.starts_with("bind() to 0.0.0.0:80 failed"),
+            "{p:?}"
+        );
+        assert_eq!(p.line, 1);
     }
 
     #[test]
