@@ -7,6 +7,7 @@ pub mod defaults;
 pub mod fnmatch;
 pub mod netns;
 pub mod nginx;
+pub mod owners;
 pub mod sockets;
 pub mod sysctl;
 pub mod sysctl_d;

@@ -7,11 +7,9 @@
 //! linux/sock_diag.h, linux/inet_diag.h, linux/unix_diag.h), so a short or garbled reply
 //! is an error, never an out-of-bounds read.
 
-use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 
 // TCP states, numbered as in include/net/tcp_states.h; `ss` knows all of these.
 pub const TCP_ESTABLISHED: u8 = 1;
@@ -219,84 +217,7 @@ pub fn unix_listeners() -> io::Result<Vec<UnixListener>> {
     Ok(out)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Owner {
-    pub pid: u32,
-    /// /proc/PID/comm, trimmed (at most 15 bytes: the kernel truncates it).
-    pub name: String,
-}
-
-/// Which processes hold each of these socket inodes, found by reading /proc/*/fd/* links
-/// "socket:[INODE]". Processes we may not read are skipped silently; report how many
-/// were skipped so the caller can say "owner unknown (not permitted)".
-#[derive(Debug, Clone, Default)]
-pub struct Owners {
-    /// One entry per process (not per fd); a socket shared after fork() has several.
-    pub by_inode: HashMap<u64, Vec<Owner>>,
-    /// Processes whose fd table we were refused. Processes we cannot see at all (another
-    /// PID namespace, a hidepid= /proc) are not counted: their sockets just have no entry.
-    pub unreadable_processes: usize,
-}
-
-/// /proc is the PID namespace's view, not the network namespace's; inodes are unique
-/// across namespaces, so a match is still the right process.
-pub fn owners(inodes: &HashSet<u64>) -> Owners {
-    let mut out = Owners::default();
-    if inodes.is_empty() {
-        return out;
-    }
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in procs.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let fds = match std::fs::read_dir(format!("/proc/{pid}/fd")) {
-            Ok(d) => d,
-            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                out.unreadable_processes += 1;
-                continue;
-            }
-            // Gone since /proc was listed: it holds nothing any more.
-            Err(_) => continue,
-        };
-        let mut held: Vec<u64> = Vec::new();
-        for fd in fds.flatten() {
-            let Ok(link) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            if let Some(ino) = socket_inode(link.as_os_str().as_bytes()) {
-                if inodes.contains(&ino) && !held.contains(&ino) {
-                    held.push(ino);
-                }
-            }
-        }
-        if held.is_empty() {
-            continue;
-        }
-        let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-            .map(|s| s.trim_end().to_string())
-            .unwrap_or_default();
-        for ino in held {
-            let owner = Owner {
-                pid,
-                name: name.clone(),
-            };
-            out.by_inode.entry(ino).or_default().push(owner);
-        }
-    }
-    out
-}
-
-fn socket_inode(link: &[u8]) -> Option<u64> {
-    let digits = link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
+pub use super::owners::{owners, Owner, Owners};
 
 // linux/netlink.h, linux/sock_diag.h, linux/unix_diag.h
 const NLMSG_HDRLEN: usize = 16;
@@ -583,8 +504,8 @@ fn garbled(what: &str) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
     use std::net::{IpAddr, TcpListener, TcpStream};
+    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::MetadataExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
@@ -875,26 +796,6 @@ mod tests {
         assert_eq!(l.map(|l| l.send_q), Some(5));
         let _ = std::fs::remove_file(&path);
         let _ = std::fs::remove_file(&seq_path);
-    }
-
-    #[test]
-    fn owners_finds_this_process() {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let inode = listener_at(l.local_addr().unwrap()).unwrap().inode;
-        let found = owners(&HashSet::from([inode, u64::MAX]));
-        let mut comm = String::new();
-        std::fs::File::open("/proc/self/comm")
-            .unwrap()
-            .read_to_string(&mut comm)
-            .unwrap();
-        let me = Owner {
-            pid: std::process::id(),
-            name: comm.trim_end().to_string(),
-        };
-        assert_eq!(found.by_inode.get(&inode), Some(&vec![me]));
-        assert!(!found.by_inode.contains_key(&u64::MAX));
-        assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
-        assert_eq!(socket_inode(b"pipe:[12345]"), None);
     }
 
     /// A hand-made reply: one inet_diag_msg for 127.0.0.1:8080 <- 10.0.0.2:40000 then DONE.

@@ -5,8 +5,9 @@
 //! name the setting or the application behaviour at fault.
 //!
 //! The command reads in two steps: first the samples, then the owners of only the
-//! sockets `wanted_inodes` names (scanning /proc/*/fd costs about as much as the
-//! whole census, so it is done only when something is to be attributed).
+//! sockets `wanted_inodes` names (scanning /proc/PID/fd of the namespace's processes
+//! costs about as much as the whole census, so it is done only when something is to be
+//! attributed).
 
 pub mod diagnose;
 pub mod views;
