@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::nginx::{binary, ss_listeners, Prefix};
+use common::nginx::{binary, ss_listeners, stream_module, Prefix};
 use common::{run, write_profile, Netns, Run};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
@@ -761,6 +761,53 @@ fn the_dual_stack_trap_is_not_moved_around_but_named() {
     assert!(
         notes.contains(&format!(
             "{}:6: [::]:8081 with ipv6only=off",
+            conf.display()
+        )),
+        "{out:#}"
+    );
+    assert_eq!(snapshot(&[&conf]), before);
+}
+
+#[test]
+fn http_and_stream_on_one_port_is_not_moved_across_blocks_but_named() {
+    let ns = Netns::new();
+    let p = Prefix::new();
+    let conf = p.write(
+        "nginx.conf",
+        &format!(
+            "load_module {};\n{}http {{ {} server {{ listen 8443; return 200 a; }} }}\nstream {{ server {{ listen 127.0.0.1:8443 backlog=64; return x; }} }}\n",
+            stream_module().display(),
+            p.preamble(),
+            p.http_preamble()
+        ),
+    );
+    let err = p.start(&ns).expect_err("the shared port does not start");
+    assert!(err.contains("bind() to 127.0.0.1:8443 failed"), "{err}");
+    let tmp = tempfile::tempdir().unwrap();
+    let prof = profile(tmp.path());
+    let state = tmp.path().join("state");
+    let before = snapshot(&[&conf]);
+    let r = apply(
+        &ns,
+        &conf,
+        &state,
+        &prof,
+        &["--dry-run", "--format", "json"],
+    );
+    let out = r.json();
+    // The stream listen's backlog= stays in stream{}: no edit touches line 6.
+    for f in out["plan"]["files"].as_array().unwrap() {
+        let after = f["after"].as_str().unwrap();
+        assert!(
+            after.contains("listen 127.0.0.1:8443 backlog=64;"),
+            "{out:#}"
+        );
+    }
+    let notes = out["plan"]["notes"].to_string();
+    assert!(
+        notes.contains(&format!(
+            "{}:6: the stream{{}} listen 127.0.0.1:8443 cannot bind the port that the http{{}} listen 0.0.0.0:8443 at {}:5 holds",
+            conf.display(),
             conf.display()
         )),
         "{out:#}"

@@ -504,3 +504,96 @@ fn the_trap_names_the_bind_that_fails_and_the_listen_to_change() {
         }
     }
 }
+
+/// An http{} and a stream{} block, in this order (or the reverse), on lines 5 and 6.
+fn http_and_stream(p: &Prefix, http: &str, stream: &str, stream_first: bool) -> std::path::PathBuf {
+    let h = format!(
+        "http {{ {} server {{ {http} return 200 a; }} }}",
+        p.http_preamble()
+    );
+    let s = format!("stream {{ server {{ {stream} return x; }} }}");
+    let (a, b) = if stream_first { (s, h) } else { (h, s) };
+    let text = format!(
+        "load_module {};\n{}{a}\n{b}\n",
+        stream_module().display(),
+        p.preamble()
+    );
+    p.write("nginx.conf", &text)
+}
+
+#[test]
+fn http_and_stream_on_one_port_fail_at_start_in_the_later_block() {
+    let ns = Netns::new();
+    // (http listen, stream listen, stream block first, the socket nginx fails to bind):
+    // the block written first binds first, whatever the module order.
+    let clashes = [
+        ("listen 443;", "listen 443;", false, "0.0.0.0:443"),
+        ("listen 443;", "listen 443;", true, "0.0.0.0:443"),
+        ("listen 127.0.0.1:443;", "listen 443;", false, "0.0.0.0:443"),
+        (
+            "listen 127.0.0.1:443;",
+            "listen 443;",
+            true,
+            "127.0.0.1:443",
+        ),
+        (
+            "listen 443;",
+            "listen 127.0.0.1:443;",
+            false,
+            "127.0.0.1:443",
+        ),
+        ("listen 443;", "listen 127.0.0.1:443;", true, "0.0.0.0:443"),
+        ("listen 443 reuseport;", "listen 443;", false, "0.0.0.0:443"),
+        (
+            "listen [::]:443 ipv6only=off;",
+            "listen 443;",
+            false,
+            "0.0.0.0:443",
+        ),
+    ];
+    for (http, stream, stream_first, failing) in clashes {
+        let p = Prefix::new();
+        let conf = http_and_stream(&p, http, stream, stream_first);
+        let case = format!("http {http} stream {stream} stream first {stream_first}");
+        let (ok, stderr) = p.test();
+        assert!(ok, "{case}: nginx -t passes: {stderr}");
+        let err = p.start(&ns).expect_err("start must fail");
+        let theirs = bind_failure(&err);
+        assert_eq!(
+            theirs,
+            format!("bind() to {failing} failed (98: Address already in use)"),
+            "{case}: {err}"
+        );
+        let r = audit_conf(&ns, &conf, &["--profile", "web-frontend"]);
+        let problems = findings(&r, "nginx/config/");
+        assert_eq!(problems.len(), 1, "{case}\n{r:#}");
+        let msg = problems[0]["message"].as_str().unwrap();
+        assert!(
+            msg.starts_with(&format!("nginx -t passes but start fails: {theirs}")),
+            "{case}\nnginx: {theirs}\nours: {msg}"
+        );
+        // The listen named is the one whose bind fails: in the block written last.
+        let id = problems[0]["id"].as_str().unwrap();
+        assert!(id.ends_with("nginx.conf:6"), "{case}: {id}");
+        let remedy = problems[0]["remedy"].as_str().unwrap();
+        assert!(remedy.contains("another port or address"), "{remedy}");
+    }
+    // Different protocols, or reuseport on both: no prediction, and nginx starts.
+    let fine = [
+        ("listen 443;", "listen 443 udp;"),
+        ("listen 443 reuseport;", "listen 443 reuseport;"),
+        ("listen [::]:443;", "listen 443;"),
+    ];
+    for (http, stream) in fine {
+        let p = Prefix::new();
+        let conf = http_and_stream(&p, http, stream, false);
+        let r = audit_conf(&ns, &conf, &["--profile", "web-frontend"]);
+        assert!(
+            findings(&r, "nginx/config/").is_empty(),
+            "{http} {stream}\n{r:#}"
+        );
+        p.start(&ns)
+            .unwrap_or_else(|e| panic!("{http} {stream}: nginx starts: {e}"));
+        p.stop(&ns);
+    }
+}

@@ -222,6 +222,20 @@ fn problems(conf: &Config, m: &ListenModel) -> Vec<Finding> {
                     format!("nginx -t fails: {} in {at}", p.message),
                     "keep socket options (backlog=, so_keepalive=, reuseport, ...) on one listen per address, and each address once per server".to_string(),
                 ),
+                When::Start if p.shared_port(m) => {
+                    let bound = &m.listens[p.listens[0]];
+                    let failing = &m.listens[p.listens[1]];
+                    (
+                        format!("nginx -t passes but start fails: {} ({at})", p.message),
+                        format!(
+                            "give the {} listen at {at} another port or address than the {} listen at {}:{} (an SNI router in stream{{}} proxies to http{{}} on a local port such as 127.0.0.1:8443)",
+                            failing.proto.as_str(),
+                            bound.proto.as_str(),
+                            conf.path(bound.file).display(),
+                            bound.line
+                        ),
+                    )
+                }
                 When::Start if p.dual_stack(m) => {
                     let v4 = &m.listens[p.listens[1]];
                     (

@@ -112,6 +112,21 @@ pub fn edits(
             continue;
         };
         let l = &m.listens[bound];
+        if p.shared_port(m) {
+            let w = &m.listens[wildcard];
+            out.notes.push(format!(
+                "nginx: {}:{}: the {}{{}} listen {} cannot bind the port that the {}{{}} listen {} at {}:{} holds; tuneguard cannot fix that by moving backlog=: give one of them another port or address",
+                cfg.path(l.file).display(),
+                l.line,
+                l.proto.as_str(),
+                l.addr,
+                w.proto.as_str(),
+                w.addr,
+                cfg.path(w.file).display(),
+                w.line
+            ));
+            continue;
+        }
         if p.dual_stack(m) {
             let w = &m.listens[wildcard];
             out.notes.push(format!(

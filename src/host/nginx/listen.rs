@@ -170,6 +170,14 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// http{} and stream{} on one port: `listens[0]` binds it, `listens[1]` fails.
+    pub fn shared_port(&self, m: &ListenModel) -> bool {
+        let [a, b] = self.listens[..] else {
+            return false;
+        };
+        self.when == When::Start && m.listens[a].proto != m.listens[b].proto
+    }
+
     /// The dual-stack trap: an IPv6 wildcard with ipv6only=off (`listens[0]`) and an
     /// IPv4 socket (`listens[1]`) on one port. Moving backlog= does not fix it.
     pub fn dual_stack(&self, m: &ListenModel) -> bool {
@@ -177,7 +185,11 @@ impl Problem {
             return false;
         };
         let v4 = |i: usize| matches!(m.listens[i].addr.family_port(), Some((true, _)));
-        self.when == When::Start && !v4(w) && v4(s) && !m.listens[w].ipv6only
+        self.when == When::Start
+            && !self.shared_port(m)
+            && !v4(w)
+            && v4(s)
+            && !m.listens[w].ipv6only
     }
 }
 
@@ -216,6 +228,7 @@ pub fn model(conf: &Config) -> ListenModel {
                     Proto::Stream
                 };
                 let first = m.listens.len();
+                let opened = m.sockets.len();
                 for srv in top.children().into_iter().filter(|d| &*d.name == "server") {
                     server += 1;
                     let before = m.listens.len();
@@ -227,11 +240,59 @@ pub fn model(conf: &Config) -> ListenModel {
                     }
                 }
                 sockets(&mut m, proto, first);
+                shared_ports(&mut m, opened);
             }
             _ => {}
         }
     }
     m
+}
+
+/// http{} and stream{} on one port (the SNI router mistake): nginx opens each block's
+/// sockets when the block ends, so the block written first binds first, and the later
+/// block's bind fails. Only reuseport on both sides lets the kernel share the port.
+/// `later` is where the block just read starts in `m.sockets`.
+fn shared_ports(m: &mut ListenModel, later: usize) {
+    for b in later..m.sockets.len() {
+        for a in 0..later {
+            let (x, y) = (&m.sockets[a], &m.sockets[b]);
+            if x.proto == y.proto || x.udp != y.udp || (x.reuseport && y.reuseport) {
+                continue;
+            }
+            let (Some((v4x, px)), Some((v4y, py))) = (x.addr.family_port(), y.addr.family_port())
+            else {
+                continue;
+            };
+            // An IPv6 wildcard with ipv6only=off holds the IPv4 port as well.
+            let dual =
+                |s: &Socket, v4: bool| !v4 && s.addr.is_wildcard() && !m.listens[s.owner].ipv6only;
+            let clash = px == py
+                && if v4x == v4y {
+                    x.addr == y.addr || x.addr.is_wildcard() || y.addr.is_wildcard()
+                } else {
+                    dual(x, v4x) || dual(y, v4y)
+                };
+            if !clash {
+                continue;
+            }
+            let (bound, failing) = (x.owner, y.owner);
+            let message = format!(
+                "bind() to {} failed (98: Address already in use): the {}{{}} listen on {} binds the port first, and {}{{}} cannot share it",
+                y.addr,
+                x.proto.as_str(),
+                x.addr,
+                y.proto.as_str()
+            );
+            let l = &m.listens[failing];
+            m.problems.push(Problem {
+                when: When::Start,
+                message,
+                file: l.file,
+                line: l.line,
+                listens: vec![bound, failing],
+            });
+        }
+    }
 }
 
 fn has_listen(srv: &Directive) -> bool {
@@ -863,6 +924,49 @@ mod tests {
             "{p:?}"
         );
         assert_eq!(p.line, 1);
+    }
+
+    #[test]
+    fn http_and_stream_on_one_port_fail_in_the_later_block() {
+        let one = |text: &str| {
+            let m = model_of(text);
+            m.problems
+                .iter()
+                .map(|p| {
+                    (
+                        p.message.split(" failed").next().unwrap().to_string(),
+                        p.line,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let fails = |addr: &str, line: u32| vec![(format!("bind() to {addr}"), line)];
+        assert_eq!(
+            one("http { server { listen 443; } }\nstream { server { listen 443; } }"),
+            fails("0.0.0.0:443", 2)
+        );
+        assert_eq!(
+            one("stream { server { listen 443; } }\nhttp { server { listen 127.0.0.1:443; } }"),
+            fails("127.0.0.1:443", 2)
+        );
+        assert_eq!(
+            one("http { server { listen 127.0.0.1:443; } }\nstream { server { listen 443; } }"),
+            fails("0.0.0.0:443", 2)
+        );
+        assert_eq!(
+            one("http { server { listen [::]:443 ipv6only=off; } }\nstream { server { listen 443; } }"),
+            fails("0.0.0.0:443", 2)
+        );
+        let m = model_of("http { server { listen 443; } }\nstream { server { listen 443; } }");
+        assert!(m.problems[0].shared_port(&m) && !m.problems[0].dual_stack(&m));
+        for fine in [
+            "http { server { listen 443; } }\nstream { server { listen 443 udp; } }",
+            "http { server { listen 443 reuseport; } }\nstream { server { listen 443 reuseport; } }",
+            "http { server { listen [::]:443; } }\nstream { server { listen 443; } }",
+            "http { server { listen 127.0.0.1:443; } }\nstream { server { listen 127.0.0.2:443; } }",
+        ] {
+            assert_eq!(one(fine), [], "{fine}");
+        }
     }
 
     #[test]
