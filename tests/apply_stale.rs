@@ -180,3 +180,69 @@ fn a_backlog_above_somaxconn_is_reported_not_edited() {
     }
     p.stop(&ns);
 }
+
+/// nginx runs, but its configuration was since changed into one `nginx -t` refuses
+/// (duplicate listen options). A reload or restart without an edit runs no `nginx -t`,
+/// and a restart would leave nginx stopped (the undo cannot start it either): the plan
+/// asks for no restart, and `--nginx-restart` is refused before anything changes.
+#[test]
+fn no_restart_on_a_configuration_nginx_would_refuse() {
+    let ns = Netns::new();
+    ns.set("net.core.somaxconn", "128");
+    let p = Prefix::new();
+    let conf = p.write_http("nginx.conf", TWO);
+    p.start(&ns).expect("nginx starts");
+    let stale = caps(&[("127.0.0.1:8080", 128), ("127.0.0.1:8090", 128)]);
+    let master = std::fs::read_to_string(p.path().join("nginx.pid")).unwrap();
+    p.write_http(
+        "nginx.conf",
+        &format!("{TWO} server {{ listen 127.0.0.1:8090 backlog=64; return 200 c; }}\n"),
+    );
+    assert!(!p.test().0, "nginx -t accepts the broken configuration");
+    let before = std::fs::read(&conf).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let prof = write_profile(tmp.path(), "no-backlog", NO_NGINX_RULE);
+    let state = tmp.path().join("state");
+
+    let r = apply(
+        &ns,
+        &conf,
+        &state,
+        &prof,
+        &["--dry-run", "--format", "json"],
+    );
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    let plan = &r.json()["plan"];
+    assert_eq!(plan["restart_needed"], serde_json::json!([]), "{plan:#}");
+    assert!(
+        plan["notes"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("nginx cannot be restarted to heal stale caps until it is fixed")),
+        "{plan:#}"
+    );
+
+    let r = apply(&ns, &conf, &state, &prof, &["--yes", "--nginx-restart"]);
+    assert_eq!(r.code, 2, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("--nginx-restart: nginx -t would refuse the configuration as it is")
+            && r.stderr.contains("duplicate listen options")
+            && r.stderr.contains("a restart would leave nginx stopped"),
+        "{}",
+        r.stderr
+    );
+    // Nothing changed: somaxconn, the file, the master and its sockets.
+    assert_eq!(ns.get("net.core.somaxconn"), "128");
+    assert_eq!(std::fs::read(&conf).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(p.path().join("nginx.pid")).unwrap(),
+        master
+    );
+    assert_eq!(listeners(&ns), stale);
+    assert!(
+        !state.join("journal").exists()
+            || std::fs::read_dir(state.join("journal")).unwrap().count() == 0
+    );
+    p.stop(&ns);
+}

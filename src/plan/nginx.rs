@@ -81,6 +81,13 @@ pub fn edits(
         if let Ok(cfg) = &read.conf {
             above_cap(&mut out, cfg, &read.model, cap_after);
             socket_plans(&mut out, &read.model, &read.model, cap_after, live);
+            // A restart without an edit runs no `nginx -t`: nginx would not come back.
+            if read.model.problems.iter().any(|p| p.when == When::Test)
+                && out.sockets.iter().any(SocketPlan::needs_restart)
+            {
+                out.sockets.clear();
+                out.notes.push("nginx: nginx -t would refuse the configuration as it is, so nginx cannot be restarted to heal stale caps until it is fixed (see the audit's nginx/config findings)".into());
+            }
         }
         return out;
     };
