@@ -6,6 +6,7 @@ use super::{read_host, write_stdout};
 use crate::audit;
 use crate::cli::{ApplyFlags, PlanFormat, Select};
 use crate::host::nginx::discover;
+use crate::host::nginx::listen::When;
 use crate::host::{LiveSource, NginxState, Snapshot};
 use crate::plan::{self, Plan};
 use crate::profile::Library;
@@ -136,6 +137,22 @@ pub fn prepare(select: &Select, flags: &ApplyFlags) -> Result<Prepared> {
         }
     }
     let nginx = nginx_step(&snap, &mut plan, control, flags)?;
+    // A reload or restart without an edit runs no `nginx -t` first: on a configuration
+    // nginx refuses, a restart would leave nginx stopped and the undo could not start it.
+    if let (Some(c), NginxState::Read(read)) = (control, &snap.nginx) {
+        if let (Ok(cfg), Some(p)) = (
+            &read.conf,
+            read.model.problems.iter().find(|p| p.when == When::Test),
+        ) {
+            plan.refusals.push(format!(
+                "--nginx-{}: nginx -t would refuse the configuration as it is ({}:{}: {}): a reload would not take it up and a restart would leave nginx stopped; fix it first",
+                if c == Control::Reload { "reload" } else { "restart" },
+                cfg.path(p.file).display(),
+                p.line,
+                p.message,
+            ));
+        }
+    }
     if let Some(n) = &nginx {
         if control == Some(Control::Reload)
             && n.master.is_none()

@@ -216,7 +216,8 @@ pub fn plan(snap: &Snapshot, profile: &Profile, findings: &[Finding], opts: &Opt
         }
     }
     // nginx edits, with somaxconn as it will be.
-    if let (NginxState::Read(read), Some(rule)) = (&snap.nginx, &profile.listen_backlog) {
+    // Without a backlog rule nothing is edited, but stale live caps still want a restart.
+    if let NginxState::Read(read) = &snap.nginx {
         let cap = plan
             .live
             .iter()
@@ -225,7 +226,7 @@ pub fn plan(snap: &Snapshot, profile: &Profile, findings: &[Finding], opts: &Opt
             .or_else(|| snap.value("net.core.somaxconn"))
             .and_then(|v| v.parse().ok());
         let live = snap.listeners.as_ref().and_then(|l| l.as_ref().ok());
-        let e = nginx::edits(read, &opts.root, rule, cap, live);
+        let e = nginx::edits(read, &opts.root, profile.listen_backlog.as_ref(), cap, live);
         if !e.changes.is_empty() {
             plan.nginx_main = Some(read.main.clone());
         }

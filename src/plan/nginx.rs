@@ -66,7 +66,7 @@ const OTHER_SOCKET_OPTIONS: [&str; 11] = [
 pub fn edits(
     read: &NginxRead,
     root: &Path,
-    rule: &ListenBacklog,
+    rule: Option<&ListenBacklog>,
     cap_after: Option<u32>,
     live: Option<&Listeners>,
 ) -> NginxEdits {
@@ -74,6 +74,22 @@ pub fn edits(
         changes: Vec::new(),
         sockets: Vec::new(),
         notes: Vec::new(),
+    };
+    // No backlog to set: nothing is edited, but what the audit finds still stands (stale
+    // live caps want a restart, a backlog above somaxconn is cut).
+    let Some((rule, min)) = rule.and_then(|r| Some((r, r.min.or(r.apply)?))) else {
+        if let Ok(cfg) = &read.conf {
+            above_cap(&mut out, cfg, &read.model, cap_after);
+            socket_plans(&mut out, &read.model, &read.model, cap_after, live);
+            // A restart without an edit runs no `nginx -t`: nginx would not come back.
+            if read.model.problems.iter().any(|p| p.when == When::Test)
+                && out.sockets.iter().any(SocketPlan::needs_restart)
+            {
+                out.sockets.clear();
+                out.notes.push("nginx: nginx -t would refuse the configuration as it is, so nginx cannot be restarted to heal stale caps until it is fixed (see the audit's nginx/config findings)".into());
+            }
+        }
+        return out;
     };
     let Ok(cfg) = &read.conf else {
         out.notes.push(format!(
@@ -87,9 +103,6 @@ pub fn edits(
         out.notes.push("nginx: nginx -t would refuse the configuration as it is; tuneguard does not edit it (see the audit's nginx/config findings)".into());
         return out;
     }
-    let Some(min) = rule.min.or(rule.apply) else {
-        return out;
-    };
     let mut want = rule.apply.unwrap_or(min).max(min);
     if let Some(cap) = cap_after {
         if rule.within_somaxconn && want > u64::from(cap) {
@@ -299,6 +312,26 @@ pub fn edits(
         }
     }
     out
+}
+
+/// A note for each socket whose configured backlog somaxconn (after the plan) cuts:
+/// reported, not edited, when the profile names no backlog.
+fn above_cap(out: &mut NginxEdits, cfg: &conf::Config, m: &ListenModel, cap: Option<u32>) {
+    let Some(c) = cap else { return };
+    for s in m
+        .sockets
+        .iter()
+        .filter(|s| !s.udp && s.effective(c) != s.backlog as u32)
+    {
+        let l = &m.listens[s.owner];
+        out.notes.push(format!(
+            "nginx: {}:{}: listen {} asks for backlog {} and somaxconn will be {c}, so listen() gets {c}; the profile sets no backlog, so tuneguard does not edit it: lower backlog= or raise net.core.somaxconn",
+            cfg.path(l.file).display(),
+            l.line,
+            s.addr,
+            s.backlog as u32
+        ));
+    }
 }
 
 fn socket_plans(
