@@ -1,5 +1,5 @@
 //! Small programs that misbehave on purpose, to reproduce the TCP incidents of
-//! INCIDENTS.md in a throwaway network namespace: the `observe` end-to-end tests run them,
+//! docs/incidents.md in a throwaway network namespace: the `observe` end-to-end tests run them,
 //! and `scripts/bench observe` uses `farm` to build 100,000 sockets. std and libc only.
 //!
 //! ```text

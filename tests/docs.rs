@@ -85,3 +85,46 @@ fn ansible_doc_options_are_the_module_arguments() {
         "docs/ansible/library/tuneguard.yml's options differ from the module's arguments (src/ansible.rs)"
     );
 }
+
+/// What users get (the README, docs/, the built-in profiles and every key's explanation)
+/// cites only files in the repository: the team's notes are not shipped.
+#[test]
+fn shipped_text_cites_no_team_notes() {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    walk(&root.join("docs"), &mut files);
+    walk(&root.join("profiles"), &mut files);
+    let mut texts: Vec<(String, String)> = files
+        .iter()
+        .map(|f| {
+            (
+                f.display().to_string(),
+                std::fs::read_to_string(f).unwrap_or_default(),
+            )
+        })
+        .collect();
+    for k in CATALOG.iter() {
+        texts.push((format!("explain {}", k.name), explain::markdown(k)));
+    }
+    for (what, text) in texts {
+        for note in [
+            "FACTS.md",
+            "INCIDENTS.md",
+            "SPEC.md",
+            "STYLE.md",
+            "../shared",
+        ] {
+            assert!(!text.contains(note), "{what} cites {note}");
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! The live truth of listening sockets (sock_diag: Send-Q is the max backlog, Recv-Q the
 //! accept queue now), matched to the sockets nginx's configuration asks for. A live cap
 //! that differs from what a fresh listen() would get today is stale: somaxconn or the
-//! backlog changed and listen() was not called again (FACTS.md §1, §4).
+//! backlog changed and listen() was not called again (net/socket.c __sys_listen).
 
 use super::nginx::{nginx_ref, somaxconn, NginxRef, RELISTEN};
 use super::Finding;
@@ -11,7 +11,7 @@ use crate::host::{Listeners, NginxState, Snapshot};
 use crate::profile::Severity;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-const FACT: &str = "FACTS.md §1: listen() caps at somaxconn when called; §4: reload re-listens only when the backlog number changes";
+const FACT: &str = "listen() caps at somaxconn when called; reload re-listens only when the backlog number changes";
 
 const LIVE_EXPLAINED: &str = "The kernel fixes a listener's max backlog when listen() is \
 called: min(backlog, net.core.somaxconn) at that moment. Raising somaxconn later changes nothing \

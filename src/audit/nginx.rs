@@ -1,5 +1,5 @@
 //! nginx's listening sockets against the profile: the backlog each socket asks for, what
-//! the kernel gives it (min(backlog, somaxconn), FACTS.md §1), so_keepalive, and the
+//! the kernel gives it (min(backlog, somaxconn), net/socket.c), so_keepalive, and the
 //! configuration errors nginx itself would raise. The live side is in `listeners.rs`.
 
 use super::{human_seconds, waived, Finding};
@@ -14,7 +14,7 @@ Linux); the kernel caps it at net.core.somaxconn at that moment, and the socket 
 listen() is called on it again. The accept queue then holds backlog+1 completed connections; past \
 that, new SYNs are dropped (ListenOverflows).";
 
-/// Why a new somaxconn does not reach a running nginx (FACTS.md §4, measured in
+/// Why a new somaxconn does not reach a running nginx (measured in
 /// tests/nginx_live.rs); said by every remedy that needs nginx to listen again.
 pub(super) const RELISTEN: &str =
     "a reload calls listen() again only when the configured backlog number \
@@ -263,9 +263,9 @@ fn problems(conf: &Config, m: &ListenModel) -> Vec<Finding> {
                 }
             };
             f.explanation = "nginx answers every address of a port through the wildcard socket \
-unless a listen has socket options; only one listen per address may carry them (FACTS.md §4)."
+unless a listen has socket options; only one listen per address may carry them (nginx's ngx_http_add_addresses)."
                 .into();
-            f.fact = Some("FACTS.md §4: listen options and the wildcard trap".into());
+            f.fact = Some("nginx ngx_http_add_addresses: listen options and the wildcard trap".into());
             f.remedy = Some(remedy);
             f.fail(Severity::Error, msg)
         })

@@ -18,7 +18,7 @@ pub static DEPENDENCIES: &[Dependency] = &[Dependency {
     on: "net.ipv4.tcp_syncookies",
     active_when: &[0],
     inert: "it has no effect while {on} is {value}: a SYN that finds the SYN queue longer than \
-the listen backlog gets a cookie instead of being dropped (FACTS.md §1); it becomes the hard \
+the listen backlog gets a cookie instead of being dropped (net/ipv4/tcp_input.c tcp_conn_request); it becomes the hard \
 limit if cookies are ever turned off",
     active: "{on} is {value}, so this is the SYN queue's hard limit: SYNs from peers not yet \
 proven alive are dropped once fewer than a quarter of its slots are free (TcpExt:TCPReqQFullDrop)",

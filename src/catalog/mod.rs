@@ -13,7 +13,7 @@ pub use dependencies::{Dependency, DEPENDENCIES};
 pub use keys::CATALOG;
 
 /// How many integers a key holds and the range the kernel accepts for each. A write
-/// outside the range fails with EINVAL; the kernel never clamps (FACTS.md §2).
+/// outside the range fails with EINVAL; the kernel never clamps (kernel/sysctl.c).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shape {
     /// Number of whitespace-separated integers (1 for plain keys, 2 for
