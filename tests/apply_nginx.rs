@@ -21,6 +21,14 @@ fn profile(dir: &Path) -> String {
     write_profile(dir, "nginx-1024", "nginx:\n  listen_backlog: {min: 1024}\n")
 }
 
+/// A temp directory holding the nginx-1024 profile and, inside it, the state directory.
+fn workdir() -> (tempfile::TempDir, String, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let prof = profile(tmp.path());
+    let state = tmp.path().join("state");
+    (tmp, prof, state)
+}
+
 fn apply_args<'a>(ns: &'a Netns, conf: &'a Path, state: &'a Path, prof: &'a str) -> Vec<&'a str> {
     vec![
         "apply",
@@ -166,9 +174,7 @@ fn running_three() -> (Netns, Prefix, PathBuf) {
 #[test]
 fn reload_apply_edits_in_place_and_the_kernel_shows_the_new_backlog() {
     let (ns, p, conf) = running_three();
-    let tmp = tempfile::tempdir().unwrap();
-    let prof = profile(tmp.path());
-    let state = tmp.path().join("state");
+    let (_tmp, prof, state) = workdir();
     let before = std::fs::read_to_string(&conf).unwrap();
     let master = master_pid(&p);
 
@@ -232,9 +238,7 @@ fn a_site_enabled_by_a_link_is_edited_in_the_file_it_names() {
     let link = p.path().join("sites-enabled/site");
     std::os::unix::fs::symlink("../sites-available/site", &link).unwrap();
     let conf = p.write_http("nginx.conf", "include sites-enabled/*;\n");
-    let tmp = tempfile::tempdir().unwrap();
-    let prof = profile(tmp.path());
-    let state = tmp.path().join("state");
+    let (_tmp, prof, state) = workdir();
     let bin = binary();
     let r = apply(
         &ns,
@@ -272,9 +276,7 @@ fn nginx_is_not_run_on_a_configuration_another_user_can_change() {
     let conf = p.write_http("nginx.conf", "include conf.d/*.conf;\n");
     std::os::unix::fs::chown(&site, Some(65534), Some(65534)).unwrap();
     let witness = p.path().join("cb");
-    let tmp = tempfile::tempdir().unwrap();
-    let prof = profile(tmp.path());
-    let state = tmp.path().join("state");
+    let (_tmp, prof, state) = workdir();
     let bin = binary();
     let bin = bin.to_str().unwrap();
     let before = std::fs::read(&site).unwrap();
@@ -312,9 +314,7 @@ fn nginx_t_refusing_the_edit_restores_every_file() {
     assert!(!ok && err.contains("unknown directive"), "{err}");
     let files = [&main, &site, &extra];
     let before = snapshot(&files);
-    let tmp = tempfile::tempdir().unwrap();
-    let prof = profile(tmp.path());
-    let state = tmp.path().join("state");
+    let (_tmp, prof, state) = workdir();
     let bin = binary();
 
     // The plan edits site.conf (nginx is not running: --nginx-bin tests it).
@@ -390,9 +390,7 @@ fn the_wildcard_trap_moves_backlog_to_the_wildcard_listen_and_nginx_starts() {
     assert!(err.contains("Address already in use"), "{err}");
     assert!(listeners(&ns).is_empty());
 
-    let tmp = tempfile::tempdir().unwrap();
-    let prof = profile(tmp.path());
-    let state = tmp.path().join("state");
+    let (_tmp, prof, state) = workdir();
     let bin = binary();
     let r = apply(
         &ns,
@@ -436,9 +434,7 @@ fn the_wildcard_trap_moves_backlog_to_the_wildcard_listen_and_nginx_starts() {
 #[test]
 fn rollback_after_a_reload_apply_restores_files_and_backlogs() {
     let (ns, p, conf) = running_three();
-    let tmp = tempfile::tempdir().unwrap();
-    let prof = profile(tmp.path());
-    let state = tmp.path().join("state");
+    let (_tmp, prof, state) = workdir();
     let before = snapshot(&[&conf]);
 
     let r = apply(&ns, &conf, &state, &prof, &["--nginx-reload"]);
@@ -473,9 +469,7 @@ fn rollback_after_a_reload_apply_restores_files_and_backlogs() {
 #[test]
 fn a_rollback_nginx_does_not_take_up_is_undone() {
     let (ns, p, conf) = running_three();
-    let tmp = tempfile::tempdir().unwrap();
-    let prof = profile(tmp.path());
-    let state = tmp.path().join("state");
+    let (_tmp, prof, state) = workdir();
     let original = std::fs::read_to_string(&conf).unwrap();
 
     let r = apply(&ns, &conf, &state, &prof, &["--nginx-reload"]);
@@ -519,9 +513,7 @@ mod faults {
     #[test]
     fn a_nginx_cmd_others_control_is_never_run() {
         let (ns, p, conf) = running_three();
-        let tmp = tempfile::tempdir().unwrap();
-        let prof = profile(tmp.path());
-        let state = tmp.path().join("state");
+        let (tmp, prof, state) = workdir();
         let good = tmp.path().join("good");
         std::fs::create_dir(&good).unwrap();
         let ran = tmp.path().join("ran");
@@ -601,9 +593,7 @@ mod faults {
     #[test]
     fn a_restart_failing_after_the_stop_restores_files_and_starts_the_old_nginx() {
         let (ns, p, conf) = running_three();
-        let tmp = tempfile::tempdir().unwrap();
-        let prof = profile(tmp.path());
-        let state = tmp.path().join("state");
+        let (tmp, prof, state) = workdir();
         let trace = tmp.path().join("trace");
         let before = snapshot(&[&conf]);
         let old_master = master_pid(&p);
@@ -659,9 +649,7 @@ mod faults {
     fn a_failure_after_the_reload_re_listens_with_the_old_backlogs() {
         for fault in ["nginx-control", "nginx-verify", "verify"] {
             let (ns, p, conf) = running_three();
-            let tmp = tempfile::tempdir().unwrap();
-            let prof = profile(tmp.path());
-            let state = tmp.path().join("state");
+            let (_tmp, prof, state) = workdir();
             let before = snapshot(&[&conf]);
             let master = master_pid(&p);
 
@@ -692,9 +680,7 @@ fn a_port_range_gets_one_backlog_and_every_port_listens_with_it() {
         " server { listen 8186-8187; listen 127.0.0.1:8190-8191 backlog=64; return 200 a; }\n",
     );
     let before = std::fs::read_to_string(&conf).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let prof = profile(tmp.path());
-    let state = tmp.path().join("state");
+    let (_tmp, prof, state) = workdir();
     let bin = binary();
     let r = apply(
         &ns,
@@ -750,9 +736,7 @@ fn the_dual_stack_trap_is_not_moved_around_but_named() {
     let before = snapshot(&[&conf]);
     let err = p.start(&ns).expect_err("the trap does not start");
     assert!(err.contains("bind() to [::]:8081 failed"), "{err}");
-    let tmp = tempfile::tempdir().unwrap();
-    let prof = profile(tmp.path());
-    let state = tmp.path().join("state");
+    let (_tmp, prof, state) = workdir();
     let r = apply(&ns, &conf, &state, &prof, &["--format", "json"]);
     let out = r.json();
     // Moving backlog= cannot fix it: no edit, and the note names the ipv6only=off listen.
@@ -783,9 +767,7 @@ fn http_and_stream_on_one_port_is_not_moved_across_blocks_but_named() {
     );
     let err = p.start(&ns).expect_err("the shared port does not start");
     assert!(err.contains("bind() to 127.0.0.1:8443 failed"), "{err}");
-    let tmp = tempfile::tempdir().unwrap();
-    let prof = profile(tmp.path());
-    let state = tmp.path().join("state");
+    let (_tmp, prof, state) = workdir();
     let before = snapshot(&[&conf]);
     let r = apply(
         &ns,
