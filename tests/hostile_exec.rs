@@ -57,6 +57,32 @@ fn master_ready(p: &Prefix) -> u32 {
 }
 
 /// What the report or plan says of a root master whose binary is in a 0777 directory.
+/// `apply --dry-run --only nginx` in the namespace, with a profile wanting backlog 1024.
+fn nginx_dry_run(ns: &Netns) -> common::Run {
+    let tmp = tempfile::tempdir().unwrap();
+    let prof = write_profile(
+        tmp.path(),
+        "nginx-1024",
+        "nginx:\n  listen_backlog: {min: 1024}\n",
+    );
+    let state = tmp.path().join("state");
+    run_with(
+        &[
+            "apply",
+            "--dry-run",
+            "--netns",
+            &ns.name,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--profile",
+            &prof,
+            "--only",
+            "nginx",
+        ],
+        &[],
+    )
+}
+
 fn refused(imp: &Impostor) -> String {
     let dir = std::fs::canonicalize(imp.dir.path()).unwrap();
     format!(
@@ -412,28 +438,7 @@ fn roots_own_nginx_is_found_and_used_as_before_and_an_impostor_beside_it_is_name
     );
 
     // apply plans with the real master and says what it passed over.
-    let tmp = tempfile::tempdir().unwrap();
-    let prof = write_profile(
-        tmp.path(),
-        "nginx-1024",
-        "nginx:\n  listen_backlog: {min: 1024}\n",
-    );
-    let state = tmp.path().join("state");
-    let r = run_with(
-        &[
-            "apply",
-            "--dry-run",
-            "--netns",
-            &ns.name,
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--profile",
-            &prof,
-            "--only",
-            "nginx",
-        ],
-        &[],
-    );
+    let r = nginx_dry_run(&ns);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(
         r.stdout
@@ -482,28 +487,7 @@ fn a_master_whose_binary_was_replaced_is_tested_with_the_new_file_and_the_plan_s
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
     assert!(exe.to_string_lossy().ends_with(" (deleted)"), "{exe:?}");
 
-    let tmp = tempfile::tempdir().unwrap();
-    let prof = write_profile(
-        tmp.path(),
-        "nginx-1024",
-        "nginx:\n  listen_backlog: {min: 1024}\n",
-    );
-    let state = tmp.path().join("state");
-    let r = run_with(
-        &[
-            "apply",
-            "--dry-run",
-            "--netns",
-            &ns.name,
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--profile",
-            &prof,
-            "--only",
-            "nginx",
-        ],
-        &[],
-    );
+    let r = nginx_dry_run(&ns);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let real = std::fs::canonicalize(&bin).unwrap();
     let note = format!(
