@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::nginx::{binary, ss_listeners, stream_module, Prefix};
+use common::nginx::{binary, caps, listeners, stream_module, Prefix};
 use common::{run, write_profile, Netns, Run};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
@@ -96,16 +96,6 @@ fn assert_no_temp_files(dir: &Path) {
     }
 }
 
-/// The kernel's listeners in the namespace, sorted: (address, Send-Q = max backlog).
-fn listeners(ns: &Netns) -> Vec<(String, u32)> {
-    let mut v: Vec<(String, u32)> = ss_listeners(ns)
-        .into_iter()
-        .map(|(a, _, send_q)| (a, send_q))
-        .collect();
-    v.sort();
-    v
-}
-
 fn master_pid(p: &Prefix) -> i32 {
     std::fs::read_to_string(p.path().join("nginx.pid"))
         .expect("nginx.pid")
@@ -137,10 +127,6 @@ const AFTER: [(&str, u32); 3] = [
     ("127.0.0.1:8090", 1024),
     ("127.0.0.1:8091", 2048),
 ];
-
-fn caps(v: &[(&str, u32)]) -> Vec<(String, u32)> {
-    v.iter().map(|(a, c)| (a.to_string(), *c)).collect()
-}
 
 /// The THREE configuration as the apply must leave it: the two edits, no other byte.
 fn three_after(before: &str) -> String {

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::nginx::{ss_listeners, Prefix};
+use common::nginx::{caps, listeners, Prefix};
 use common::{run, write_profile, Netns, Run};
 use std::path::Path;
 
@@ -33,19 +33,6 @@ fn apply(ns: &Netns, conf: &Path, state: &Path, prof: &str, extra: &[&str]) -> R
     ];
     args.extend_from_slice(extra);
     run(&args)
-}
-
-fn listeners(ns: &Netns) -> Vec<(String, u32)> {
-    let mut v: Vec<(String, u32)> = ss_listeners(ns)
-        .into_iter()
-        .map(|(a, _, send_q)| (a, send_q))
-        .collect();
-    v.sort();
-    v
-}
-
-fn caps(v: &[(&str, u32)]) -> Vec<(String, u32)> {
-    v.iter().map(|(a, c)| (a.to_string(), *c)).collect()
 }
 
 /// Two sockets: the default backlog (511) and backlog=2048, both cut to 128.

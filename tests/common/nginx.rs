@@ -211,3 +211,18 @@ pub fn ss_unix_listeners(ns: &Netns) -> Vec<(String, u32)> {
         })
         .collect()
 }
+
+/// The namespace's TCP listeners as (address, max backlog), sorted: what `ss -lnt` says.
+pub fn listeners(ns: &Netns) -> Vec<(String, u32)> {
+    let mut v: Vec<(String, u32)> = ss_listeners(ns)
+        .into_iter()
+        .map(|(a, _, send_q)| (a, send_q))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Expected listeners, in the shape `listeners` returns.
+pub fn caps(v: &[(&str, u32)]) -> Vec<(String, u32)> {
+    v.iter().map(|(a, c)| (a.to_string(), *c)).collect()
+}
