@@ -45,6 +45,9 @@ pub struct Finding {
     pub subject: String,
     pub status: Status,
     pub severity: Severity,
+    /// Why it fails (`cause.rs`): findings with one shared cause have one remedy, and
+    /// the text report prints them as one block. None for passes and skips.
+    pub cause: Option<super::cause::Cause>,
     pub expected: Option<serde_json::Value>,
     pub live: Option<serde_json::Value>,
     /// What the kernel acts as, when it differs from the raw value (tcp_syncookies=3 → 1).
@@ -75,6 +78,10 @@ pub struct Finding {
     /// The socket and the `listen` that owns it, for nginx findings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nginx: Option<Box<super::nginx::NginxRef>>,
+    /// A shared cause's sentence and remedy, the same for all its findings (text only:
+    /// the JSON names the cause, and each finding keeps its own remedy).
+    #[serde(skip)]
+    pub said: Option<std::sync::Arc<super::cause::Said>>,
 }
 
 impl Finding {
@@ -85,6 +92,7 @@ impl Finding {
             subject: subject.to_string(),
             status: Status::Pass,
             severity,
+            cause: None,
             expected: None,
             live: None,
             effective: None,
@@ -102,6 +110,7 @@ impl Finding {
             remedy: None,
             evidence: None,
             nginx: None,
+            said: None,
         }
     }
 

@@ -4,7 +4,7 @@
 //! backlog changed and listen() was not called again (net/socket.c __sys_listen).
 
 use super::nginx::{nginx_ref, somaxconn, NginxRef, RELISTEN};
-use super::Finding;
+use super::{Cause, Finding};
 use crate::host::nginx::listen::{Address, Socket, When};
 use crate::host::sockets::Owners;
 use crate::host::{Listeners, NginxState, Snapshot};
@@ -140,6 +140,7 @@ pub(super) fn check(snap: &Snapshot) -> Vec<Finding> {
         }));
         if ports.contains(&first.local.port()) {
             f.remedy = Some("check that nginx runs the configuration you audit (a failed reload keeps the old one), or which program holds the port".into());
+            f.cause = Some(Cause::ListenerUndeclared);
             out.push(f.fail(
                 Severity::Warning,
                 format!(
@@ -204,6 +205,7 @@ fn socket(
     f.nginx = Some(Box::new(at.clone()));
     if l.inodes.is_empty() {
         f.remedy = Some("reload or restart nginx, and check its error log: a socket the configuration declares is not open".into());
+        f.cause = Some(Cause::ListenerNotListening);
         return f.fail(
             Severity::Warning,
             format!(
@@ -250,6 +252,7 @@ fn socket(
         "restart nginx (systemctl restart nginx, or stop and start it): {RELISTEN}; or change backlog= at {}:{} and reload",
         at.file, at.line
     ));
+    f.cause = Some(Cause::ListenerStale);
     f.fail(
         Severity::Warning,
         format!(

@@ -2,6 +2,7 @@
 //! each with its messages beside it.
 
 mod boot_default;
+mod cause;
 mod evidence;
 mod finding;
 mod keepalive;
@@ -10,10 +11,13 @@ mod nginx;
 mod persist_remedy;
 mod persisted;
 mod sysctl;
+mod targets;
 
+pub use cause::{Cause, Said};
 pub use finding::{Absence, Finding, Status};
 pub use nginx::NginxRef;
 pub(crate) use persisted::after_loader;
+pub use targets::{backlog_target, changes, BacklogTarget, Targets};
 
 use crate::host::Snapshot;
 use crate::profile::{Profile, Severity};
@@ -70,7 +74,7 @@ pub struct Scope {
 }
 
 /// Every sysctl rule of the profile becomes exactly one finding; nginx rules one per
-/// socket; live listeners one per address. Worst first.
+/// socket; live listeners one per address. Worst first, each failure naming its cause.
 pub fn audit(snap: &Snapshot, profile: &Profile, scope: Scope) -> Vec<Finding> {
     let mut findings: Vec<Finding> = Vec::new();
     if scope.sysctl {
@@ -85,7 +89,8 @@ pub fn audit(snap: &Snapshot, profile: &Profile, scope: Scope) -> Vec<Finding> {
             findings.extend(persisted::file_findings(p));
         }
     }
-    findings.extend(nginx::check(snap, profile));
+    let targets = Targets::of(snap, profile, &findings);
+    findings.extend(nginx::check(snap, profile, &targets));
     findings.extend(listeners::check(snap));
     if let Some(c) = &snap.counters {
         evidence::attach(&mut findings, c);
@@ -96,7 +101,9 @@ pub fn audit(snap: &Snapshot, profile: &Profile, scope: Scope) -> Vec<Finding> {
     let mut order: Vec<usize> = (0..findings.len()).collect();
     order.sort_by_key(|&i| findings[i].rank());
     let mut slots: Vec<Option<Finding>> = findings.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| slots[i].take()).collect()
+    let mut sorted: Vec<Finding> = order.into_iter().filter_map(|i| slots[i].take()).collect();
+    cause::assign(&mut sorted, &targets);
+    sorted
 }
 
 /// SPEC.md: an audit that cannot read its input exits 2 rather than guess. Returns the

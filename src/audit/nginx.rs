@@ -2,7 +2,7 @@
 //! the kernel gives it (min(backlog, somaxconn), net/socket.c), so_keepalive, and the
 //! configuration errors nginx itself would raise. The live side is in `listeners.rs`.
 
-use super::{human_seconds, waived, Finding};
+use super::{human_seconds, waived, Cause, Finding, Targets};
 use crate::host::nginx::listen::{ListenModel, SoKeepalive, Socket, When};
 use crate::host::nginx::Config;
 use crate::host::{NginxState, Snapshot};
@@ -68,8 +68,8 @@ pub(super) fn somaxconn(snap: &Snapshot) -> Option<(u32, &'static str)> {
     u32::try_from(n).ok().map(|n| (n, "at boot"))
 }
 
-pub(super) fn check(snap: &Snapshot, profile: &Profile) -> Vec<Finding> {
-    let mut out = check_read(snap, profile);
+pub(super) fn check(snap: &Snapshot, profile: &Profile, t: &Targets) -> Vec<Finding> {
+    let mut out = check_read(snap, profile, t);
     if let NginxState::Read(r) = &snap.nginx {
         out.extend(discovery(r));
     }
@@ -99,7 +99,7 @@ binary only when root alone can change it and every directory above it (docs/ngi
     ))
 }
 
-fn check_read(snap: &Snapshot, profile: &Profile) -> Vec<Finding> {
+fn check_read(snap: &Snapshot, profile: &Profile, t: &Targets) -> Vec<Finding> {
     let read = match &snap.nginx {
         NginxState::Read(r) => r,
         other => {
@@ -160,14 +160,14 @@ would stop."
         let at = nginx_ref(conf, m, s);
         if let Some(rule) = &profile.listen_backlog {
             if rule.min.is_some() {
-                out.push(backlog_min(profile, rule, s, &at, cap));
+                out.push(backlog_min(profile, rule, s, &at, cap, t));
             }
             if rule.within_somaxconn {
-                out.push(within_somaxconn(profile, rule, s, &at, cap));
+                out.push(within_somaxconn(profile, rule, s, &at, cap, t));
             }
         }
         if let Some(rule) = &profile.so_keepalive {
-            out.push(so_keepalive(snap, profile, rule, s, &at));
+            out.push(so_keepalive(snap, profile, rule, s, &at, t));
         }
     }
     if m.sockets.is_empty() {
@@ -279,6 +279,20 @@ fn socket_finding(what: &str, at: &NginxRef, why: &crate::profile::Reasons) -> F
     f
 }
 
+/// "the listen at FILE:LINE (it owns SOCKET)", what a one-socket remedy acts on.
+fn the_listen(at: &NginxRef) -> String {
+    if at.listen.starts_with("(no listen") {
+        return format!(
+            "a new `listen {}` in the server at {}:{} (it has none, so nginx listens there with backlog 511)",
+            at.socket, at.file, at.line
+        );
+    }
+    format!(
+        "the listen at {}:{} (it owns {})",
+        at.file, at.line, at.socket
+    )
+}
+
 fn asked(s: &Socket, at: &NginxRef) -> String {
     if s.backlog_configured {
         format!("backlog={} at {}:{}", s.backlog, at.file, at.line)
@@ -296,6 +310,7 @@ fn backlog_min(
     s: &Socket,
     at: &NginxRef,
     cap: Option<(u32, &str)>,
+    t: &Targets,
 ) -> Finding {
     let mut f = socket_finding("listen_backlog", at, &rule.why);
     f.explanation = BACKLOG_EXPLAINED.into();
@@ -328,14 +343,15 @@ fn backlog_min(
     if effective >= min32 {
         return f.pass(msg);
     }
-    f.remedy = Some(if (s.backlog as u32) < min32 {
-        format!(
-            "set backlog={min} on the listen at {}:{} (it owns {}), with net.core.somaxconn at least {min}; changing the number makes a reload call listen() again",
-            at.file, at.line, at.socket
-        )
+    // Asking for too little is the listen's own cause; asking enough and being cut is
+    // somaxconn's, which one remedy fixes for every socket.
+    if (s.backlog as u32) < min32 {
+        f.cause = Some(Cause::BacklogBelowProfile);
+        f.remedy = t.backlog_fix(&the_listen(at));
     } else {
-        format!("raise net.core.somaxconn to at least {min}, then restart nginx: {RELISTEN}")
-    });
+        f.cause = Some(Cause::SomaxconnCapsBacklog);
+        f.remedy = t.somaxconn_fix();
+    }
     f.fail(rule.why.severity, msg)
 }
 
@@ -345,6 +361,7 @@ fn within_somaxconn(
     s: &Socket,
     at: &NginxRef,
     cap: Option<(u32, &str)>,
+    t: &Targets,
 ) -> Finding {
     let mut f = socket_finding("within_somaxconn", at, &rule.why);
     f.explanation = BACKLOG_EXPLAINED.into();
@@ -366,10 +383,15 @@ fn within_somaxconn(
     if e == s.backlog as u32 {
         return f.pass(format!("{} fits under somaxconn {c} ({src})", asked(s, at)));
     }
-    f.remedy = Some(format!(
-        "raise net.core.somaxconn to {} (then restart nginx: {RELISTEN}), or lower backlog= at {}:{} to what the kernel gives",
-        s.backlog as u32, at.file, at.line
-    ));
+    // Cut today but within the somaxconn apply sets: somaxconn is the cause. Above even
+    // that: the listen asks for more than the host will give.
+    if t.somaxconn.is_some_and(|after| s.backlog as u32 <= after) {
+        f.cause = Some(Cause::SomaxconnCapsBacklog);
+        f.remedy = t.somaxconn_fix();
+    } else {
+        f.cause = Some(Cause::BacklogAboveSomaxconn);
+        f.remedy = t.above_fix(&the_listen(at));
+    }
     f.fail(
         rule.why.severity,
         format!(
@@ -385,6 +407,7 @@ fn so_keepalive(
     rule: &crate::profile::SoKeepalive,
     s: &Socket,
     at: &NginxRef,
+    t: &Targets,
 ) -> Finding {
     let mut f = socket_finding("so_keepalive", at, &rule.why);
     f.explanation = SO_KEEPALIVE_EXPLAINED.into();
@@ -411,6 +434,7 @@ fn so_keepalive(
                 "add so_keepalive=on (or idle:intvl:cnt) to the listen at {}:{}; it is a socket option, so it must sit on the listen that owns {}",
                 at.file, at.line, at.socket
             ));
+            f.cause = Some(Cause::SoKeepaliveOff);
             return f.fail(rule.why.severity, msg);
         }
         Some(SoKeepalive::On) => (None, None, None),
@@ -420,13 +444,7 @@ fn so_keepalive(
     let time = idle.or_else(|| sysctl("net.ipv4.tcp_keepalive_time"));
     let intvl = intvl.or_else(|| sysctl("net.ipv4.tcp_keepalive_intvl"));
     let cnt = cnt.or_else(|| sysctl("net.ipv4.tcp_keepalive_probes"));
-    let bound = profile
-        .keepalive
-        .as_ref()
-        .and_then(|k| match (k.max_detection, k.idle_timeout) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        });
+    let bound = t.keepalive_bound;
     let (Some(t), Some(i), Some(c)) = (time, intvl, cnt) else {
         return f.pass(
             "so_keepalive is on; the tcp_keepalive_* values it falls back to are unreadable here"
@@ -447,6 +465,7 @@ fn so_keepalive(
                 "shorten so_keepalive=idle:intvl:cnt at {}:{} (or the tcp_keepalive_* keys it falls back to) so the sum stays under {b} s",
                 at.file, at.line
             ));
+            f.cause = Some(Cause::SoKeepaliveSlow);
             f.fail(
                 rule.why.severity,
                 format!(

@@ -166,6 +166,7 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
         if let Some(severity) = fails_later {
             f.status = Status::Fail;
             f.severity = severity;
+            f.cause = Some(super::Cause::SysctlNotPersisted);
         }
         if let (Some(n), true) = (
             &v.note,
@@ -187,7 +188,7 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, rule: &KeyRule) -> Findi
 }
 
 /// A key's value as audit sees it: live, or offline what the files give at boot.
-fn current(snap: &Snapshot, key: &str) -> Option<Value> {
+pub(super) fn current(snap: &Snapshot, key: &str) -> Option<Value> {
     if snap.live {
         return snap.value(key).map(|v| Value::Text(v.to_string()));
     }

@@ -135,13 +135,8 @@ pub fn plan(snap: &Snapshot, profile: &Profile, findings: &[Finding], opts: &Opt
         }
         let info = catalog::lookup(&rule.key);
         let live = snap.value(&rule.key).map(|v| Value::Text(v.to_string()));
-        let meaning = info.map_or(catalog::Meaning::Plain, |i| i.meaning);
-        let live_ok = live
-            .as_ref()
-            .is_some_and(|v| rule.constraint.holds(v, &|x| meaning.effective(x)));
-        // A finding can fail for what a reboot would do while the live value is right:
-        // then only the files change.
-        let change = failed(&id).filter(|_| !live_ok);
+        // The audit's remedies rest on the same decision (audit::Targets).
+        let change = failed(&id).filter(|f| crate::audit::changes(rule, Some(f), live.as_ref()));
         let changed = change.is_some();
         let target = match change {
             Some(f) => {

@@ -103,19 +103,15 @@ pub fn edits(
         out.notes.push("nginx: nginx -t would refuse the configuration as it is; tuneguard does not edit it (see the audit's nginx/config findings)".into());
         return out;
     }
-    let mut want = rule.apply.unwrap_or(min).max(min);
-    if let Some(cap) = cap_after {
-        if rule.within_somaxconn && want > u64::from(cap) {
-            if u64::from(cap) < min {
-                out.notes.push(format!(
-                    "nginx: the profile wants backlog ≥ {min} within somaxconn, and somaxconn will be {cap}: raise somaxconn in the profile; backlog= set to {min}"
-                ));
-            } else {
-                want = u64::from(cap);
-            }
-        }
+    // The backlog the audit's remedies name (audit::Targets).
+    let target =
+        crate::audit::backlog_target(rule, cap_after).expect("the profile names a backlog");
+    if let (Some(short), Some(cap)) = (target.short_of, cap_after) {
+        out.notes.push(format!(
+            "nginx: the profile wants backlog ≥ {short} within somaxconn, and somaxconn will be {cap}: raise somaxconn in the profile; backlog= set to {short}"
+        ));
     }
-    let want = i32::try_from(want).unwrap_or(i32::MAX);
+    let want = i32::try_from(target.value).unwrap_or(i32::MAX);
 
     // Listen index → the backlog it must carry; listens whose backlog= must go.
     let mut set: BTreeMap<usize, i32> = BTreeMap::new();
