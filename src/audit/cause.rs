@@ -201,3 +201,80 @@ fn say(cause: Cause, members: &[&Finding], t: &Targets) -> Said {
     };
     Said { headline, fix }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::nginx::NginxRef;
+    use crate::profile::Severity;
+
+    fn socket(id: &str, addr: &str, cause: Cause) -> Finding {
+        let mut f = Finding::new("nginx", &format!("listen {addr}"), Severity::Warning);
+        f.id = format!("nginx/{id}/http/{addr}");
+        f.cause = Some(cause);
+        f.nginx = Some(Box::new(NginxRef {
+            socket: addr.into(),
+            proto: "http",
+            file: "/etc/nginx/nginx.conf".into(),
+            line: 3,
+            listen: "listen 80".into(),
+            backlog: 511,
+            backlog_configured: false,
+        }));
+        f.fail(Severity::Warning, "cut".into())
+    }
+
+    #[test]
+    fn the_somaxconn_finding_heads_the_sockets_it_caps_and_they_share_one_fix() {
+        let mut somaxconn = Finding::new("sysctl", "net.core.somaxconn", Severity::Error);
+        somaxconn.id = "sysctl/net.core.somaxconn".into();
+        somaxconn.remedy = Some("sysctl -w net.core.somaxconn=4096".into());
+        let mut findings = vec![
+            somaxconn.fail(Severity::Error, "128".into()),
+            socket(
+                "within_somaxconn",
+                "0.0.0.0:80",
+                Cause::SomaxconnCapsBacklog,
+            ),
+            socket("within_somaxconn", "[::]:80", Cause::SomaxconnCapsBacklog),
+            Finding::new("sysctl", "net.ipv4.tcp_syncookies", Severity::Warning).pass("ok".into()),
+        ];
+        let t = Targets {
+            somaxconn_now: Some((128, "live")),
+            somaxconn: Some(4096),
+            somaxconn_cmd: Some("sysctl -w net.core.somaxconn=4096".into()),
+            ..Targets::default()
+        };
+        assign(&mut findings, &t);
+        assert!(findings[..3]
+            .iter()
+            .all(|f| f.cause == Some(Cause::SomaxconnCapsBacklog)));
+        assert_eq!(findings[3].cause, None);
+        let said = findings[0].said.as_deref().unwrap();
+        assert!(
+            said.headline
+                .contains("128 (live) cuts the listen backlog of 2 nginx sockets"),
+            "{said:?}"
+        );
+        assert!(said
+            .fix
+            .as_deref()
+            .unwrap()
+            .starts_with("sysctl -w net.core.somaxconn=4096, then restart nginx"));
+        assert!(findings[1..3]
+            .iter()
+            .all(|f| f.said.as_deref() == Some(said)));
+    }
+
+    #[test]
+    fn without_capped_sockets_somaxconn_is_its_own_cause() {
+        let mut findings = vec![
+            Finding::new("sysctl", "net.core.somaxconn", Severity::Error)
+                .fail(Severity::Error, "128".into()),
+        ];
+        findings[0].id = "sysctl/net.core.somaxconn".into();
+        assign(&mut findings, &Targets::default());
+        assert_eq!(findings[0].cause, Some(Cause::SysctlValue));
+        assert!(findings[0].said.is_none());
+    }
+}

@@ -49,25 +49,30 @@ pub fn render(r: &AuditReport, style: Style, verbosity: Verbosity) -> String {
         .max()
         .unwrap_or(0)
         .min(36);
-    // A shared cause is printed once, where its worst finding sorts.
-    let mut printed: Vec<Cause> = Vec::new();
-    let mut causes = 0;
+    // A shared cause is printed once, where its worst finding sorts; among blocks and
+    // lines of one severity, a root cause (somaxconn) before what follows from it.
+    let mut items: Vec<(Option<Cause>, Vec<&Finding>)> = Vec::new();
     for f in r.findings {
-        if f.status == Status::Fail {
-            causes += usize::from(f.cause.is_none_or(|c| !c.shared() || !printed.contains(&c)));
+        match f.cause.filter(|c| c.shared()) {
+            Some(c) => match items.iter_mut().find(|(k, _)| *k == Some(c)) {
+                Some((_, members)) => members.push(f),
+                None => items.push((Some(c), vec![f])),
+            },
+            None => items.push((None, vec![f])),
         }
-        if verbosity == Verbosity::Quiet && f.status != Status::Fail {
+    }
+    items.sort_by_key(|(c, members)| (members[0].rank(), c.map_or(u8::MAX, |c| c as u8)));
+    let causes = items
+        .iter()
+        .filter(|(_, m)| m[0].status == Status::Fail)
+        .count();
+    for (c, members) in &items {
+        if verbosity == Verbosity::Quiet && members[0].status != Status::Fail {
             continue;
         }
-        match f.cause.filter(|c| c.shared()) {
-            Some(c) if printed.contains(&c) => {}
-            Some(c) => {
-                printed.push(c);
-                let members: Vec<&Finding> =
-                    r.findings.iter().filter(|g| g.cause == Some(c)).collect();
-                block(&mut out, c, &members, style, verbosity, width);
-            }
-            None => finding(&mut out, f, style, verbosity, width, ""),
+        match c {
+            Some(c) => block(&mut out, *c, members, style, verbosity, width),
+            None => finding(&mut out, members[0], style, verbosity, width, ""),
         }
     }
     let s = Summary::of(r.findings);
