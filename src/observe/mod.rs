@@ -10,6 +10,7 @@
 //! attributed).
 
 pub mod diagnose;
+mod stalls;
 pub mod views;
 
 use crate::host::census::Sample;
