@@ -886,6 +886,80 @@ mod tests {
     }
 
     #[test]
+    fn a_relay_passing_backpressure_on_is_one_chain_ending_at_the_consumer() {
+        use crate::host::sockets::{Owner, Owners};
+        let t = Instant::now();
+        let est = sockets::TCP_ESTABLISHED;
+        let at = |when| {
+            let mut s = SocketSample::default();
+            let mut zero = |mut x: TcpSocket, acked, received| {
+                x.timer = sockets::TIMER_ZERO_WINDOW_PROBE;
+                s.queued.push(queued(x, acked, received, 0));
+            };
+            // backend (pid 10) → nginx (pid 20) → a client that stopped reading.
+            zero(
+                sock(
+                    est,
+                    "127.0.0.1:9100",
+                    "127.0.0.1:44940",
+                    (0, 3_000_000),
+                    1,
+                    1,
+                ),
+                500,
+                0,
+            );
+            zero(
+                sock(est, "10.0.0.1:80", "10.0.0.2:5000", (0, 600_000), 3, 3),
+                100,
+                0,
+            );
+            s.queued.push(queued(
+                sock(est, "127.0.0.1:44940", "127.0.0.1:9100", (595_000, 0), 2, 2),
+                0,
+                500,
+                65535,
+            ));
+            sample(when, &[], Some(s))
+        };
+        let (a, b) = (at(t), at(t + Duration::from_secs(1)));
+        let owner = |pid, name: &str| {
+            vec![Owner {
+                pid,
+                name: name.into(),
+            }]
+        };
+        let owners = Owners {
+            by_inode: [
+                (1, owner(10, "backend")),
+                (2, owner(20, "nginx")),
+                (3, owner(20, "nginx")),
+            ]
+            .into_iter()
+            .collect(),
+            unreadable_processes: 0,
+        };
+        let settings = BTreeMap::new();
+        let obs = Observation {
+            first: &a,
+            second: Some(&b),
+            settings: &settings,
+        };
+        let d = super::super::analyze(&obs, Some(&owners)).diagnoses;
+        assert_eq!(ids(&d), vec![("consumer-not-reading", Severity::Warning)]);
+        assert_eq!(d[0].subject, "10.0.0.2:5000");
+        assert!(
+            d[0].summary
+                .starts_with("backend (pid 10) on 127.0.0.1:9100 → nginx (pid 20) → 10.0.0.2:5000"),
+            "{}",
+            d[0].summary
+        );
+        // Without owners nothing says nginx relays: one line per stuck end.
+        let d = super::super::analyze(&obs, None).diagnoses;
+        assert_eq!(d.len(), 3, "{:?}", ids(&d));
+    }
+
+    #[test]
     fn settings_named_are_in_the_catalog() {
         // Every diagnosis's `settings` must resolve in `tuneguard explain`.
         let src = include_str!("diagnose.rs");

@@ -712,6 +712,15 @@ fn to_self(
             *n += usize::from(!e.contains(&(target, client)));
         }
     }
+    // Dialling ends of the first sample too: a short-lived loop may have none open at
+    // the second, and any still open when owners are looked up name the dialler.
+    for c in before.iter().flat_map(|b| &b.to_self) {
+        if let Some(g) = groups.get_mut(&plain(c.target)) {
+            if !c.accepted && c.inode != 0 && !g.client_inodes.contains(&c.inode) {
+                g.client_inodes.push(c.inode);
+            }
+        }
+    }
     let mut out: Vec<SelfView> = groups.into_values().collect();
     for g in &mut out {
         g.per_second = g.new.zip(secs).map(|(n, s)| n as f64 / s);
