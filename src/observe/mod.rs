@@ -10,6 +10,7 @@
 //! attributed).
 
 pub mod diagnose;
+mod listen;
 mod stalls;
 pub mod views;
 
