@@ -624,6 +624,18 @@ mod tests {
                     65535,
                 ));
             }
+            // A client that gave up: CLOSE_WAIT, still unaccepted, not a leak.
+            s.close_wait.push(crate::host::census::CloseWait {
+                socket: sock(
+                    sockets::TCP_CLOSE_WAIT,
+                    "10.0.0.1:80",
+                    "10.0.0.2:39999",
+                    (1, 0),
+                    0,
+                    99,
+                ),
+                info: None,
+            });
             sample(when, &[], Some(s))
         };
         let d = run(&at(t), Some(&at(t + Duration::from_secs(1))), &[]);

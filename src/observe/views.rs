@@ -495,21 +495,25 @@ fn close_wait(
     before: Option<&SocketSample>,
     who: &dyn Fn(u64) -> Vec<Owner>,
 ) -> CloseWaitView {
+    // A client that gave up while its connection waited in an accept queue leaves a
+    // CLOSE_WAIT nobody has accepted yet: the listener's business, not a leak.
+    let mine: Vec<&crate::host::census::CloseWait> = s
+        .close_wait
+        .iter()
+        .filter(|c| !unaccepted(s, &c.socket))
+        .collect();
     let mut v = CloseWaitView {
-        total: s.close_wait.len(),
+        total: mine.len(),
         ..Default::default()
     };
     let earlier: Option<HashSet<u64>> =
         before.map(|b| b.close_wait.iter().map(|c| c.socket.cookie).collect());
-    v.persisted = earlier.as_ref().map(|e| {
-        s.close_wait
-            .iter()
-            .filter(|c| e.contains(&c.socket.cookie))
-            .count()
-    });
+    v.persisted = earlier
+        .as_ref()
+        .map(|e| mine.iter().filter(|c| e.contains(&c.socket.cookie)).count());
     let mut peers: HashMap<(String, Option<u16>), PeerGroup> = HashMap::new();
     let mut by_owner: HashMap<u32, OwnerGroup> = HashMap::new();
-    for c in &s.close_wait {
+    for c in mine {
         let armed = c.socket.timer == sockets::TIMER_KEEPALIVE;
         let unread = u64::from(unread_bytes(&c.socket));
         v.eof_unread += usize::from(eof_unread(&c.socket));
