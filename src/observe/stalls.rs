@@ -207,7 +207,7 @@ fn chains(v: &Views, stuck: &[StuckView], used: &mut HashSet<usize>, out: &mut V
             .iter()
             .map(|&(u, s)| {
                 format!(
-                    "{} (Recv-Q {} from {}, Send-Q {} to {} facing a zero window)",
+                    "{} holds Recv-Q {} from {} and Send-Q {} to {} facing a zero window",
                     owner_text(&stuck[s]),
                     stuck[u].recv_q[1],
                     stuck[u].remote,
