@@ -142,10 +142,12 @@ fn chains(v: &Views, stuck: &[StuckView], used: &mut HashSet<usize>, out: &mut V
             continue;
         }
         // The relay's own stuck upstream end: it is not reading because it cannot write.
-        let Some(up) = stuck
-            .iter()
-            .position(|y| y.kind == READER && pid(y) == Some(relay))
-        else {
+        // (With several stalled clients in one relay, which upstream feeds which
+        // client is the relay's own business; each chain takes an upstream end of its
+        // own, and names its consumer exactly.)
+        let Some(up) = (0..stuck.len()).find(|&j| {
+            stuck[j].kind == READER && pid(&stuck[j]) == Some(relay) && !used.contains(&j)
+        }) else {
             continue;
         };
         let mut hops = vec![(up, i)];
