@@ -228,22 +228,59 @@ fn close_wait_leak_is_grouped_by_peer_and_owner_with_keepalive_state() {
     // The peer closed at least a second ago (tcp_info: nothing heard since its FIN).
     assert!(cw["oldest_idle_s"].as_f64().unwrap() >= 1.0, "{cw}");
 
+    // One diagnosis per leaking process, each with its own keepalive count.
     let d = diagnoses(&v, "close-wait-leak");
-    assert_eq!(d.len(), 1, "{:?}", ids(&v));
-    let d = d[0];
+    assert_eq!(d.len(), 2, "{:?}", ids(&v));
+    let (d, k) = (d[0], d[1]);
     assert_eq!(d["cause"], "application");
     assert_eq!(d["severity"], "warning");
     assert_eq!(d["incident"], 3);
     assert_eq!(d["subject"], format!("misbehave (pid {})", leaky.pid));
+    assert_eq!(
+        (
+            d["evidence"]["close_wait"].as_i64(),
+            d["evidence"]["keepalive_armed"].as_i64()
+        ),
+        (Some(24), Some(0))
+    );
     let why = d["explanation"].as_str().unwrap();
     assert!(
         why.contains("never called close()") && why.contains("SO_KEEPALIVE"),
         "{why}"
     );
+    // Without a timer, the advice is what SO_KEEPALIVE alone would give here.
     assert!(why.contains("7200 + 75 × 9 = 7875 s"), "{why}");
     assert!(d["settings"]
         .to_string()
         .contains("net.ipv4.tcp_keepalive_time"));
+    // The process that set SO_KEEPALIVE with TCP_KEEPIDLE=600 is judged by its sockets'
+    // own timers (ss -o shows them), not by the 7200 s default: information only.
+    assert_eq!(k["subject"], format!("misbehave (pid {})", kept.pid));
+    assert_eq!(k["severity"], "info");
+    assert_eq!(k["evidence"]["keepalive_armed"], 3);
+    let [lo, hi] = [0, 1].map(|i| k["evidence"]["keepalive_expires_s"][i].as_f64().unwrap());
+    assert!(lo > 0.0 && hi <= 600.0, "{}", k["evidence"]);
+    let ss_timers: Vec<f64> = ss(&ns, &["-tno", "state", "close-wait"])
+        .iter()
+        .filter_map(|l| {
+            let t = l.split("timer:(keepalive,").nth(1)?;
+            let secs = t.split(',').next()?;
+            // ss prints "9min58sec" or "58sec".
+            let (m, s) = match secs.split_once("min") {
+                Some((m, s)) => (m.parse::<f64>().ok()?, s),
+                None => (0.0, secs),
+            };
+            Some(m * 60.0 + s.trim_end_matches("sec").parse::<f64>().unwrap_or(0.0))
+        })
+        .collect();
+    assert_eq!(ss_timers.len(), 3);
+    assert!(
+        ss_timers.iter().all(|t| *t <= hi + 1.0),
+        "{ss_timers:?} vs {hi}"
+    );
+    let why = k["explanation"].as_str().unwrap();
+    assert!(why.contains("their own keepalive timer armed"), "{why}");
+    assert!(!why.contains("7875"), "{why}");
     // --no-owners skips the /proc scan and says so.
     let (_, v) = observe(&ns, &["--once", "--no-owners"]);
     assert_eq!(v["owners"]["looked_up"], false);

@@ -324,6 +324,87 @@ fn observe_once_json_matches_the_schema() {
     renamed_fails("observe", &v, &["memory", "tcp_slab_bytes"]);
 }
 
+/// Every view filled at once (a full accept queue, CLOSE_WAIT with and without keepalive
+/// timers, a stuck pair with its byte counters, a self-connection loop and its
+/// TIME_WAIT), so the fields issue 16 added are checked with values, not only empty.
+#[test]
+fn observe_json_with_every_view_filled_matches_the_schema() {
+    use common::incident::{wait_for, Misbehaving};
+    let ns = Netns::new();
+    let _l = Misbehaving::start(
+        &ns,
+        &["listen", "--addr", "127.0.0.1:4000", "--backlog", "2"],
+    );
+    let _b = Misbehaving::start(&ns, &["burst", "--to", "127.0.0.1:4000", "--count", "6"]);
+    let _c = Misbehaving::start(&ns, &["closer", "--addr", "127.0.0.2:5000"]);
+    let _k = Misbehaving::start(
+        &ns,
+        &[
+            "leaky",
+            "--to",
+            "127.0.0.2:5000",
+            "--per-peer",
+            "2",
+            "--keepalive",
+        ],
+    );
+    let _s = Misbehaving::start(
+        &ns,
+        &["sink", "--addr", "127.0.0.1:6000", "--rcvbuf", "65536"],
+    );
+    let _o = Misbehaving::start(
+        &ns,
+        &["source", "--to", "127.0.0.1:6000", "--bytes", "16000000"],
+    );
+    let _p = Misbehaving::start(
+        &ns,
+        &[
+            "selfloop",
+            "--addr",
+            "127.0.0.1:7000",
+            "--rate",
+            "40",
+            "--max",
+            "2000",
+        ],
+    );
+    assert!(wait_for(10, || {
+        let out = ns.exec(&["ss", "-Htno", "state", "established"]);
+        String::from_utf8_lossy(&out.stdout).contains("persist")
+    }));
+    let r = run(&[
+        "observe",
+        "--netns",
+        &ns.name,
+        "--interval",
+        "1",
+        "--format",
+        "json",
+    ]);
+    let v = r.json();
+    let s = &v["sockets"];
+    assert!(!s["stuck"].as_array().unwrap().is_empty(), "{s:#}");
+    assert!(!s["to_self"].as_array().unwrap().is_empty(), "{s:#}");
+    assert!(
+        !s["close_wait"]["by_owner"].as_array().unwrap().is_empty(),
+        "{s:#}"
+    );
+    assert!(s["close_wait"]["keepalive_expires_s"].is_array(), "{s:#}");
+    valid("observe", &v);
+    renamed_fails("observe", &v, &["sockets", "stuck", "0", "progress"]);
+    renamed_fails(
+        "observe",
+        &v,
+        &[
+            "sockets",
+            "close_wait",
+            "by_owner",
+            "0",
+            "keepalive_expires_s",
+        ],
+    );
+}
+
 #[test]
 fn profiles_show_prints_values_not_rust_debug_text() {
     for name in ["web-frontend", "baseline"] {

@@ -99,7 +99,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             format,
             fail_on,
         } => observe::observe(
-            &select.resolve()?,
+            &{
+                let sel = select.resolve()?;
+                observe::refuse_ignored(&select)?;
+                sel
+            },
             observe::Flags {
                 interval: (!once).then(|| std::time::Duration::from_secs_f64(interval)),
                 owners: !no_owners,

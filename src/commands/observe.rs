@@ -2,7 +2,7 @@
 //! the owners of the sockets worth naming, decide, tell. Exit 0, or 1 when a diagnosis
 //! is at or above --fail-on; 2 when the sockets or the counters cannot be read.
 
-use crate::cli::{PlanFormat, Selected};
+use crate::cli::{PlanFormat, Select, Selected};
 use crate::host::{self, census, netns, sockets, LiveSource};
 use crate::observe::{self, Observation};
 use crate::profile::Severity;
@@ -10,8 +10,9 @@ use crate::report::observe::{self as render, ObserveReport};
 use crate::report::style::Style;
 use crate::report::text::Verbosity;
 use anyhow::{bail, Result};
-use std::path::PathBuf;
-use std::time::Duration;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub struct Flags {
     /// Time between the two samples; None for one sample.
@@ -22,6 +23,55 @@ pub struct Flags {
     pub states: u32,
     pub format: PlanFormat,
     pub fail_on: Severity,
+}
+
+/// observe reads the running kernel (or a captured proc tree), never configuration
+/// files, a profile or journals: flags that choose those would be silently ignored, so
+/// they are refused. Runs after `Select::resolve`, so a `--root` that does not exist
+/// is still reported as such.
+pub fn refuse_ignored(select: &Select) -> Result<()> {
+    let given: Vec<&str> = [
+        (!select.profiles.is_empty(), "--profile"),
+        (select.root != Path::new("/"), "--root"),
+        (select.state_dir.is_some(), "--state-dir"),
+        (select.nginx_conf.is_some(), "--nginx-conf"),
+        (select.nginx_dump.is_some(), "--nginx-dump"),
+        (select.no_nginx, "--no-nginx"),
+        (select.only.is_some(), "--only"),
+        (select.kernel.is_some(), "--kernel"),
+    ]
+    .into_iter()
+    .filter_map(|(yes, flag)| yes.then_some(flag))
+    .collect();
+    if !given.is_empty() {
+        bail!(
+            "observe does not use {}: it reads the running kernel's evidence (or a captured tree with --proc), not profiles, configuration files or journals; drop the flag, or use `tuneguard audit` for those",
+            given.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Sleeps `d`; on a terminal, says on stderr what it waits for, counting down, and
+/// clears the line after (stdout, the report, is untouched).
+fn wait(d: Duration, what: &str) {
+    if !std::io::stderr().is_terminal() {
+        std::thread::sleep(d);
+        return;
+    }
+    let end = Instant::now() + d;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        eprint!(
+            "\r\x1b[Kobserve: first sample of {what} taken; second in {:.0} s",
+            left.as_secs_f64().ceil()
+        );
+        std::thread::sleep(left.min(Duration::from_secs(1)));
+    }
+    eprint!("\r\x1b[K");
 }
 
 pub fn observe(sel: &Selected, flags: Flags, style: Style, verbosity: Verbosity) -> Result<i32> {
@@ -59,7 +109,7 @@ pub fn observe(sel: &Selected, flags: Flags, style: Style, verbosity: Verbosity)
     // A captured tree is one instant: there is nothing to wait for.
     let second = match flags.interval {
         Some(d) if live => {
-            std::thread::sleep(d);
+            wait(d, &format!("netns {}", id.netns.label));
             Some(census::sample(&proc_root, live.then_some(flags.states)))
         }
         _ => None,

@@ -32,13 +32,38 @@ pub struct SocketSample {
     pub by_state: [u64; 16],
     pub listeners: Vec<Listener>,
     pub close_wait: Vec<CloseWait>,
-    /// Connected sockets (not listeners) with bytes in Recv-Q or Send-Q.
-    pub queued: Vec<TcpSocket>,
-    /// Client ends of connections to one of this namespace's own listeners.
+    /// Connected sockets (not listeners) with bytes in Recv-Q or Send-Q, with their
+    /// tcp_info (asked for these alone, at most QUEUED_INFO_MAX of them).
+    pub queued: Vec<Queued>,
+    /// Either end of connections from this namespace to one of its own listeners.
     pub to_self: Vec<SelfConn>,
-    /// TIME_WAIT sockets by the remote address they were connected to.
-    pub time_wait_by_peer: HashMap<SocketAddr, u32>,
+    /// TIME_WAIT sockets by what they were connected to: the remote address for the
+    /// connecting side, the local listener for the accepting side.
+    pub time_wait_by: HashMap<TimeWaitKey, u32>,
+    /// Request sockets (SYN received, handshake not completed) by local address.
+    pub syn_recv_by_local: HashMap<SocketAddr, u32>,
 }
+
+/// How TIME_WAIT sockets are grouped: a server's TIME_WAIT are to clients on ephemeral
+/// ports, which say nothing one by one; they belong to the listener they came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimeWaitKey {
+    /// This side connected: the remote address it dialled.
+    Peer(SocketAddr),
+    /// This side accepted: the local address of our listener.
+    Listener(SocketAddr),
+}
+
+/// A socket with queued bytes and, when the kernel gave it, its tcp_info (byte counters
+/// that tell progress from a stall).
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub socket: TcpSocket,
+    pub info: Option<TcpInfo>,
+}
+
+/// How many queued sockets get their tcp_info asked for, one request each (about 10 us).
+pub const QUEUED_INFO_MAX: usize = 4096;
 
 #[derive(Debug, Clone)]
 pub struct Listener {
@@ -53,15 +78,20 @@ pub struct CloseWait {
     pub info: Option<TcpInfo>,
 }
 
-/// The connecting end of a connection from this namespace to its own listener.
+/// One end of a connection from this namespace to its own listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelfConn {
     pub cookie: u64,
-    /// 0 for TIME_WAIT (no file, no owner).
+    /// 0 for TIME_WAIT (no file, no owner) and for accepted ends not yet accepted.
     pub inode: u64,
     pub state: u8,
     /// The listener's address as the client dialled it.
     pub target: SocketAddr,
+    /// The connecting end's address: with `target`, names the connection whichever
+    /// end is seen.
+    pub client: SocketAddr,
+    /// This is the accepting end (local = target), not the connecting one.
+    pub accepted: bool,
 }
 
 /// Reads the counters under `proc_root` and, when `states` is Some (a mask of 1 << TCP
@@ -110,6 +140,12 @@ pub fn census(mask: u32) -> std::io::Result<SocketSample> {
     }
     for c in &close_wait {
         out.count(&c.socket, &own);
+        if unread_bytes(&c.socket) > 0 || unsent_bytes(&c.socket) > 0 {
+            out.queued.push(Queued {
+                socket: c.socket.clone(),
+                info: c.info,
+            });
+        }
     }
     out.close_wait = close_wait;
     let rest = mask & !(1 << sockets::TCP_LISTEN) & !(1 << sockets::TCP_CLOSE_WAIT);
@@ -119,11 +155,22 @@ pub fn census(mask: u32) -> std::io::Result<SocketSample> {
     sockets::visit_tcp(rest, 0, |s, _| {
         out.count(&s, &own);
         if s.state == sockets::TCP_TIME_WAIT {
-            *out.time_wait_by_peer.entry(s.remote).or_default() += 1;
+            let key = if own.dialled(s.local) {
+                TimeWaitKey::Listener(plain(s.local))
+            } else {
+                TimeWaitKey::Peer(plain(s.remote))
+            };
+            *out.time_wait_by.entry(key).or_default() += 1;
+        } else if s.state == sockets::TCP_SYN_RECV {
+            *out.syn_recv_by_local.entry(plain(s.local)).or_default() += 1;
         } else if unread_bytes(&s) > 0 || unsent_bytes(&s) > 0 {
-            out.queued.push(s);
+            out.queued.push(Queued {
+                socket: s,
+                info: None,
+            });
         }
     })?;
+    out.ask_info();
     Ok(out.with_listeners_counted())
 }
 
@@ -144,10 +191,38 @@ impl SocketSample {
                 inode: s.inode,
                 state: s.state,
                 target: s.remote,
+                client: s.local,
+                accepted: false,
             });
         }
-        if s.state == sockets::TCP_CLOSE_WAIT && (unread_bytes(s) > 0 || unsent_bytes(s) > 0) {
-            self.queued.push(s.clone());
+        if s.state != sockets::TCP_SYN_RECV
+            && s.state != sockets::TCP_LISTEN
+            && own.dialled(s.local)
+            && own.is_local(s.remote.ip())
+        {
+            self.to_self.push(SelfConn {
+                cookie: s.cookie,
+                inode: s.inode,
+                state: s.state,
+                target: s.local,
+                client: s.remote,
+                accepted: true,
+            });
+        }
+    }
+
+    /// tcp_info for the queued sockets that have none yet (a failed query leaves None:
+    /// the stall test then has less to go on, and says less).
+    fn ask_info(&mut self) {
+        let want: Vec<usize> = (0..self.queued.len())
+            .filter(|&i| self.queued[i].info.is_none())
+            .take(QUEUED_INFO_MAX)
+            .collect();
+        let refs: Vec<&TcpSocket> = want.iter().map(|&i| &self.queued[i].socket).collect();
+        if let Ok(infos) = sockets::tcp_info_of(&refs) {
+            for (i, info) in want.into_iter().zip(infos) {
+                self.queued[i].info = info;
+            }
         }
     }
 }
@@ -214,13 +289,19 @@ impl OwnListeners {
         o
     }
 
-    fn dialled(&self, remote: SocketAddr) -> bool {
-        if !self.ports.contains(&remote.port()) {
+    /// Whether `addr` is one of our listeners (as a client dials it, or as the
+    /// accepted end's local address shows it).
+    fn dialled(&self, addr: SocketAddr) -> bool {
+        if !self.ports.contains(&addr.port()) {
             return false;
         }
-        let r = plain(remote);
+        let r = plain(addr);
         self.exact.contains(&r)
             || (self.wildcard_ports.contains(&r.port()) && is_local(&self.local_ips, r.ip()))
+    }
+
+    fn is_local(&self, ip: IpAddr) -> bool {
+        is_local(&self.local_ips, plain(SocketAddr::new(ip, 0)).ip())
     }
 }
 

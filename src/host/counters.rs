@@ -266,6 +266,21 @@ impl Counters {
 }
 
 /// The change of each counter between two readings (b - a), for names present in both.
+/// Where a counter of `Counters::values` counts: "namespace" (netstat, snmp, sockstat's
+/// inuse and tw) or "host" (sockstat's orphan, alloc and mem are global: the same
+/// figures in every namespace).
+pub fn scope(name: &str) -> &'static str {
+    let host_wide = name.starts_with("sockstat")
+        && [" orphan", " alloc", " mem"]
+            .iter()
+            .any(|f| name.ends_with(f));
+    if host_wide {
+        "host"
+    } else {
+        "namespace"
+    }
+}
+
 /// Gauges (sockstat, Tcp:CurrEstab) may go down; counters that wrapped between the
 /// readings still give their true change.
 pub fn delta(a: &Counters, b: &Counters) -> BTreeMap<String, i64> {

@@ -109,11 +109,38 @@ pub struct Extras {
     pub drops: Option<u32>,
 }
 
-/// The fields of `struct tcp_info` observe uses (include/uapi/linux/tcp.h).
+/// The fields of `struct tcp_info` observe uses (include/uapi/linux/tcp.h). Fields a
+/// kernel's shorter struct lacks are None.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TcpInfo {
     /// Milliseconds since the peer's last ACK arrived (any segment, the FIN included).
     pub last_ack_recv_ms: u32,
+    /// Unanswered keepalive or zero-window probes (icsk_probes_out).
+    pub probes: u8,
+    /// Bytes the peer acknowledged over the connection's life (since 4.1): a sender
+    /// whose count moves between two samples is making progress.
+    pub bytes_acked: Option<u64>,
+    /// Data bytes received in order over the connection's life (since 4.1).
+    pub bytes_received: Option<u64>,
+    /// The peer's advertised receive window in bytes (since 5.4): 0 means it has no room.
+    pub snd_wnd: Option<u32>,
+}
+
+impl TcpInfo {
+    /// Offsets in struct tcp_info (include/uapi/linux/tcp.h).
+    fn parse(v: &[u8]) -> TcpInfo {
+        let u64_at = |at: usize| {
+            (v.len() >= at + 8)
+                .then(|| u64::from_ne_bytes(v[at..at + 8].try_into().expect("8-byte slice")))
+        };
+        TcpInfo {
+            last_ack_recv_ms: u32_at(v, 56),
+            probes: v[3],
+            bytes_acked: u64_at(120),
+            bytes_received: u64_at(128),
+            snd_wnd: (v.len() >= 232).then(|| u32_at(v, 228)),
+        }
+    }
 }
 
 /// Dump TCP sockets of both families whose state bit is in `states` (bitmask 1<<state).
@@ -129,13 +156,8 @@ pub fn tcp_sockets(states: u32) -> io::Result<Vec<TcpSocket>> {
 pub fn visit_tcp(states: u32, ext: u8, mut each: impl FnMut(TcpSocket, Extras)) -> io::Result<()> {
     let mut diag = Diag::open()?;
     for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
-        // struct inet_diag_req_v2: family, protocol, ext, pad, states (u32), and an
-        // all-zero inet_diag_sockid (48 bytes), which a dump does not look at.
-        let mut req = [0u8; INET_DIAG_REQ_V2_LEN];
-        req[0] = family;
-        req[1] = libc::IPPROTO_TCP as u8;
-        req[2] = ext;
-        req[4..8].copy_from_slice(&states.to_ne_bytes());
+        // An all-zero inet_diag_sockid, which a dump does not look at.
+        let req = inet_diag_req(family, ext, states);
         diag.dump(&req, |payload| {
             let s = parse_inet_diag_msg(payload)?;
             let extras = if ext == 0 {
@@ -148,6 +170,62 @@ pub fn visit_tcp(states: u32, ext: u8, mut each: impl FnMut(TcpSocket, Extras)) 
         })?;
     }
     Ok(())
+}
+
+/// struct inet_diag_req_v2: family, protocol, ext, pad, states (u32), then an
+/// inet_diag_sockid (48 bytes) left zero.
+fn inet_diag_req(family: u8, ext: u8, states: u32) -> [u8; INET_DIAG_REQ_V2_LEN] {
+    let mut req = [0u8; INET_DIAG_REQ_V2_LEN];
+    req[0] = family;
+    req[1] = libc::IPPROTO_TCP as u8;
+    req[2] = ext;
+    req[4..8].copy_from_slice(&states.to_ne_bytes());
+    req
+}
+
+/// Asks the kernel for the tcp_info of a few sockets already seen in a dump, one exact
+/// request each (by addresses and cookie): cheaper than asking a 100k-socket dump for
+/// tcp_info when only the handful with queued bytes matter. A socket that closed
+/// meanwhile (ENOENT) or whose addresses now name another socket (ESTALE: the cookie
+/// differs) gives None.
+pub fn tcp_info_of(sockets: &[&TcpSocket]) -> io::Result<Vec<Option<TcpInfo>>> {
+    let mut diag = Diag::open()?;
+    let mut out = Vec::with_capacity(sockets.len());
+    for s in sockets {
+        let family = match s.family {
+            Family::V4 => libc::AF_INET as u8,
+            Family::V6 => libc::AF_INET6 as u8,
+        };
+        let mut req = inet_diag_req(family, EXT_INFO, u32::MAX);
+        // inet_diag_sockid at 8: sport, dport (big-endian), src[16], dst[16], if, cookie[2].
+        req[8..10].copy_from_slice(&s.local.port().to_be_bytes());
+        req[10..12].copy_from_slice(&s.remote.port().to_be_bytes());
+        for (at, a) in [(12, s.local), (28, s.remote)] {
+            match a {
+                SocketAddr::V4(v4) => req[at..at + 4].copy_from_slice(&v4.ip().octets()),
+                SocketAddr::V6(v6) => req[at..at + 16].copy_from_slice(&v6.ip().octets()),
+            }
+        }
+        let ifindex = match s.local {
+            SocketAddr::V6(v6) => v6.scope_id(),
+            SocketAddr::V4(_) => 0,
+        };
+        req[44..48].copy_from_slice(&ifindex.to_ne_bytes());
+        req[48..52].copy_from_slice(&(s.cookie as u32).to_ne_bytes());
+        req[52..56].copy_from_slice(&((s.cookie >> 32) as u32).to_ne_bytes());
+        let mut info = None;
+        match diag.exact(&req, |payload| {
+            let _ = parse_inet_diag_msg(payload)?;
+            info = parse_extras(&payload[INET_DIAG_MSG_LEN..])?.info;
+            Ok(())
+        }) {
+            Ok(()) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ESTALE)) => {}
+            Err(e) => return Err(e),
+        }
+        out.push(info);
+    }
+    Ok(out)
 }
 
 /// The rtattrs after inet_diag_msg. Short attributes (older kernels) give None.
@@ -164,11 +242,7 @@ fn parse_extras(mut attrs: &[u8]) -> io::Result<Extras> {
         }
         let value = &attrs[4..len];
         match u16::from_ne_bytes([attrs[2], attrs[3]]) {
-            INET_DIAG_INFO if value.len() >= 60 => {
-                out.info = Some(TcpInfo {
-                    last_ack_recv_ms: u32_at(value, 56),
-                })
-            }
+            INET_DIAG_INFO if value.len() >= 60 => out.info = Some(TcpInfo::parse(value)),
             INET_DIAG_SKMEMINFO if value.len() >= 4 * (SK_MEMINFO_DROPS + 1) => {
                 out.drops = Some(u32_at(value, 4 * SK_MEMINFO_DROPS))
             }
@@ -272,9 +346,20 @@ impl Diag {
 
     /// Sends one SOCK_DIAG_BY_FAMILY dump request (`req` is what follows the nlmsghdr)
     /// and gives each reply's payload to `each`, until NLMSG_DONE.
-    fn dump(
+    fn dump(&mut self, req: &[u8], each: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        self.request(req, NLM_F_REQUEST | NLM_F_DUMP, each)
+    }
+
+    /// Sends a request for one socket: the kernel answers with one datagram, the
+    /// socket's message or an error.
+    fn exact(&mut self, req: &[u8], each: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        self.request(req, NLM_F_REQUEST, each)
+    }
+
+    fn request(
         &mut self,
         req: &[u8],
+        flags: u16,
         mut each: impl FnMut(&[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
         self.seq = self.seq.wrapping_add(1);
@@ -282,7 +367,7 @@ impl Diag {
         let mut msg = Vec::with_capacity(len);
         msg.extend_from_slice(&(len as u32).to_ne_bytes());
         msg.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-        msg.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+        msg.extend_from_slice(&flags.to_ne_bytes());
         msg.extend_from_slice(&self.seq.to_ne_bytes());
         msg.extend_from_slice(&0u32.to_ne_bytes()); // nlmsg_pid: the kernel fills it
         msg.extend_from_slice(req);
@@ -331,7 +416,8 @@ impl Diag {
             if n == 0 {
                 return Err(garbled("empty datagram before NLMSG_DONE"));
             }
-            if walk(&self.buf[..n], self.seq, &mut each)? {
+            let done = walk(&self.buf[..n], self.seq, &mut each)?;
+            if done || flags & NLM_F_DUMP == 0 {
                 return Ok(());
             }
         }
@@ -709,7 +795,33 @@ mod tests {
         assert!(info.last_ack_recv_ms < 60_000, "{info:?}");
         // The cookie names the same socket in the next dump.
         let again = tcp_sockets(1 << TCP_ESTABLISHED).unwrap();
-        assert!(again.iter().any(|s| s.local == mine && s.cookie == cookie));
+        let me = again
+            .iter()
+            .find(|s| s.local == mine && s.cookie == cookie)
+            .unwrap();
+        // An exact query by addresses and cookie gives the byte counters: 1000 bytes
+        // written and acknowledged on one end, received on the other.
+        use std::io::{Read, Write};
+        let mut c = c;
+        let mut srv = _srv;
+        c.write_all(&[7u8; 1000]).unwrap();
+        let mut buf = [0u8; 1000];
+        srv.read_exact(&mut buf).unwrap();
+        let peer = again
+            .iter()
+            .find(|s| s.remote == mine && s.local == l2.local_addr().unwrap())
+            .unwrap();
+        let infos = eventually(|| {
+            let i = tcp_info_of(&[me, peer]).unwrap();
+            (i[0]?.bytes_acked? >= 1000).then_some(i)
+        })
+        .expect("bytes_acked never reached 1000");
+        assert_eq!(infos[1].unwrap().bytes_received, Some(1000));
+        assert!(infos[0].unwrap().snd_wnd.unwrap() > 0);
+        // A cookie that does not match (the socket is gone) gives None, not an error.
+        let mut gone = me.clone();
+        gone.cookie ^= 1;
+        assert_eq!(tcp_info_of(&[&gone]).unwrap(), vec![None]);
     }
 
     fn connect_nonblocking(addr: SocketAddr) -> TcpStream {

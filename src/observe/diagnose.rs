@@ -2,7 +2,7 @@
 //! application, or the load), the catalog entries to read, and the incident of
 //! INCIDENTS.md it resembles, and carries the numbers it rests on as `evidence`.
 
-use super::views::{Views, LOOP_RATE};
+use super::views::{OwnerGroup, Views, LOOP_RATE};
 use super::Observation;
 use crate::profile::Severity;
 use serde::Serialize;
@@ -28,25 +28,25 @@ pub struct Diagnosis {
 
 pub fn all(obs: &Observation, v: &Views) -> Vec<Diagnosis> {
     let mut out = Vec::new();
-    accept_queue(obs, v, &mut out);
-    syn_queue(obs, v, &mut out);
+    super::listen::accept_queue(obs, v, &mut out);
+    super::listen::syn_queue(obs, v, &mut out);
     close_wait(obs, v, &mut out);
-    stuck(v, &mut out);
+    super::stalls::diagnose(v, &mut out);
     self_loop(v, &mut out);
     memory(obs, v, &mut out);
     time_wait(obs, v, &mut out);
     out
 }
 
-fn delta(v: &Views, name: &str) -> Option<i64> {
+pub(super) fn delta(v: &Views, name: &str) -> Option<i64> {
     v.counters.iter().find(|c| c.name == name)?.delta
 }
 
-fn total(v: &Views, name: &str) -> Option<i64> {
+pub(super) fn total(v: &Views, name: &str) -> Option<i64> {
     v.counters.iter().find(|c| c.name == name).map(|c| c.total)
 }
 
-fn per_second(d: i64, v: &Views) -> String {
+pub(super) fn per_second(d: i64, v: &Views) -> String {
     match v.interval_s {
         Some(s) => format!("+{} in {:.1} s ({:.0}/s)", thousands(d), s, d as f64 / s),
         None => thousands(d),
@@ -70,169 +70,10 @@ pub fn thousands(n: i64) -> String {
     }
 }
 
-/// Incident 1: the accept queue overflows.
-fn accept_queue(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis>) {
-    let listeners = v
-        .sockets
-        .as_ref()
-        .map(|s| s.listeners.as_slice())
-        .unwrap_or(&[]);
-    let overflows = delta(v, "TcpExt:ListenOverflows");
-    let somaxconn = obs.setting("net.core.somaxconn");
-    let abort = obs.setting("net.ipv4.tcp_abort_on_overflow").unwrap_or(0) != 0;
-    let full: Vec<_> = listeners.iter().filter(|l| l.full_in_any_sample).collect();
-    let dropping: Vec<_> = listeners
-        .iter()
-        .filter(|l| l.drops_delta.is_some_and(|d| d > 0))
-        .collect();
-    let now = overflows.is_some_and(|d| d > 0) || !full.is_empty() || !dropping.is_empty();
-    let abort_note = if abort {
-        " tcp_abort_on_overflow is on, so clients get \"connection reset by peer\" instead of a retransmitted SYN: a diagnostic, not a setting to keep."
-    } else {
-        ""
-    };
-    if now {
-        // Attribute per port: the socket's own drops when the kernel gives them,
-        // else the listeners seen full.
-        let culprits: Vec<_> = if dropping.is_empty() {
-            full.clone()
-        } else {
-            dropping.clone()
-        };
-        let attributed = !dropping.is_empty();
-        for l in &culprits {
-            let cap = l.max;
-            let by = match somaxconn {
-                Some(s) if i64::from(cap) >= s => format!(
-                    "The cap is net.core.somaxconn ({s}) or the listen() backlog, whichever is smaller"
-                ),
-                Some(s) => format!(
-                    "The cap {cap} is the listen() backlog (net.core.somaxconn is {s}), or somaxconn when the socket listened"
-                ),
-                None => "The cap is min(listen() backlog, net.core.somaxconn)".into(),
-            };
-            let drops = match (l.drops_delta, overflows) {
-                (Some(d), _) if d > 0 => format!("listen drops on this socket {}", per_second(d, v)),
-                (_, Some(o)) if o > 0 => format!(
-                    "ListenOverflows {} in this namespace (the kernel counts them per namespace; this socket was full)",
-                    per_second(o, v)
-                ),
-                _ => "full now".to_string(),
-            };
-            out.push(Diagnosis {
-                id: "accept-queue-overflow",
-                severity: Severity::Error,
-                subject: l.local.to_string(),
-                summary: format!(
-                    "the accept queue of {} overflows: {} of {} queued, {drops}",
-                    l.local, l.queue, cap
-                ),
-                cause: "setting",
-                explanation: format!(
-                    "Connections complete the handshake faster than the application accepts them; once the queue holds backlog + 1, new SYNs are dropped and clients wait for a retransmit (1 s, 3 s, ...) or give up. {by}. Raise net.core.somaxconn and the listener's backlog (nginx: listen ... backlog=N), then restart the listener: a socket keeps the cap it got when listen() was called. If the queue is full at any size, the application is too slow to accept.{abort_note}"
-                ),
-                settings: vec!["net.core.somaxconn", "net.ipv4.tcp_abort_on_overflow"],
-                incident: Some(1),
-                evidence: json!({
-                    "listener": l.local,
-                    "accept_queue": l.queue,
-                    "backlog": cap,
-                    "listener_drops": l.drops,
-                    "listener_drops_delta": l.drops_delta,
-                    "attributed_by": if attributed { "socket drops (SK_MEMINFO_DROPS)" } else { "queue full in a sample" },
-                    "ListenOverflows": total(v, "TcpExt:ListenOverflows"),
-                    "ListenOverflows_delta": overflows,
-                    "ListenDrops_delta": delta(v, "TcpExt:ListenDrops"),
-                    "somaxconn": somaxconn,
-                    "owners": l.owners,
-                }),
-            });
-        }
-        if culprits.is_empty() {
-            let d = overflows.unwrap_or(0);
-            out.push(Diagnosis {
-                id: "accept-queue-overflow",
-                severity: Severity::Error,
-                subject: "namespace".into(),
-                summary: format!("ListenOverflows {}; no listener was seen full", per_second(d, v)),
-                cause: "setting",
-                explanation: format!("An accept queue overflowed between the samples, but the kernel counts overflows per namespace, and no socket was full at the instants sampled nor reported its own drops; a longer --interval may catch it. Raise net.core.somaxconn and the listeners' backlog, then restart them.{abort_note}"),
-                settings: vec!["net.core.somaxconn"],
-                incident: Some(1),
-                evidence: json!({ "ListenOverflows_delta": d, "somaxconn": somaxconn }),
-            });
-        }
-    } else if let Some(t) = total(v, "TcpExt:ListenOverflows").filter(|t| *t > 0) {
-        out.push(Diagnosis {
-            id: "accept-queue-overflowed",
-            severity: Severity::Info,
-            subject: "namespace".into(),
-            summary: format!(
-                "ListenOverflows is {} since the namespace started{}; {}",
-                thousands(t),
-                somaxconn.map_or(String::new(), |s| format!(" (net.core.somaxconn is {s})")),
-                if v.samples == 2 { "none during this observation" } else { "one sample cannot tell whether it still happens" }
-            ),
-            cause: "load",
-            explanation: "An accept queue overflowed at some time in the past. If it recurs, raise net.core.somaxconn and the listeners' backlog and restart them.".into(),
-            settings: vec!["net.core.somaxconn"],
-            incident: Some(1),
-            evidence: json!({ "ListenOverflows": t }),
-        });
-    }
-    for l in listeners
-        .iter()
-        .filter(|l| !l.full_in_any_sample && l.fill >= 0.8 && l.max > 0)
-    {
-        out.push(Diagnosis {
-            id: "accept-queue-near-full",
-            severity: Severity::Warning,
-            subject: l.local.to_string(),
-            summary: format!("the accept queue of {} holds {} of {}", l.local, l.queue, l.max),
-            cause: "load",
-            explanation: "The application accepts more slowly than connections arrive; the queue is close to the point where SYNs are dropped.".into(),
-            settings: vec!["net.core.somaxconn"],
-            incident: Some(1),
-            evidence: json!({ "listener": l.local, "accept_queue": l.queue, "backlog": l.max }),
-        });
-    }
-}
-
-/// SYN queue: cookies or drops (FACTS §1).
-fn syn_queue(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis>) {
-    let cookies = obs.setting("net.ipv4.tcp_syncookies");
-    if let Some(d) = delta(v, "TcpExt:TCPReqQFullDrop").filter(|d| *d > 0) {
-        out.push(Diagnosis {
-            id: "syn-queue-drops",
-            severity: Severity::Error,
-            subject: "namespace".into(),
-            summary: format!("SYNs dropped because a SYN queue was full: TCPReqQFullDrop {}", per_second(d, v)),
-            cause: "setting",
-            explanation: format!(
-                "With tcp_syncookies = {} a full SYN queue drops new connections. Turn syncookies on (1): the queue then answers with cookies instead of dropping; tcp_max_syn_backlog matters only while syncookies is 0.",
-                cookies.map_or("0".into(), |c| c.to_string())
-            ),
-            settings: vec!["net.ipv4.tcp_syncookies", "net.ipv4.tcp_max_syn_backlog"],
-            incident: Some(1),
-            evidence: json!({ "TCPReqQFullDrop_delta": d, "tcp_syncookies": cookies }),
-        });
-    }
-    if let Some(d) = delta(v, "TcpExt:SyncookiesSent").filter(|d| *d > 0) {
-        out.push(Diagnosis {
-            id: "syncookies-sent",
-            severity: Severity::Info,
-            subject: "namespace".into(),
-            summary: format!("SYN cookies sent {}", per_second(d, v)),
-            cause: "load",
-            explanation: "A SYN queue overflowed and the kernel answered with cookies: connections still succeed. Sustained, it means a burst or a SYN flood larger than the listen backlog.".into(),
-            settings: vec!["net.ipv4.tcp_syncookies"],
-            incident: Some(1),
-            evidence: json!({ "SyncookiesSent_delta": d }),
-        });
-    }
-}
-
-/// Incident 3 (and 2): CLOSE_WAIT that stays.
+/// Incident 3 (and 2): CLOSE_WAIT that stays, one diagnosis per owning process (one
+/// for the namespace when owners are unknown). Keepalive is judged by each socket's
+/// own timer as the kernel reports it (idiag_timer, idiag_expires), not by the sysctl
+/// defaults: a socket with TCP_KEEPIDLE set is probed on its own schedule.
 fn close_wait(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis>) {
     let Some(s) = &v.sockets else { return };
     let cw = &s.close_wait;
@@ -242,184 +83,122 @@ fn close_wait(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis>) {
     if staying == 0 {
         return;
     }
-    let unarmed = cw.total - cw.keepalive_armed;
-    let (time, intvl, probes) = (
+    let defaults = match (
         obs.setting("net.ipv4.tcp_keepalive_time"),
         obs.setting("net.ipv4.tcp_keepalive_intvl"),
         obs.setting("net.ipv4.tcp_keepalive_probes"),
-    );
-    let worst = match (time, intvl, probes) {
+    ) {
         (Some(t), Some(i), Some(p)) => format!(
-            " Where keepalive is on, the kernel's defaults here reap a dead peer after {} + {} × {} = {} s.",
+            " SO_KEEPALIVE alone would use this namespace's defaults: {} + {} × {} = {} s before a dead peer is reaped; set TCP_KEEPIDLE/INTVL/CNT on the socket for minutes.",
             t, i, p, t + i * p
         ),
         _ => String::new(),
-    };
-    let owners = if cw.by_owner.is_empty() {
-        if v.owners.looked_up {
-            " Their owners could not be named (another PID namespace, or not permitted)."
-                .to_string()
-        } else {
-            String::new()
-        }
-    } else {
-        format!(
-            " Held by {}.",
-            cw.by_owner
-                .iter()
-                .map(|o| format!("{} (pid {}): {}", o.name, o.pid, o.count))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
     };
     let peers = cw
         .by_peer
         .iter()
         .take(3)
-        .map(|p| format!("{} × {}", p.count, p.peer))
+        .map(|p| match p.local_port {
+            Some(port) => format!("{} × {} (clients of :{port})", p.count, p.peer),
+            None => format!("{} × {}", p.count, p.peer),
+        })
         .collect::<Vec<_>>()
         .join(", ");
-    let severity = if staying >= 100 {
-        Severity::Error
-    } else {
-        Severity::Warning
+    // One group per owner; the whole namespace when owners are unknown.
+    let everyone = OwnerGroup {
+        pid: 0,
+        name: String::new(),
+        count: cw.total,
+        keepalive_armed: cw.keepalive_armed,
+        keepalive_expires_s: cw.keepalive_expires_s,
     };
-    out.push(Diagnosis {
-        id: "close-wait-leak",
-        severity,
-        subject: cw
-            .by_owner
-            .first()
-            .map(|o| format!("{} (pid {})", o.name, o.pid))
-            .unwrap_or_else(|| "namespace".into()),
-        summary: format!(
-            "{} CLOSE_WAIT socket(s) to {} peer(s) ({peers}){}; {} without a keepalive timer",
-            cw.total,
-            cw.peers,
-            cw.persisted.map_or(String::new(), |p| format!(", {p} still there after {:.1} s", v.interval_s.unwrap_or(0.0))),
-            unarmed
-        ),
-        cause: "application",
-        explanation: format!(
-            "CLOSE_WAIT means the peer closed and this application never called close(): it is a symptom of the application, not something a sysctl tunes away.{} tcp_keepalive_* apply only to sockets that set SO_KEEPALIVE ({} of {} here have a keepalive timer armed); without it these sockets stay until the process closes them or exits. Fix the client: close idle connections, or enable SO_KEEPALIVE with TCP_KEEPIDLE/INTVL/CNT.{worst}{owners}",
-            match cw.eof_unread {
-                0 => String::new(),
-                n if n == cw.total => " The application has not even read the end of file from any of them: it never looks at these connections (an idle pool).".into(),
-                n => format!(" It has not even read the end of file from {n} of them: it never looks at those connections."),
-            },
-            cw.keepalive_armed, cw.total
-        ),
-        settings: vec![
-            "net.ipv4.tcp_keepalive_time",
-            "net.ipv4.tcp_keepalive_intvl",
-            "net.ipv4.tcp_keepalive_probes",
-        ],
-        incident: Some(if cw.unread_bytes > 0 { 2 } else { 3 }),
-        evidence: json!({
-            "close_wait": cw.total,
-            "persisted": cw.persisted,
-            "keepalive_armed": cw.keepalive_armed,
-            "unread_bytes": cw.unread_bytes,
-            "eof_unread": cw.eof_unread,
-            "by_peer": cw.by_peer,
-            "by_owner": cw.by_owner,
-            "oldest_idle_s": cw.oldest_idle_s,
-        }),
-    });
-}
-
-/// Incidents 2 and 4: queues that do not move. One diagnosis per kind and owning
-/// process (or per socket when owners are unknown), the fullest connection first.
-fn stuck(v: &Views, out: &mut Vec<Diagnosis>) {
-    let Some(s) = &v.sockets else { return };
-    let zero_adv = delta(v, "TcpExt:TCPToZeroWindowAdv");
-    let probes = delta(v, "TcpExt:TCPWinProbe");
-    let mut groups: Vec<Vec<&super::views::StuckView>> = Vec::new();
-    for x in &s.stuck {
-        let key = |y: &super::views::StuckView| (y.kind, y.owners.first().map(|o| o.pid));
-        match groups
-            .iter_mut()
-            .find(|g| key(g[0]) == key(x) && key(x).1.is_some())
-        {
-            Some(g) => g.push(x),
-            None => groups.push(vec![x]),
-        }
-    }
-    for g in groups {
-        let x = g[0];
-        let more = match g.len() {
-            1 => String::new(),
-            n => format!(" and {} more connection(s) like it", n - 1),
+    let groups: Vec<(String, Option<&OwnerGroup>)> = if cw.by_owner.is_empty() {
+        vec![("namespace".into(), None)]
+    } else {
+        cw.by_owner
+            .iter()
+            .map(|o| (format!("{} (pid {})", o.name, o.pid), Some(o)))
+            .collect()
+    };
+    let unknown = if cw.by_owner.is_empty() && v.owners.looked_up {
+        " Their owners could not be named (another PID namespace, or not permitted)."
+    } else {
+        ""
+    };
+    for (subject, owner) in groups {
+        let g = owner.unwrap_or(&everyone);
+        let (n, armed, expires) = (g.count, g.keepalive_armed, g.keepalive_expires_s);
+        let unarmed = n - armed;
+        let severity = match unarmed {
+            0 => Severity::Info,
+            u if u >= 100 => Severity::Error,
+            _ => Severity::Warning,
         };
-        let owner = x
-            .owners
-            .first()
-            .map(|o| format!(", held by {} (pid {})", o.name, o.pid))
-            .unwrap_or_default();
-        let pair = if x.peer_on_this_host {
-            " The other end is on this host, stuck the opposite way."
-        } else {
-            ""
-        };
-        let (id, summary, explanation, settings, incident) = if x.kind == "reader-not-reading" {
-            (
-                "reader-not-reading",
-                format!(
-                    "{} ← {} ({}): Recv-Q {} then {}, unread{owner}{more}",
-                    x.local, x.remote, x.state, x.recv_q[0], x.recv_q[1]
-                ),
-                format!("The application owning {} stopped calling recv(): its Recv-Q stays full, the kernel advertises a zero window, and the sender stalls until some timeout resets the connection. Bigger buffers only delay it; the reader must drain its socket (e.g. not process messages on its I/O thread).{pair}", x.local),
-                vec!["net.ipv4.tcp_rmem"],
-                if x.state == "CLOSE-WAIT" { 2 } else { 4 },
-            )
-        } else {
-            (
-                "peer-not-reading",
-                format!(
-                    "{} → {} ({}): Send-Q {} then {}, unacknowledged{}{owner}{more}",
-                    x.local,
-                    x.remote,
-                    x.state,
-                    x.send_q[0],
-                    x.send_q[1],
-                    if x.zero_window_probe { "; the peer advertises a zero window" } else { "" },
-                ),
-                format!("The peer {} does not read: this side's Send-Q stays full{}. A proxy in this position eventually times out and resets the connection (nginx: send_timeout / proxy_send_timeout); raising timeouts only moves the reset. The consumer must read.{pair}", x.remote, if x.zero_window_probe { " and the kernel is probing a zero window" } else { "" }),
-                vec!["net.ipv4.tcp_wmem", "net.ipv4.tcp_retries2"],
-                4,
-            )
+        let timers = match (armed, expires) {
+            (0, _) => format!("none of them has a keepalive timer armed: they stay until the process closes them or exits.{defaults}"),
+            (a, Some([lo, hi])) => format!(
+                "{a} of {n} have their own keepalive timer armed, next firing in {lo:.0}–{hi:.0} s (the socket's TCP_KEEPIDLE and probes, as the kernel reports them): the kernel reaps those once the peer stops answering.{}",
+                if unarmed > 0 { format!(" The other {unarmed} have none and stay until the process closes them.{defaults}") } else { String::new() }
+            ),
+            (a, None) => format!("{a} of {n} have a keepalive timer armed."),
         };
         out.push(Diagnosis {
-            id,
-            severity: Severity::Warning,
-            subject: x.local.to_string(),
-            summary,
+            id: "close-wait-leak",
+            severity,
+            subject,
+            summary: format!(
+                "{n} CLOSE_WAIT socket(s){}{}; {unarmed} without a keepalive timer",
+                if owner.is_some() { String::new() } else { format!(" to {} peer(s) ({peers})", cw.peers) },
+                cw.persisted.map_or(String::new(), |p| format!(", {p} of all {} still there after {:.1} s", cw.total, v.interval_s.unwrap_or(0.0))),
+            ),
             cause: "application",
-            explanation,
-            settings,
-            incident: Some(incident),
+            explanation: format!(
+                "CLOSE_WAIT means the peer closed and this application never called close(): it is a symptom of the application, not something a sysctl tunes away.{} tcp_keepalive_* apply only to sockets that set SO_KEEPALIVE; here {timers} Fix the client: close idle connections, or enable SO_KEEPALIVE with TCP_KEEPIDLE/INTVL/CNT. Peers: {peers}.{unknown}",
+                match cw.eof_unread {
+                    0 => String::new(),
+                    e if e == cw.total => " The application has not even read the end of file from any of them: it never looks at these connections (an idle pool).".into(),
+                    e => format!(" It has not even read the end of file from {e} of them: it never looks at those connections."),
+                },
+            ),
+            settings: vec![
+                "net.ipv4.tcp_keepalive_time",
+                "net.ipv4.tcp_keepalive_intvl",
+                "net.ipv4.tcp_keepalive_probes",
+            ],
+            incident: Some(if cw.unread_bytes > 0 { 2 } else { 3 }),
             evidence: json!({
-                "local": x.local, "remote": x.remote, "state": x.state,
-                "recv_q": x.recv_q, "send_q": x.send_q,
-                "zero_window_probe": x.zero_window_probe,
-                "connections": g.len(),
-                "others": g.iter().skip(1).take(super::views::TOP).map(|y| json!({"local": y.local, "remote": y.remote})).collect::<Vec<_>>(),
-                "TCPToZeroWindowAdv_delta": zero_adv,
-                "TCPWinProbe_delta": probes,
-                "owners": x.owners,
+                "close_wait": n,
+                "close_wait_namespace": cw.total,
+                "persisted": cw.persisted,
+                "keepalive_armed": armed,
+                "keepalive_expires_s": expires,
+                "unread_bytes": cw.unread_bytes,
+                "eof_unread": cw.eof_unread,
+                "by_peer": cw.by_peer,
+                "owner": owner,
+                "oldest_idle_s": cw.oldest_idle_s,
             }),
         });
     }
 }
 
-/// Incident 5: a process connecting to its own listener in a loop.
+/// Incident 5: a process connecting to its own listener in a loop. Connections are
+/// counted from both ends, TIME_WAIT included (views::to_self); a loop is the process
+/// that listens being the one that dials. Another local process dialling (nginx to a
+/// local application) is a local upstream, not a diagnosis; when the dialling ends'
+/// owners cannot be named (all closed already, or --no-owners), the rate is reported
+/// as information only.
 fn self_loop(v: &Views, out: &mut Vec<Diagnosis>) {
     let Some(s) = &v.sockets else { return };
     for g in &s.to_self {
         let Some(rate) = g.per_second.filter(|r| *r >= LOOP_RATE) else {
             continue;
         };
-        let same = g.same_process == Some(true);
+        let same = match g.same_process {
+            Some(false) => continue,
+            Some(true) => true,
+            None => false,
+        };
         let who = g
             .client_owners
             .iter()
@@ -428,21 +207,22 @@ fn self_loop(v: &Views, out: &mut Vec<Diagnosis>) {
             .join(", ");
         out.push(Diagnosis {
             id: if same { "self-connection-loop" } else { "self-connections" },
-            severity: if same { Severity::Error } else { Severity::Warning },
+            severity: if same { Severity::Error } else { Severity::Info },
             subject: g.target.to_string(),
             summary: format!(
-                "{:.0} new connections per second from this host to its own listener {} ({} open, {} in TIME_WAIT){}",
+                "{:.0} new connections per second from this host to its own listener {} ({} now, {} of them in TIME_WAIT; Tcp:ActiveOpens {}){}",
                 rate,
                 g.target,
-                g.now - g.time_wait,
+                g.now,
                 g.time_wait,
-                if who.is_empty() { String::new() } else { format!(", opened by {who}") }
+                delta(v, "Tcp:ActiveOpens").map_or("?".into(), |d| per_second(d, v)),
+                if who.is_empty() { String::new() } else { format!(", opened by {who}, which also listens there") }
             ),
             cause: "application",
             explanation: if same {
                 format!("The process listening on {} is also the one connecting to it: a proxy asked to forward to itself, or a retry loop. Each request costs two connections (in and out) and leaves TIME_WAIT behind; on a small box TCP slab memory and softirq time grow until nothing gets through. Refuse requests whose target is the proxy's own address, and bound client retries; no sysctl fixes a loop.", g.target)
             } else {
-                format!("Local clients open connections to {} at a high rate. That may be intended (a local upstream), but each leaves TIME_WAIT behind; if it is a retry storm, the client needs a backoff.", g.target)
+                format!("Connections to {} come from this host at a high rate, but no connecting end was open to name its process (they close quickly, or owners were not looked up): a local upstream is normal, a process dialling its own listener is a loop. Run observe again (without --no-owners) to tell them apart.", g.target)
             },
             settings: vec!["net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_max_orphans"],
             incident: Some(5),
@@ -451,6 +231,7 @@ fn self_loop(v: &Views, out: &mut Vec<Diagnosis>) {
                 "time_wait": g.time_wait, "client_owners": g.client_owners,
                 "listener_owners": g.listener_owners, "same_process": g.same_process,
                 "ActiveOpens_delta": delta(v, "Tcp:ActiveOpens"),
+                "PassiveOpens_delta": delta(v, "Tcp:PassiveOpens"),
             }),
         });
     }
@@ -542,8 +323,9 @@ fn time_wait(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::census::{Sample, SocketSample};
+    use crate::host::census::{Listener, Queued, Sample, SocketSample, TimeWaitKey};
     use crate::host::counters::{Counters, Slab};
+    use crate::host::sockets::{self, Family, TcpInfo, TcpSocket};
     use std::collections::BTreeMap;
     use std::time::{Duration, Instant};
 
@@ -669,10 +451,15 @@ mod tests {
         let t = Instant::now();
         let mut s = SocketSample::default();
         s.by_state[6] = 20_000;
-        s.time_wait_by_peer
-            .insert("10.0.0.9:5432".parse().unwrap(), 16_000);
-        s.time_wait_by_peer
-            .insert("10.0.0.8:80".parse().unwrap(), 4_000);
+        s.time_wait_by
+            .insert(TimeWaitKey::Peer("10.0.0.9:5432".parse().unwrap()), 16_000);
+        s.time_wait_by
+            .insert(TimeWaitKey::Peer("10.0.0.8:80".parse().unwrap()), 4_000);
+        // A server's TIME_WAIT hold no local port of its own: never counted against the range.
+        s.time_wait_by.insert(
+            TimeWaitKey::Listener("10.0.0.1:80".parse().unwrap()),
+            30_000,
+        );
         let a = sample(t, &[], Some(s));
         let d = run(&a, None, &[("net.ipv4.ip_local_port_range", "32768 60999")]);
         assert_eq!(ids(&d), vec![("time-wait-ports", Severity::Warning)]);
@@ -681,10 +468,269 @@ mod tests {
         assert!(run(&a, None, &[("net.ipv4.ip_local_port_range", "1024 65535")]).is_empty());
     }
 
+    fn sock(
+        state: u8,
+        local: &str,
+        remote: &str,
+        q: (u32, u32),
+        inode: u64,
+        cookie: u64,
+    ) -> TcpSocket {
+        TcpSocket {
+            family: Family::V4,
+            state,
+            local: local.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            recv_q: q.0,
+            send_q: q.1,
+            uid: 0,
+            inode,
+            timer: 0,
+            retrans: 0,
+            expires_ms: 0,
+            cookie,
+        }
+    }
+
+    fn listener(local: &str, queue: u32, max: u32, drops: u32) -> Listener {
+        Listener {
+            socket: sock(sockets::TCP_LISTEN, local, "0.0.0.0:0", (queue, max), 9, 1),
+            drops: Some(drops),
+        }
+    }
+
+    #[test]
+    fn listen_drops_below_the_cap_with_overflows_flat_are_the_syn_queue() {
+        // The issue's reproduction: syncookies 0, tcp_max_syn_backlog 16, backlog 1024,
+        // SYN-ACKs unanswered: 13 half-open, the listener's drops rising, ListenDrops
+        // rising, ListenOverflows flat, accept queue 0 of 1024.
+        let t = Instant::now();
+        let mk = |at, drops, ld| {
+            let mut s = SocketSample::default();
+            s.listeners.push(listener("10.0.0.1:80", 0, 1024, drops));
+            s.syn_recv_by_local
+                .insert("10.0.0.1:80".parse().unwrap(), 13);
+            sample(
+                at,
+                &[("TcpExt:ListenOverflows", 0), ("TcpExt:ListenDrops", ld)],
+                Some(s),
+            )
+        };
+        let (a, b) = (mk(t, 10, 10), mk(t + Duration::from_secs(1), 30, 30));
+        let settings = [
+            ("net.ipv4.tcp_syncookies", "0"),
+            ("net.ipv4.tcp_max_syn_backlog", "16"),
+        ];
+        let d = run(&a, Some(&b), &settings);
+        assert_eq!(ids(&d), vec![("syn-queue-drops", Severity::Error)]);
+        assert_eq!(d[0].subject, "10.0.0.1:80");
+        assert!(d[0].summary.contains("13 half-open"), "{}", d[0].summary);
+        assert!(
+            d[0].explanation.contains("tcp_max_syn_backlog (16)"),
+            "{}",
+            d[0].explanation
+        );
+        // The same drops with the queue at its cap are an overflow, and only that.
+        let full = |at, drops| {
+            let mut s = SocketSample::default();
+            s.listeners.push(listener("10.0.0.1:80", 1025, 1024, drops));
+            sample(at, &[("TcpExt:ListenOverflows", i64::from(drops))], Some(s))
+        };
+        let d = run(
+            &full(t, 10),
+            Some(&full(t + Duration::from_secs(1), 30)),
+            &settings,
+        );
+        assert_eq!(ids(&d), vec![("accept-queue-overflow", Severity::Error)]);
+    }
+
+    fn queued(s: TcpSocket, bytes_acked: u64, bytes_received: u64, snd_wnd: u32) -> Queued {
+        Queued {
+            socket: s,
+            info: Some(TcpInfo {
+                bytes_acked: Some(bytes_acked),
+                bytes_received: Some(bytes_received),
+                snd_wnd: Some(snd_wnd),
+                ..Default::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn equal_queues_are_a_stall_only_when_no_byte_moved() {
+        let t = Instant::now();
+        let est = sockets::TCP_ESTABLISHED;
+        let at = |when, acked, received, wnd| {
+            let mut s = SocketSample::default();
+            s.queued.push(queued(
+                sock(est, "10.0.0.1:80", "10.0.0.2:40000", (0, 5000), 7, 11),
+                acked,
+                0,
+                wnd,
+            ));
+            s.queued.push(queued(
+                sock(est, "10.0.0.1:41000", "10.0.0.3:9000", (3000, 0), 8, 12),
+                0,
+                received,
+                65535,
+            ));
+            sample(when, &[], Some(s))
+        };
+        let later = t + Duration::from_secs(1);
+        // A busy connection: the same queue sizes, but bytes moved: silent.
+        let d = run(
+            &at(t, 1000, 500, 0),
+            Some(&at(later, 90_000, 80_000, 0)),
+            &[],
+        );
+        assert!(d.is_empty(), "{:?}", ids(&d));
+        // Nothing acknowledged but the peer's window is open: not "not reading".
+        let d = run(
+            &at(t, 1000, 500, 65535),
+            Some(&at(later, 1000, 80_000, 65535)),
+            &[],
+        );
+        assert!(d.is_empty(), "{:?}", ids(&d));
+        // Nothing moved and the window is zero: both ends stuck.
+        let d = run(&at(t, 1000, 500, 0), Some(&at(later, 1000, 500, 0)), &[]);
+        assert_eq!(
+            ids(&d),
+            vec![
+                ("peer-not-reading", Severity::Warning),
+                ("reader-not-reading", Severity::Warning)
+            ]
+        );
+    }
+
+    #[test]
+    fn unaccepted_connections_belong_to_their_listener() {
+        // Inode 0 and ESTABLISHED on a listener's port: still in its accept queue.
+        let t = Instant::now();
+        let at = |when| {
+            let mut s = SocketSample::default();
+            s.listeners.push(listener("0.0.0.0:80", 9, 8, 0));
+            for i in 0..9 {
+                s.queued.push(queued(
+                    sock(
+                        sockets::TCP_ESTABLISHED,
+                        "10.0.0.1:80",
+                        &format!("10.0.0.2:{}", 40000 + i),
+                        (27, 0),
+                        0,
+                        100 + i,
+                    ),
+                    0,
+                    27,
+                    65535,
+                ));
+            }
+            // A client that gave up: CLOSE_WAIT, still unaccepted, not a leak.
+            s.close_wait.push(crate::host::census::CloseWait {
+                socket: sock(
+                    sockets::TCP_CLOSE_WAIT,
+                    "10.0.0.1:80",
+                    "10.0.0.2:39999",
+                    (1, 0),
+                    0,
+                    99,
+                ),
+                info: None,
+            });
+            sample(when, &[], Some(s))
+        };
+        let d = run(&at(t), Some(&at(t + Duration::from_secs(1))), &[]);
+        assert_eq!(ids(&d), vec![("accept-queue-overflow", Severity::Error)]);
+        assert!(
+            d[0].summary
+                .contains("9 queued connection(s) hold 243 request byte(s)"),
+            "{}",
+            d[0].summary
+        );
+    }
+
+    #[test]
+    fn a_relay_passing_backpressure_on_is_one_chain_ending_at_the_consumer() {
+        use crate::host::sockets::{Owner, Owners};
+        let t = Instant::now();
+        let est = sockets::TCP_ESTABLISHED;
+        let at = |when| {
+            let mut s = SocketSample::default();
+            let mut zero = |mut x: TcpSocket, acked, received| {
+                x.timer = sockets::TIMER_ZERO_WINDOW_PROBE;
+                s.queued.push(queued(x, acked, received, 0));
+            };
+            // backend (pid 10) → nginx (pid 20) → a client that stopped reading.
+            zero(
+                sock(
+                    est,
+                    "127.0.0.1:9100",
+                    "127.0.0.1:44940",
+                    (0, 3_000_000),
+                    1,
+                    1,
+                ),
+                500,
+                0,
+            );
+            zero(
+                sock(est, "10.0.0.1:80", "10.0.0.2:5000", (0, 600_000), 3, 3),
+                100,
+                0,
+            );
+            s.queued.push(queued(
+                sock(est, "127.0.0.1:44940", "127.0.0.1:9100", (595_000, 0), 2, 2),
+                0,
+                500,
+                65535,
+            ));
+            sample(when, &[], Some(s))
+        };
+        let (a, b) = (at(t), at(t + Duration::from_secs(1)));
+        let owner = |pid, name: &str| {
+            vec![Owner {
+                pid,
+                name: name.into(),
+            }]
+        };
+        let owners = Owners {
+            by_inode: [
+                (1, owner(10, "backend")),
+                (2, owner(20, "nginx")),
+                (3, owner(20, "nginx")),
+            ]
+            .into_iter()
+            .collect(),
+            unreadable_processes: 0,
+        };
+        let settings = BTreeMap::new();
+        let obs = Observation {
+            first: &a,
+            second: Some(&b),
+            settings: &settings,
+        };
+        let d = super::super::analyze(&obs, Some(&owners)).diagnoses;
+        assert_eq!(ids(&d), vec![("consumer-not-reading", Severity::Warning)]);
+        assert_eq!(d[0].subject, "10.0.0.2:5000");
+        assert!(
+            d[0].summary
+                .starts_with("backend (pid 10) on 127.0.0.1:9100 → nginx (pid 20) → 10.0.0.2:5000"),
+            "{}",
+            d[0].summary
+        );
+        // Without owners nothing says nginx relays: one line per stuck end.
+        let d = super::super::analyze(&obs, None).diagnoses;
+        assert_eq!(d.len(), 3, "{:?}", ids(&d));
+    }
+
     #[test]
     fn settings_named_are_in_the_catalog() {
         // Every diagnosis's `settings` must resolve in `tuneguard explain`.
-        let src = include_str!("diagnose.rs");
+        let src = [
+            include_str!("diagnose.rs"),
+            include_str!("listen.rs"),
+            include_str!("stalls.rs"),
+        ]
+        .concat();
         for quoted in src.split('"').skip(1).step_by(2) {
             if quoted.starts_with("net.") && !quoted.contains(' ') {
                 assert!(

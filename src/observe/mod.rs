@@ -10,6 +10,8 @@
 //! attributed).
 
 pub mod diagnose;
+mod listen;
+mod stalls;
 pub mod views;
 
 use crate::host::census::Sample;

@@ -4,7 +4,9 @@
 //! `tuneguard.observe/v1` (docs/json-schema.md).
 
 use super::Observation;
-use crate::host::census::{eof_unread, plain, unread_bytes, unsent_bytes, SocketSample};
+use crate::host::census::{
+    eof_unread, plain, unread_bytes, unsent_bytes, Queued, SocketSample, TimeWaitKey,
+};
 use crate::host::counters::Slab;
 use crate::host::sockets::{self, Owner, Owners, TcpSocket};
 use serde::Serialize;
@@ -72,6 +74,8 @@ pub struct OwnersNote {
 #[derive(Debug, Serialize)]
 pub struct CounterLine {
     pub name: String,
+    /// "namespace", or "host" for the global figures (sockstat's orphan, alloc, mem).
+    pub scope: &'static str,
     /// Since the namespace was created (boot, for the host's own).
     pub total: i64,
     pub delta: Option<i64>,
@@ -80,6 +84,9 @@ pub struct CounterLine {
 
 #[derive(Debug, Serialize)]
 pub struct Memory {
+    /// Always "host": slab caches, MemTotal and TCP buffer pages are the machine's,
+    /// whichever namespace is observed.
+    pub scope: &'static str,
     pub mem_total_bytes: Option<u64>,
     /// The TCP slab caches (TCP, TCPv6, tw_sock_*, request_sock_*), when readable.
     pub slab: Vec<Slab>,
@@ -122,6 +129,12 @@ pub struct ListenerView {
     /// This socket's listen drops, since it was created (None: the kernel does not say).
     pub drops: Option<u32>,
     pub drops_delta: Option<i64>,
+    /// Request sockets on it (SYN received, handshake not completed): the SYN queue.
+    pub syn_recv: u32,
+    /// Connections in its accept queue (no owner yet: inode 0) holding request bytes
+    /// nobody can read until the application accepts them, and those bytes.
+    pub unaccepted_with_data: usize,
+    pub unaccepted_bytes: u64,
     pub owners: Vec<Owner>,
     #[serde(skip)]
     pub inode: u64,
@@ -146,13 +159,20 @@ pub struct CloseWaitView {
     pub owner_unknown: usize,
     /// The longest time since the peer was last heard (tcp_info last_ack_recv), seconds.
     pub oldest_idle_s: Option<f64>,
+    /// The soonest and latest keepalive timer of the armed sockets, seconds (idiag_expires).
+    pub keepalive_expires_s: Option<[f64; 2]>,
     #[serde(skip)]
     pub inodes: Vec<u64>,
 }
 
+/// CLOSE_WAIT sockets to one peer: by its address and port when this side connected,
+/// by its address and our local port when it connected to one of our listeners (its
+/// ephemeral ports say nothing one by one).
 #[derive(Debug, Serialize)]
 pub struct PeerGroup {
-    pub peer: SocketAddr,
+    /// "10.0.0.9:5432" (we dialled it), or "10.0.0.2" with `local_port` (it dialled us).
+    pub peer: String,
+    pub local_port: Option<u16>,
     pub count: usize,
     pub keepalive_armed: usize,
     pub unread_bytes: u64,
@@ -163,6 +183,10 @@ pub struct OwnerGroup {
     pub pid: u32,
     pub name: String,
     pub count: usize,
+    pub keepalive_armed: usize,
+    /// The soonest and latest keepalive timer among its sockets, seconds: each socket's
+    /// own (TCP_KEEPIDLE and the probes since), as the kernel reports it.
+    pub keepalive_expires_s: Option<[f64; 2]>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -177,6 +201,11 @@ pub struct StuckView {
     pub send_q: [u32; 2],
     /// The kernel is probing a zero window (timer 4): the peer advertises no room.
     pub zero_window_probe: bool,
+    /// The peer advertises a zero window (tcp_info snd_wnd 0, or the probe timer).
+    pub zero_window: bool,
+    /// The byte counter that would show progress, at each sample: bytes_received for
+    /// a reader, bytes_acked for a sender (tcp_info; null when the kernel did not say).
+    pub progress: [Option<u64>; 2],
     pub owners: Vec<Owner>,
     /// The other end is on this host too and is stuck the opposite way.
     pub peer_on_this_host: bool,
@@ -188,18 +217,22 @@ pub struct StuckView {
 pub struct SelfView {
     /// Our own listener, as dialled.
     pub target: SocketAddr,
-    /// Connecting ends open to it in the last sample (TIME_WAIT included).
+    /// Connections to it in the last sample, counted once whichever end is seen
+    /// (TIME_WAIT included: a short-lived connection leaves one on either side).
     pub now: usize,
+    /// Of those, the ones with an end in TIME_WAIT.
     pub time_wait: usize,
-    /// Connecting ends that appeared between the samples.
+    /// Connections that appeared between the samples.
     pub new: Option<usize>,
     pub per_second: Option<f64>,
+    /// Owners of the connecting ends (those still open), and of the listener.
     pub client_owners: Vec<Owner>,
     pub listener_owners: Vec<Owner>,
-    /// The same process dials and listens: it connects to itself.
+    /// The same process dials and listens: it connects to itself. None when the
+    /// connecting ends' owners could not be named (all closed, or not looked up).
     pub same_process: Option<bool>,
     #[serde(skip)]
-    pub new_inodes: Vec<u64>,
+    pub client_inodes: Vec<u64>,
     #[serde(skip)]
     pub listener_inodes: Vec<u64>,
 }
@@ -207,12 +240,21 @@ pub struct SelfView {
 #[derive(Debug, Default, Serialize)]
 pub struct TimeWaitView {
     pub total: u64,
+    /// This side connected: by the address it dialled (what exhausts local ports).
     pub by_peer: Vec<PeerCount>,
+    /// This side accepted: by our listener the clients came through.
+    pub by_listener: Vec<ListenerCount>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct PeerCount {
     pub peer: SocketAddr,
+    pub count: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ListenerCount {
+    pub listener: SocketAddr,
     pub count: u32,
 }
 
@@ -266,7 +308,7 @@ impl Views {
         out.extend(s.stuck.iter().map(|x| x.inode));
         for v in &s.to_self {
             if v.per_second.is_some_and(|r| r >= LOOP_RATE) {
-                out.extend(v.new_inodes.iter().copied());
+                out.extend(v.client_inodes.iter().copied());
                 out.extend(v.listener_inodes.iter().copied());
             }
         }
@@ -290,6 +332,7 @@ fn counters(obs: &Observation) -> Vec<CounterLine> {
             continue;
         }
         out.push(CounterLine {
+            scope: crate::host::counters::scope(name),
             name: name.clone(),
             total,
             delta: d,
@@ -308,6 +351,7 @@ fn memory(obs: &Observation) -> Memory {
     let tcp_slab_bytes = (!slab.is_empty()).then(|| slab.iter().map(Slab::bytes).sum::<u64>());
     let mem_total_bytes = c.mem_total_kib.map(|k| k * 1024);
     Memory {
+        scope: "host",
         tcp_slab_share: tcp_slab_bytes
             .zip(mem_total_bytes)
             .filter(|(_, m)| *m > 0)
@@ -351,6 +395,30 @@ fn socket_views(
     }
 }
 
+/// The listener a connection's local address belongs to: the exact address first, else
+/// a wildcard on its port.
+fn listener_of(listeners: &[crate::host::census::Listener], local: SocketAddr) -> Option<usize> {
+    let local = plain(local);
+    listeners
+        .iter()
+        .position(|l| plain(l.socket.local) == local)
+        .or_else(|| {
+            listeners.iter().position(|l| {
+                let a = plain(l.socket.local);
+                a.ip().is_unspecified() && a.port() == local.port()
+            })
+        })
+}
+
+/// A connection still in a listener's accept queue: established (or already closed by
+/// the client) and without a file yet, so inode 0 and no owner. Its unread bytes are a
+/// request nobody can read before accept(): the listener's business, not a reader's.
+fn unaccepted(s: &SocketSample, q: &TcpSocket) -> bool {
+    q.inode == 0
+        && matches!(q.state, sockets::TCP_ESTABLISHED | sockets::TCP_CLOSE_WAIT)
+        && listener_of(&s.listeners, q.local).is_some()
+}
+
 fn listeners(
     s: &SocketSample,
     before: Option<&SocketSample>,
@@ -359,10 +427,26 @@ fn listeners(
     let earlier: HashMap<u64, &crate::host::census::Listener> = before
         .map(|b| b.listeners.iter().map(|l| (l.socket.cookie, l)).collect())
         .unwrap_or_default();
+    let mut syn_recv = vec![0u32; s.listeners.len()];
+    for (local, n) in &s.syn_recv_by_local {
+        if let Some(i) = listener_of(&s.listeners, *local) {
+            syn_recv[i] += n;
+        }
+    }
+    let mut waiting = vec![(0usize, 0u64); s.listeners.len()];
+    for q in s.queued.iter().map(|q| &q.socket) {
+        if unaccepted(s, q) {
+            if let Some(i) = listener_of(&s.listeners, q.local) {
+                waiting[i].0 += 1;
+                waiting[i].1 += u64::from(unread_bytes(q));
+            }
+        }
+    }
     let mut out: Vec<ListenerView> = s
         .listeners
         .iter()
-        .map(|l| {
+        .enumerate()
+        .map(|(i, l)| {
             let (q, max) = (l.socket.recv_q, l.socket.send_q);
             let prev = earlier.get(&l.socket.cookie);
             let full = q > max;
@@ -383,6 +467,9 @@ fn listeners(
                     .and_then(|p| p.drops)
                     .zip(l.drops)
                     .map(|(a, b)| i64::from(b) - i64::from(a)),
+                syn_recv: syn_recv[i],
+                unaccepted_with_data: waiting[i].0,
+                unaccepted_bytes: waiting[i].1,
                 owners: who(l.socket.inode),
                 inode: l.socket.inode,
             }
@@ -397,33 +484,57 @@ fn listeners(
     out
 }
 
+/// The soonest and latest of some timer expiries, in seconds.
+fn span(v: &mut Option<[f64; 2]>, ms: u32) {
+    let x = f64::from(ms) / 1000.0;
+    *v = Some(v.map_or([x, x], |[lo, hi]| [lo.min(x), hi.max(x)]));
+}
+
 fn close_wait(
     s: &SocketSample,
     before: Option<&SocketSample>,
     who: &dyn Fn(u64) -> Vec<Owner>,
 ) -> CloseWaitView {
+    // A client that gave up while its connection waited in an accept queue leaves a
+    // CLOSE_WAIT nobody has accepted yet: the listener's business, not a leak.
+    let mine: Vec<&crate::host::census::CloseWait> = s
+        .close_wait
+        .iter()
+        .filter(|c| !unaccepted(s, &c.socket))
+        .collect();
     let mut v = CloseWaitView {
-        total: s.close_wait.len(),
+        total: mine.len(),
         ..Default::default()
     };
     let earlier: Option<HashSet<u64>> =
         before.map(|b| b.close_wait.iter().map(|c| c.socket.cookie).collect());
-    v.persisted = earlier.as_ref().map(|e| {
-        s.close_wait
-            .iter()
-            .filter(|c| e.contains(&c.socket.cookie))
-            .count()
-    });
-    let mut peers: HashMap<SocketAddr, PeerGroup> = HashMap::new();
+    v.persisted = earlier
+        .as_ref()
+        .map(|e| mine.iter().filter(|c| e.contains(&c.socket.cookie)).count());
+    let mut peers: HashMap<(String, Option<u16>), PeerGroup> = HashMap::new();
     let mut by_owner: HashMap<u32, OwnerGroup> = HashMap::new();
-    for c in &s.close_wait {
+    for c in mine {
         let armed = c.socket.timer == sockets::TIMER_KEEPALIVE;
         let unread = u64::from(unread_bytes(&c.socket));
         v.eof_unread += usize::from(eof_unread(&c.socket));
         v.keepalive_armed += usize::from(armed);
+        if armed {
+            span(&mut v.keepalive_expires_s, c.socket.expires_ms);
+        }
         v.unread_bytes += unread;
-        let g = peers.entry(plain(c.socket.remote)).or_insert(PeerGroup {
-            peer: plain(c.socket.remote),
+        // A client of ours (it dialled one of our listeners) by its address and our
+        // port; a server we dialled by its address and port.
+        let key = if listener_of(&s.listeners, c.socket.local).is_some() {
+            (
+                plain(c.socket.remote).ip().to_string(),
+                Some(c.socket.local.port()),
+            )
+        } else {
+            (plain(c.socket.remote).to_string(), None)
+        };
+        let g = peers.entry(key.clone()).or_insert(PeerGroup {
+            peer: key.0,
+            local_port: key.1,
             count: 0,
             keepalive_armed: 0,
             unread_bytes: 0,
@@ -440,20 +551,29 @@ fn close_wait(
             v.owner_unknown += 1;
         }
         for o in owners {
-            by_owner
-                .entry(o.pid)
-                .or_insert(OwnerGroup {
-                    pid: o.pid,
-                    name: o.name.clone(),
-                    count: 0,
-                })
-                .count += 1;
+            let g = by_owner.entry(o.pid).or_insert(OwnerGroup {
+                pid: o.pid,
+                name: o.name.clone(),
+                count: 0,
+                keepalive_armed: 0,
+                keepalive_expires_s: None,
+            });
+            g.count += 1;
+            if armed {
+                g.keepalive_armed += 1;
+                span(&mut g.keepalive_expires_s, c.socket.expires_ms);
+            }
         }
         v.inodes.push(c.socket.inode);
     }
     v.peers = peers.len();
     let mut peers: Vec<PeerGroup> = peers.into_values().collect();
-    peers.sort_by(|a, b| b.count.cmp(&a.count).then(a.peer.cmp(&b.peer)));
+    peers.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then(a.peer.cmp(&b.peer))
+            .then(a.local_port.cmp(&b.local_port))
+    });
     peers.truncate(TOP);
     v.by_peer = peers;
     let mut owners: Vec<OwnerGroup> = by_owner.into_values().collect();
@@ -463,8 +583,12 @@ fn close_wait(
     v
 }
 
-/// Queues that held bytes in both samples and did not shrink: a reader that does not
-/// read (Recv-Q), or a peer that does not (Send-Q). Needs two samples.
+/// Queues that held bytes in both samples while no byte moved: a reader that does not
+/// read (Recv-Q, and bytes_received did not grow), or a peer that does not (Send-Q,
+/// bytes_acked did not grow, and the peer advertises a zero window). Equal queue sizes
+/// at two instants are no stall on their own: a busy connection refills its queue
+/// between them. Needs two samples. Connections still in an accept queue are left to
+/// their listener.
 fn stuck(
     s: &SocketSample,
     before: Option<&SocketSample>,
@@ -473,17 +597,42 @@ fn stuck(
     let Some(before) = before else {
         return Vec::new();
     };
-    let earlier: HashMap<u64, &TcpSocket> = before.queued.iter().map(|q| (q.cookie, q)).collect();
+    let earlier: HashMap<u64, &Queued> =
+        before.queued.iter().map(|q| (q.socket.cookie, q)).collect();
     let mut out = Vec::new();
-    for q in &s.queued {
-        let Some(p) = earlier.get(&q.cookie) else {
+    for now in &s.queued {
+        let q = &now.socket;
+        let Some(was) = earlier.get(&q.cookie) else {
             continue;
         };
-        let (was, is) = (unread_bytes(p), unread_bytes(q));
-        let reader = was > 0 && is >= was;
+        if unaccepted(s, q) {
+            continue;
+        }
+        let p = &was.socket;
+        let (i0, i1) = (was.info, now.info);
+        let zero_window =
+            q.timer == sockets::TIMER_ZERO_WINDOW_PROBE || i1.and_then(|i| i.snd_wnd) == Some(0);
+        let received = [
+            i0.and_then(|i| i.bytes_received),
+            i1.and_then(|i| i.bytes_received),
+        ];
+        let acked = [
+            i0.and_then(|i| i.bytes_acked),
+            i1.and_then(|i| i.bytes_acked),
+        ];
+        // Without the kernel's byte counters (before 4.1), the queue alone decides.
+        let still = |c: [Option<u64>; 2]| match c {
+            [Some(a), Some(b)] => a == b,
+            _ => true,
+        };
+        let (was_in, is_in) = (unread_bytes(p), unread_bytes(q));
+        let reader = was_in > 0 && is_in >= was_in && still(received);
         let (was_out, is_out) = (unsent_bytes(p), unsent_bytes(q));
-        let peer = was_out > 0 && is_out >= was_out;
-        for (kind, yes) in [("reader-not-reading", reader), ("peer-not-reading", peer)] {
+        let peer = was_out > 0 && is_out >= was_out && still(acked) && zero_window;
+        for (kind, yes, progress) in [
+            ("reader-not-reading", reader, received),
+            ("peer-not-reading", peer, acked),
+        ] {
             if yes {
                 out.push(StuckView {
                     kind,
@@ -493,6 +642,8 @@ fn stuck(
                     recv_q: [p.recv_q, q.recv_q],
                     send_q: [p.send_q, q.send_q],
                     zero_window_probe: q.timer == sockets::TIMER_ZERO_WINDOW_PROBE,
+                    zero_window,
+                    progress,
                     owners: who(q.inode),
                     peer_on_this_host: false,
                     inode: q.inode,
@@ -522,17 +673,28 @@ fn stuck(
     out
 }
 
+/// Connections to our own listeners, each counted once by (listener, connecting
+/// address) whichever end the census saw: a short-lived one may leave only the
+/// accepting end, in TIME_WAIT.
 fn to_self(
     s: &SocketSample,
     before: Option<&SocketSample>,
     secs: Option<f64>,
     who: &dyn Fn(u64) -> Vec<Owner>,
 ) -> Vec<SelfView> {
-    let earlier: Option<HashSet<u64>> =
-        before.map(|b| b.to_self.iter().map(|c| c.cookie).collect());
-    let mut groups: BTreeMap<SocketAddr, SelfView> = BTreeMap::new();
+    let key = |c: &crate::host::census::SelfConn| (plain(c.target), plain(c.client));
+    let earlier: Option<HashSet<(SocketAddr, SocketAddr)>> =
+        before.map(|b| b.to_self.iter().map(key).collect());
+    let mut conns: BTreeMap<(SocketAddr, SocketAddr), (bool, Vec<u64>)> = BTreeMap::new();
     for c in &s.to_self {
-        let target = plain(c.target);
+        let e = conns.entry(key(c)).or_default();
+        e.0 |= c.state == sockets::TCP_TIME_WAIT;
+        if !c.accepted && c.inode != 0 {
+            e.1.push(c.inode);
+        }
+    }
+    let mut groups: BTreeMap<SocketAddr, SelfView> = BTreeMap::new();
+    for ((target, client), (tw, inodes)) in conns {
         let g = groups.entry(target).or_insert_with(|| SelfView {
             target,
             now: 0,
@@ -542,30 +704,31 @@ fn to_self(
             client_owners: Vec::new(),
             listener_owners: Vec::new(),
             same_process: None,
-            new_inodes: Vec::new(),
-            listener_inodes: s
-                .listeners
-                .iter()
-                .filter(|l| {
-                    let a = plain(l.socket.local);
-                    a.port() == target.port() && (a.ip().is_unspecified() || a == target)
-                })
-                .map(|l| l.socket.inode)
-                .collect(),
+            client_inodes: Vec::new(),
+            listener_inodes: listener_of(&s.listeners, target)
+                .map(|i| vec![s.listeners[i].socket.inode])
+                .unwrap_or_default(),
         });
         g.now += 1;
-        g.time_wait += usize::from(c.state == sockets::TCP_TIME_WAIT);
+        g.time_wait += usize::from(tw);
+        g.client_inodes.extend(inodes);
         if let (Some(e), Some(n)) = (&earlier, &mut g.new) {
-            if !e.contains(&c.cookie) {
-                *n += 1;
-                g.new_inodes.push(c.inode);
+            *n += usize::from(!e.contains(&(target, client)));
+        }
+    }
+    // Dialling ends of the first sample too: a short-lived loop may have none open at
+    // the second, and any still open when owners are looked up name the dialler.
+    for c in before.iter().flat_map(|b| &b.to_self) {
+        if let Some(g) = groups.get_mut(&plain(c.target)) {
+            if !c.accepted && c.inode != 0 && !g.client_inodes.contains(&c.inode) {
+                g.client_inodes.push(c.inode);
             }
         }
     }
     let mut out: Vec<SelfView> = groups.into_values().collect();
     for g in &mut out {
         g.per_second = g.new.zip(secs).map(|(n, s)| n as f64 / s);
-        let mut clients: Vec<Owner> = g.new_inodes.iter().flat_map(|&i| who(i)).collect();
+        let mut clients: Vec<Owner> = g.client_inodes.iter().flat_map(|&i| who(i)).collect();
         clients.sort_by_key(|o| o.pid);
         clients.dedup_by_key(|o| o.pid);
         let mut listeners: Vec<Owner> = g.listener_inodes.iter().flat_map(|&i| who(i)).collect();
@@ -592,19 +755,22 @@ fn to_self(
 }
 
 fn time_wait(s: &SocketSample) -> TimeWaitView {
-    let mut by_peer: Vec<PeerCount> = s
-        .time_wait_by_peer
-        .iter()
-        .map(|(p, &n)| PeerCount {
-            peer: plain(*p),
-            count: n,
-        })
-        .collect();
+    let mut by_peer = Vec::new();
+    let mut by_listener = Vec::new();
+    for (k, &count) in &s.time_wait_by {
+        match *k {
+            TimeWaitKey::Peer(peer) => by_peer.push(PeerCount { peer, count }),
+            TimeWaitKey::Listener(listener) => by_listener.push(ListenerCount { listener, count }),
+        }
+    }
     by_peer.sort_by(|a, b| b.count.cmp(&a.count).then(a.peer.cmp(&b.peer)));
     by_peer.truncate(TOP);
+    by_listener.sort_by(|a, b| b.count.cmp(&a.count).then(a.listener.cmp(&b.listener)));
+    by_listener.truncate(TOP);
     TimeWaitView {
         total: s.by_state[usize::from(sockets::TCP_TIME_WAIT)],
         by_peer,
+        by_listener,
     }
 }
 

@@ -193,13 +193,17 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
             .iter()
             .map(|(k, n)| format!("{k} {}", thousands(*n as i64)))
             .collect();
-        let _ = writeln!(
-            out,
-            "{} {} ({})",
-            style.bold("Sockets:"),
-            thousands(s.total as i64),
-            states.join(" · ")
-        );
+        if s.total == 0 {
+            let _ = writeln!(out, "{} none", style.bold("Sockets:"));
+        } else {
+            let _ = writeln!(
+                out,
+                "{} {} ({})",
+                style.bold("Sockets:"),
+                thousands(s.total as i64),
+                states.join(" · ")
+            );
+        }
         if !s.listeners.is_empty() {
             let _ = writeln!(out, "{}", style.bold("Listeners (accept queue / backlog):"));
             let shown = if verbosity == Verbosity::Verbose {
@@ -222,9 +226,20 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
                 } else {
                     String::new()
                 };
+                let mut extra = String::new();
+                if l.syn_recv > 0 {
+                    extra.push_str(&format!(" half-open {}", l.syn_recv));
+                }
+                if l.unaccepted_with_data > 0 {
+                    extra.push_str(&format!(
+                        " unaccepted with data {} ({} B)",
+                        l.unaccepted_with_data,
+                        thousands(l.unaccepted_bytes as i64)
+                    ));
+                }
                 let _ = writeln!(
                     out,
-                    "  {:<28} {:>6}/{:<6} {full} {drops} {}",
+                    "  {:<28} {:>6}/{:<6} {full} {drops}{extra} {}",
                     l.local.to_string(),
                     l.queue,
                     l.max,
@@ -250,16 +265,29 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
                     .unwrap_or_default()
             );
             for p in &cw.by_peer {
+                let peer = match p.local_port {
+                    Some(port) => format!("{} → :{port}", p.peer),
+                    None => p.peer.clone(),
+                };
                 let _ = writeln!(
                     out,
                     "  peer {:<28} {:>6}  keepalive {}",
-                    p.peer.to_string(),
-                    p.count,
-                    p.keepalive_armed
+                    peer, p.count, p.keepalive_armed
                 );
             }
             for o in &cw.by_owner {
-                let _ = writeln!(out, "  owner {}[{}] {:>6}", line(&o.name), o.pid, o.count);
+                let timers = o
+                    .keepalive_expires_s
+                    .map(|[lo, hi]| format!(" (timers {lo:.0}–{hi:.0} s)"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "  owner {}[{}] {:>6}  keepalive {}{timers}",
+                    line(&o.name),
+                    o.pid,
+                    o.count,
+                    o.keepalive_armed
+                );
             }
             if cw.owner_unknown > 0 && v.owners.looked_up {
                 let _ = writeln!(out, "  owner unknown: {}", cw.owner_unknown);
@@ -269,7 +297,7 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
             let _ = writeln!(
                 out,
                 "{}",
-                style.bold("Queues that did not move between the samples:")
+                style.bold("Queues where no byte moved between the samples:")
             );
             for x in &s.stuck {
                 let _ = writeln!(
@@ -300,7 +328,7 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
         }) {
             let _ = writeln!(
                 out,
-                "{} {} open to own listener {}{}{}",
+                "{} {} to own listener {}{}{}",
                 style.bold("Self-connections:"),
                 thousands(g.now as i64),
                 g.target,
@@ -314,14 +342,28 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
                 }
             );
         }
-        if let Some(top) = s.time_wait.by_peer.first() {
+        if s.time_wait.total > 0 {
+            let mut most = Vec::new();
+            if let Some(top) = s.time_wait.by_peer.first() {
+                most.push(format!(
+                    "most dialled {}: {}",
+                    top.peer,
+                    thousands(top.count.into())
+                ));
+            }
+            if let Some(top) = s.time_wait.by_listener.first() {
+                most.push(format!(
+                    "most accepted on {}: {}",
+                    top.listener,
+                    thousands(top.count.into())
+                ));
+            }
             let _ = writeln!(
                 out,
-                "{} {} (most to {}: {})",
+                "{} {} ({})",
                 style.bold("TIME_WAIT:"),
                 thousands(s.time_wait.total as i64),
-                top.peer,
-                thousands(top.count.into())
+                most.join("; ")
             );
         }
     } else if let Some(e) = &v.sockets_error {
@@ -337,7 +379,7 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
     if let Some(b) = m.tcp_slab_bytes {
         let _ = writeln!(
             out,
-            "{} TCP slab {} KiB{}",
+            "{} TCP slab {} KiB{} (host-wide)",
             style.bold("Memory:"),
             thousands((b >> 10) as i64),
             m.tcp_slab_share
@@ -356,7 +398,12 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
                 (Some(d), Some(r)) if d != 0 => format!("  {:+} ({r:.1}/s)", d),
                 _ => String::new(),
             };
-            format!("  {:<30} {:>14}{d}", c.name, thousands(c.total))
+            let scope = if c.scope == "host" {
+                "  (host-wide)"
+            } else {
+                ""
+            };
+            format!("  {:<30} {:>14}{d}{scope}", c.name, thousands(c.total))
         })
         .collect();
     if !lines.is_empty() {

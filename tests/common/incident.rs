@@ -32,10 +32,23 @@ impl Misbehaving {
     /// Starts `misbehave MODE ARGS --hold 60` in the namespace and waits (at most 60 s)
     /// for its ready line.
     pub fn start(ns: &Netns, args: &[&str]) -> Misbehaving {
-        let bin = misbehave_bin();
+        Misbehaving::run(ns, &[misbehave_bin()], args)
+    }
+
+    /// tests/fixtures/netload.py MODE ARGS --hold 60 in the namespace, with
+    /// $TUNEGUARD_TEST_PYTHON or python3.
+    pub fn python(ns: &Netns, args: &[&str]) -> Misbehaving {
+        let python = std::env::var_os("TUNEGUARD_TEST_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("python3"));
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/netload.py");
+        Misbehaving::run(ns, &[python, script], args)
+    }
+
+    fn run(ns: &Netns, program: &[PathBuf], args: &[&str]) -> Misbehaving {
         let mut child = Command::new("ip")
             .args(["netns", "exec", &ns.name])
-            .arg(&bin)
+            .args(program)
             .args(args)
             .args(["--hold", "60"])
             .stdin(Stdio::null())

@@ -314,3 +314,4 @@ pub mod impostor;
 pub mod incident;
 pub mod nginx;
 pub mod oracle;
+pub mod veth;
