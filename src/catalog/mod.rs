@@ -160,7 +160,7 @@ pub struct KeyInfo {
     pub added_in: Option<KernelVersion>,
     pub removed_in: Option<KernelVersion>,
     pub notes: &'static [KernelNote],
-    /// Where the facts come from (FACTS.md sections, kernel files).
+    /// Where the facts come from (docs/kernel.md sections, kernel files, commits).
     pub sources: &'static str,
 }
 
