@@ -532,3 +532,46 @@ for path in sys.argv[1:]:
         r.stderr
     );
 }
+
+/// A missing nginx configuration is named as one, with the two ways out, and no key is
+/// blamed for it.
+#[test]
+fn a_missing_nginx_configuration_is_named_as_such() {
+    let ns = Netns::new();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nginx.conf");
+    let conf = conf.to_str().unwrap();
+    let r = run(&["audit", "--netns", &ns.name, "--nginx-conf", conf]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "cannot audit without reading the nginx configuration {conf}: "
+        )) && r.stderr.contains("No such file or directory")
+            && r.stderr.contains("--no-nginx"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("key"), "{}", r.stderr);
+}
+
+/// A key a file sets with a value the kernel refuses is not "not persisted" as if no file
+/// named it: the line, the value and the kernel's refusal are said (the kernel, asked to
+/// take the same text, refuses it too).
+#[test]
+fn a_persisted_value_the_kernel_refuses_is_named_with_its_line() {
+    let ns = Netns::new();
+    ns.set("net.core.somaxconn", "128");
+    assert!(ns.try_set("net.core.somaxconn", "abc").is_err());
+    let dirs = Dirs::new();
+    dirs.write("etc/sysctl.d/60-site.conf", "net.core.somaxconn = abc\n");
+    let root = dirs.root.path().to_str().unwrap();
+    let r = run(&["audit", "--netns", &ns.name, "--root", root, "--no-nginx"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(
+            "not persisted: /etc/sysctl.d/60-site.conf:1 sets `abc`, which the kernel rejects (EINVAL: "
+        ) && r.stdout.contains("after a reboot it would be 4096 (the kernel default"),
+        "{}",
+        r.stdout
+    );
+}

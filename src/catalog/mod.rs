@@ -57,8 +57,8 @@ impl Shape {
     pub fn rejects(&self, fields: &[i64]) -> Option<String> {
         if fields.len() != self.fields as usize {
             return Some(format!(
-                "it takes {} integer(s), not {}",
-                self.fields,
+                "it takes {}, not {}",
+                crate::words::count(self.fields as usize, "integer"),
                 fields.len()
             ));
         }

@@ -193,13 +193,16 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
             .iter()
             .map(|(k, n)| format!("{k} {}", thousands(*n as i64)))
             .collect();
-        let _ = writeln!(
-            out,
-            "{} {} ({})",
-            style.bold("Sockets:"),
-            thousands(s.total as i64),
-            states.join(" · ")
-        );
+        let _ = match states.is_empty() {
+            true => writeln!(out, "{} none", style.bold("Sockets:")),
+            false => writeln!(
+                out,
+                "{} {} ({})",
+                style.bold("Sockets:"),
+                thousands(s.total as i64),
+                states.join(" · ")
+            ),
+        };
         if !s.listeners.is_empty() {
             let _ = writeln!(out, "{}", style.bold("Listeners (accept queue / backlog):"));
             let shown = if verbosity == Verbosity::Verbose {
