@@ -630,7 +630,7 @@ pub fn rollback(id: Option<String>, last: bool, force: bool, state: &Path) -> Re
     let (txn, changed) = reverse(target, state)?;
     if !changed.is_empty() && !force {
         bail!(
-            "refused: since transaction {} {}; nothing was changed (--force rolls back anyway, overwriting that)",
+            "rollback of {} refused: what it wrote changed after it ran ({}); nothing was rolled back (--force rolls back anyway, overwriting that)",
             target.rec.id,
             changed.join("; ")
         );
@@ -681,7 +681,7 @@ fn reverse(j: &Journal, state: &Path) -> Result<(Txn, Vec<String>)> {
     for (i, f) in old.files.iter().enumerate() {
         let now = fsio::read(&old.root, &f.real)?;
         if now.as_ref().map(|(b, _)| b.clone()) != j.after(i)? {
-            changed.push(format!("{} changed", f.path.display()));
+            changed.push(format!("{} is not what it wrote", f.path.display()));
         }
         rec.files.push(FileStep {
             kind: f.kind,
