@@ -7,6 +7,7 @@
 use crate::cli::{ApplyFlags, Select};
 use crate::commands::apply;
 use crate::profile::Severity;
+use crate::words::count;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -336,8 +337,8 @@ impl Task {
         if self.no_log && !warnings.is_empty() {
             // Notes quote values (backlogs, file lines) as errors do.
             warnings = vec![format!(
-                "{} note(s) withheld: no_log (`tuneguard apply --dry-run` on the host shows them)",
-                warnings.len()
+                "{} withheld: no_log (`tuneguard apply --dry-run` on the host shows them)",
+                count(warnings.len(), "note")
             )];
         }
         let (changed, failed, msg) = if !self.apply {
@@ -347,7 +348,7 @@ impl Task {
         } else {
             match outcome {
                 None if !p.work => (false, false, "nothing to change: the host matches the profile".to_string()),
-                None => (true, false, format!("check mode: would make {} live change(s) and {} file edit(s)", p.plan.live.len(), p.plan.files.len())),
+                None => (true, false, format!("check mode: would make {} and {}", count(p.plan.live.len(), "live change"), count(p.plan.files.len(), "file edit"))),
                 Some(o) => match &o.error {
                     None => (true, false, format!("applied: transaction {}", o.id)),
                     Some(e) if o.left.is_empty() => (false, true, self.say(format!("apply failed and restored everything: {e}"), &format!("apply failed and restored everything (transaction {})", o.id))),

@@ -64,6 +64,7 @@ pub enum Command {
         /// Roll back even though a value or file changed since the transaction.
         #[arg(long)]
         force: bool,
+        /// Where the journals and the lock live (the --state-dir apply was given).
         #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
     },
@@ -71,11 +72,13 @@ pub enum Command {
     History {
         #[arg(long, value_enum, default_value = "text")]
         format: PlanFormat,
+        /// Where the journals and the lock live (the --state-dir apply was given).
         #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
     },
     /// Undo a transaction a crash interrupted (every other apply refuses until then).
     Recover {
+        /// Where the journals and the lock live (the --state-dir apply was given).
         #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
     },
@@ -91,7 +94,7 @@ pub enum Command {
         #[command(subcommand)]
         action: ProfilesAction,
         /// Read site profiles under DIR/etc/tuneguard/profiles.d.
-        #[arg(long, global = true, default_value = "/")]
+        #[arg(long, global = true, value_name = "DIR", default_value = "/")]
         root: PathBuf,
     },
     /// The kernel's runtime evidence (counters, listeners, CLOSE_WAIT, stuck queues,
@@ -168,10 +171,10 @@ pub struct Select {
     /// namespace's listeners.
     #[arg(long, value_enum, conflicts_with = "no_nginx")]
     pub only: Option<Only>,
-    /// Audit the network namespace NAME (under /run/netns) or PATH.
+    /// Work on the network namespace NAME (under /run/netns) or PATH instead of this one.
     #[arg(long, value_name = "NAME|PATH", conflicts_with = "pid")]
     pub netns: Option<String>,
-    /// Audit the network namespace of process PID.
+    /// Work on the network namespace of process PID.
     #[arg(long)]
     pub pid: Option<u32>,
     /// Read configuration files (site profiles, sysctl.d, nginx) under DIR.
@@ -184,7 +187,8 @@ pub struct Select {
     /// The kernel version to assume where none can be read (`--proc none`), e.g. 6.1.
     #[arg(long, value_name = "VERSION")]
     pub kernel: Option<String>,
-    /// Journals and locks (used by apply, rollback and recover).
+    /// Where apply keeps its journals and lock (default /var/lib/tuneguard; rollback,
+    /// history and recover read them there).
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 }

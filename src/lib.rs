@@ -17,3 +17,4 @@ pub mod profile;
 pub mod report;
 pub mod safety;
 pub mod txn;
+pub mod words;

@@ -299,7 +299,7 @@ fn on_a_terminal_apply_asks_and_only_yes_changes_anything() {
     let (code, out) = on_a_terminal(&h, "n\n");
     assert_eq!(code, 2, "{out}");
     assert!(
-        out.contains("Apply 3 live change(s) and 2 file edit(s)? [y/N]"),
+        out.contains("Apply 3 live changes and 2 file edits? [y/N]"),
         "{out}"
     );
     assert!(out.contains("not confirmed: nothing was changed"), "{out}");

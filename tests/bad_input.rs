@@ -417,3 +417,161 @@ fn a_root_that_is_not_a_directory_is_exit_2() {
         }
     }
 }
+
+/// PyYAML reads each file as the oracle of the marks: a syntax error names where the
+/// problem was found and, where the parser knows it, what it was reading and where that
+/// began ("while parsing a flow sequence at 4:10"): the same lines and columns PyYAML
+/// gives, and no context where PyYAML gives none.
+#[test]
+fn yaml_errors_name_where_the_construct_began() {
+    let broken = [
+        "name: x\nsysctl:\n  net.core.somaxconn:\n    min: [1024\n",
+        "sysctl:\n  net.core.somaxconn: {min: 1\n",
+        "description: \"abc\n",
+        "description: 'abc\n\n",
+        "[a\n",
+        "sysctl:\n  a: [1, {b: 2]\n",
+        "sysctl:\n  x: 1\n y: 2\n",
+        "a: b: c\n",
+        "\t- :\n",
+        "sysctl:\n  - a\n  b: 1\n",
+        "key: [a, b\nother: c\n",
+        "sysctl: {a: 1, b\n",
+        "a:\n  - b\n  -c: [\n",
+        "description: !<tag\n",
+        "x: *\n",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (i, text) in broken.iter().enumerate() {
+        paths.push(write_profile(dir.path(), &format!("b{i}"), text));
+    }
+    let python = std::env::var_os("TUNEGUARD_TEST_PYTHON").unwrap_or_else(|| {
+        panic!("TUNEGUARD_TEST_PYTHON is unset: point it at a python3 that has PyYAML (scripts/test sets it to target/ansible-venv/bin/python3)")
+    });
+    let script = r#"
+import json, sys, yaml
+for path in sys.argv[1:]:
+    try:
+        yaml.load(open(path, encoding="utf-8"), Loader=yaml.SafeLoader)
+        print(json.dumps(None))
+    except yaml.MarkedYAMLError as e:
+        p = e.problem_mark
+        c = e.context_mark if e.context else None
+        # The words differ between libyaml and PyYAML ("scanning" or "parsing" a
+        # tag); the marks are the same.
+        print(json.dumps([p.line + 1, p.column + 1, e.context is not None,
+                          c and c.line + 1, c and c.column + 1]))
+"#;
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(&paths)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let oracle: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut wrong = Vec::new();
+    let mut with_context = 0;
+    for ((text, path), want) in broken.iter().zip(&paths).zip(&oracle) {
+        let r = run(&["profiles", "validate", path]);
+        assert_eq!(r.code, 2, "{text:?}: {}", r.stderr);
+        let line = r
+            .stderr
+            .lines()
+            .find(|l| l.contains(path.as_str()))
+            .unwrap_or_else(|| panic!("{text:?}: no line names {path}: {}", r.stderr));
+        let at = &line[line.find(path.as_str()).unwrap() + path.len() + 1..];
+        let mut parts = at.splitn(3, ':');
+        let (l, c) = (parts.next().unwrap(), parts.next().unwrap());
+        let message = parts.next().unwrap();
+        // ", while parsing a flow sequence at 4:10" at the end of the message; no " at"
+        // when the construct began where the problem is.
+        let context = message.rsplit_once(", while ").map(|(_, ctx)| {
+            match ctx.rsplit_once(" at ").and_then(|(_, m)| m.split_once(':')) {
+                Some((cl, cc)) => (cl.parse::<u64>().ok(), cc.trim().parse::<u64>().ok()),
+                None => (None, None),
+            }
+        });
+        let ours = serde_json::json!([
+            l.parse::<u64>().unwrap(),
+            c.parse::<u64>().unwrap(),
+            context.is_some(),
+            context.and_then(|c| c.0),
+            context.and_then(|c| c.1)
+        ]);
+        with_context += usize::from(context.is_some());
+        if &ours != want {
+            wrong.push(format!("{text:?}: ours {ours} ({line}), PyYAML {want}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "marks differ from PyYAML's:\n{}",
+        wrong.join("\n")
+    );
+    assert!(
+        with_context >= 8,
+        "only {with_context} errors carried a context"
+    );
+    let r = run(&["profiles", "validate", &paths[0]]);
+    assert!(
+        r.stderr.contains(&format!(
+            "{}:5:1: did not find expected ',' or ']', while parsing a flow sequence at 4:10",
+            paths[0]
+        )),
+        "{}",
+        r.stderr
+    );
+}
+
+/// A missing nginx configuration is named as one, with the two ways out, and no key is
+/// blamed for it.
+#[test]
+fn a_missing_nginx_configuration_is_named_as_such() {
+    let ns = Netns::new();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nginx.conf");
+    let conf = conf.to_str().unwrap();
+    let r = run(&["audit", "--netns", &ns.name, "--nginx-conf", conf]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "cannot audit without reading the nginx configuration {conf}: "
+        )) && r.stderr.contains("No such file or directory")
+            && r.stderr.contains("--no-nginx"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("key"), "{}", r.stderr);
+}
+
+/// A key a file sets with a value the kernel refuses is not "not persisted" as if no file
+/// named it: the line, the value and the kernel's refusal are said (the kernel, asked to
+/// take the same text, refuses it too).
+#[test]
+fn a_persisted_value_the_kernel_refuses_is_named_with_its_line() {
+    let ns = Netns::new();
+    ns.set("net.core.somaxconn", "128");
+    assert!(ns.try_set("net.core.somaxconn", "abc").is_err());
+    let dirs = Dirs::new();
+    dirs.write("etc/sysctl.d/60-site.conf", "net.core.somaxconn = abc\n");
+    let root = dirs.root.path().to_str().unwrap();
+    let r = run(&["audit", "--netns", &ns.name, "--root", root, "--no-nginx"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(
+            "not persisted: /etc/sysctl.d/60-site.conf:1 sets `abc`, which the kernel rejects (EINVAL: "
+        ) && r.stdout.contains("after a reboot it would be 4096 (the kernel default"),
+        "{}",
+        r.stdout
+    );
+}

@@ -112,6 +112,104 @@ fn junit_has_one_testcase_per_finding() {
     assert_eq!(w.stdout.matches("<failure ").count(), 2);
 }
 
+/// xmllint (libxml2-utils; scripts/test unpacks Debian's into target/debian-xmllint and
+/// sets TUNEGUARD_TEST_XMLLINT) validating `xml` against Jenkins' strict junit-10.xsd
+/// (tests/fixtures/junit/, see ORIGIN.md there). Returns xmllint's complaint, if any.
+fn junit_schema_errors(xml: &str) -> Option<String> {
+    let xmllint = std::env::var_os("TUNEGUARD_TEST_XMLLINT").unwrap_or_else(|| {
+        panic!("TUNEGUARD_TEST_XMLLINT is unset: point it at xmllint (scripts/test unpacks Debian's libxml2-utils into target/debian-xmllint)")
+    });
+    let xsd = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/junit/junit-10.xsd"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.xml");
+    std::fs::write(&file, xml).unwrap();
+    let out = Command::new(xmllint)
+        .args(["--noout", "--schema", xsd])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    (!out.status.success()).then_some(said)
+}
+
+/// The JUnit report validates against Jenkins' strict schema in every shape it takes:
+/// failures, skips, findings below --fail-on in <system-out>, the properties of a site
+/// profile that replaces a built-in, and text full of XML's special characters and
+/// terminal escapes. The schema is proven strict on the way: the report of before issue
+/// 19 (`skipped` on <testsuites>) fails it.
+#[test]
+fn junit_validates_against_the_strict_jenkins_schema() {
+    let ns = Netns::new();
+    ns.set("net.core.somaxconn", "128");
+    ns.set("net.ipv4.tcp_abort_on_overflow", "1");
+    let mut reports = Vec::new();
+    for extra in [&[][..], &["--fail-on", "warning"], &["--fail-on", "info"]] {
+        let mut args = vec![
+            "audit",
+            "--netns",
+            &ns.name,
+            "--no-nginx",
+            "--format",
+            "junit",
+        ];
+        args.extend_from_slice(extra);
+        reports.push((format!("namespace {extra:?}"), run(&args)));
+    }
+    let dirs = Dirs::new();
+    dirs.write(
+        "etc/tuneguard/profiles.d/baseline.yaml",
+        "description: site <baseline> & more\nsysctl:\n  net.core.somaxconn: {min: 4096, severity: error}\n  net.ipv4.tcp_syncookies: {equals: 1}\n",
+    );
+    // A file name full of XML's special characters and a terminal escape, which every
+    // message about the key names.
+    dirs.write(
+        "etc/sysctl.d/50-a<b>&\"c'\x1b[2J.conf",
+        "net.core.somaxconn = 128\nnet.ipv4.tcp_syncookies = 0\n",
+    );
+    let root = dirs.root.path().to_str().unwrap();
+    reports.push((
+        "offline with a site baseline".into(),
+        offline(dirs.root.path(), &["--format", "junit"]),
+    ));
+    assert!(
+        reports[3]
+            .1
+            .stdout
+            .contains("50-a&lt;b&gt;&amp;&quot;c&apos;\\x1b[2J.conf"),
+        "{}",
+        reports[3].1.stdout
+    );
+    let mut wrong = Vec::new();
+    let mut seen = [0usize; 4];
+    for (what, r) in &reports {
+        assert_ne!(r.code, 2, "{what}: {}", r.stderr);
+        for (i, tag) in ["<failure ", "<skipped ", "<system-out>", "<property "]
+            .iter()
+            .enumerate()
+        {
+            seen[i] += r.stdout.matches(tag).count();
+        }
+        if let Some(e) = junit_schema_errors(&r.stdout) {
+            wrong.push(format!("{what} ({root}): {e}\n{}", r.stdout));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
+    assert!(
+        seen.iter().all(|&n| n > 0),
+        "every shape (failure, skipped, system-out, property) was validated: {seen:?}"
+    );
+    let old = reports[0].1.stdout.replacen(
+        "<testsuites name=\"tuneguard\"",
+        "<testsuites name=\"tuneguard\" skipped=\"0\"",
+        1,
+    );
+    let e = junit_schema_errors(&old).expect("the strict schema refuses skipped on <testsuites>");
+    assert!(e.contains("skipped"), "{e}");
+}
+
 #[test]
 fn explain_prints_the_catalog_and_refuses_unknown_keys() {
     let r = run(&["explain", "net.ipv4.tcp_max_syn_backlog"]);

@@ -331,7 +331,7 @@ fn profiles_of_many_keys() {
     let dir = tempfile::tempdir().unwrap();
     let r = validate(dir.path(), "many", &text);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("15000 sysctl rule(s)"), "{}", r.stdout);
+    assert!(r.stdout.contains("15000 sysctl rules"), "{}", r.stdout);
 }
 
 #[test]

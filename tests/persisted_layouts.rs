@@ -286,7 +286,7 @@ fn every_malformed_line_shape_is_a_finding_and_nothing_is_lost() {
         cookies["message"]
             .as_str()
             .unwrap()
-            .contains("rejects `lots`"),
+            .contains("sets `lots`, which the kernel rejects"),
         "{cookies}"
     );
     let subjects: Vec<&str> = j["findings"]

@@ -314,7 +314,10 @@ net.ipv4.tcp_orphan_* = 3\nnet.ipv4.tcp_orphan_r* = -1\n",
             "{f}"
         );
         let msg = f["message"].as_str().unwrap();
-        assert!(msg.contains("rejects `\"16384\"`"), "{msg}");
+        assert!(
+            msg.contains("sets `\"16384\"`, which the kernel rejects"),
+            "{msg}"
+        );
     }
 }
 

@@ -11,7 +11,7 @@ use crate::host::{Listeners, NginxState, Snapshot};
 use crate::profile::Severity;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-const FACT: &str = "listen() caps at somaxconn when called; reload re-listens only when the backlog number changes";
+const FACT: &str = "docs/kernel.md §1, §7: listen() caps at somaxconn when called; reload re-listens only when the backlog number changes";
 
 const LIVE_EXPLAINED: &str = "The kernel fixes a listener's max backlog when listen() is \
 called: min(backlog, net.core.somaxconn) at that moment. Raising somaxconn later changes nothing \

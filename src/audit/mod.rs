@@ -127,9 +127,15 @@ pub fn unreadable(snap: &Snapshot) -> Option<String> {
         .collect();
     let mut problems = problems;
     if let crate::host::NginxState::Unreadable { path, error } = &snap.nginx {
-        let hint = if root { "" } else { "; run tuneguard as root" };
+        let hint = if error.contains("No such file") {
+            "; point --nginx-conf (or --nginx-dump) at what nginx runs with (`nginx -V` names its file), or pass --no-nginx"
+        } else if !root {
+            "; run tuneguard as root"
+        } else {
+            ""
+        };
         problems.push(format!(
-            "nginx configuration {}: {error}{hint}",
+            "the nginx configuration {}: {error}{hint}",
             path.display()
         ));
     }
@@ -140,13 +146,14 @@ pub fn unreadable(snap: &Snapshot) -> Option<String> {
             problems.push(format!("{}: {}", prob.path.display(), prob.error));
         }
     }
-    (!problems.is_empty()).then(|| {
-        format!(
-            "could not read {} input(s):\n  {}",
-            problems.len(),
+    match problems.len() {
+        0 => None,
+        1 => Some(format!("cannot audit without reading {}", problems[0])),
+        n => Some(format!(
+            "cannot audit without reading these {n} inputs:\n  {}",
             problems.join("\n  ")
-        )
-    })
+        )),
+    }
 }
 
 /// The exit code of SPEC.md for an audit: 1 when a finding reaches the threshold.

@@ -265,7 +265,7 @@ fn problems(conf: &Config, m: &ListenModel) -> Vec<Finding> {
             f.explanation = "nginx answers every address of a port through the wildcard socket \
 unless a listen has socket options; only one listen per address may carry them (nginx's ngx_http_add_addresses)."
                 .into();
-            f.fact = Some("nginx ngx_http_add_addresses: listen options and the wildcard trap".into());
+            f.fact = Some("docs/kernel.md §7: listen options and the wildcard trap (nginx ngx_http_add_addresses)".into());
             f.remedy = Some(remedy);
             f.fail(Severity::Error, msg)
         })

@@ -149,9 +149,8 @@ pub(crate) fn after_writes(
             .iter()
             .map(|(a, why)| {
                 format!(
-                    "{} sets `{}`, but the kernel rejects `{}` (EINVAL: {why}), so {} stays",
+                    "{} sets `{}`, which the kernel rejects (EINVAL: {why}), so {} stays",
                     at(a),
-                    a.value,
                     a.value,
                     if line.is_some() {
                         source.as_str()
@@ -325,10 +324,18 @@ pub fn view(
                 .map_or_else(String::new, |v| v.to_string()),
             boot.source
         )),
-        Drift::LiveNotPersisted => Some(format!(
-            "not persisted: after a reboot it would be {}",
-            describe(&boot)
-        )),
+        // A file may set the key with a value the kernel refuses: say so, or "not
+        // persisted" reads as if no file named the key.
+        Drift::LiveNotPersisted => Some(match &boot.rejected {
+            Some(why) => format!(
+                "not persisted: {why}: after a reboot it would be {}",
+                describe(&boot)
+            ),
+            None => format!(
+                "not persisted: after a reboot it would be {}",
+                describe(&boot)
+            ),
+        }),
         Drift::Shadowed => {
             let mut parts: Vec<String> = shadowed
                 .iter()

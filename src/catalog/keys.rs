@@ -139,7 +139,7 @@ containers), net.core.somaxconn is hidden (since 3.8): it cannot be read or set 
 listen() still applies the namespace's value. 6.3 made it visible (commit 6b754d7bd007).",
             },
         ],
-        sources: "net/socket.c __sys_listen, __sys_listen_socket since 6.11; docs/incidents.md #1; \
+        sources: "docs/kernel.md §1, §2; net/socket.c __sys_listen, __sys_listen_socket since 6.11; docs/incidents.md #1; \
 net/core/sysctl_net_core.c; include/net/sock.h; commits 5f671d6b4ec3 (net fixes, Aug 2013), \
 becb74f0acca (Mar 2015, merged for 4.1), 6b754d7bd007",
     },
@@ -170,7 +170,7 @@ application's backlog) instead.",
         added_in: None,
         removed_in: None,
         notes: &[],
-        sources: "net/ipv4/tcp_input.c tcp_conn_request; docs/incidents.md #1; \
+        sources: "docs/kernel.md §1, §2; net/ipv4/tcp_input.c tcp_conn_request; docs/incidents.md #1; \
 net/ipv4/tcp_ipv4.c tcp_sk_init. Measured on 6.18: 262144 ehash entries give 2048.",
     },
     KeyInfo {
@@ -215,7 +215,7 @@ namespace (commit 12ed8244ed8b made it per netns).",
 (commit 4ecc1baf362c made it a u8).",
             },
         ],
-        sources: "docs/incidents.md #1; net/ipv4/tcp_input.c (tcp_conn_request, \
+        sources: "docs/kernel.md §1; docs/incidents.md #1; net/ipv4/tcp_input.c (tcp_conn_request, \
 tcp_syn_flood_action); net/ipv4/syncookies.c; commits 12ed8244ed8b (Feb 2016), 4ecc1baf362c (Mar 2021)",
     },
     KeyInfo {
@@ -241,7 +241,7 @@ and slow connects instead, with ListenOverflows rising.",
         added_in: None,
         removed_in: None,
         notes: &[],
-        sources: "docs/incidents.md #1; net/ipv4/tcp_minisocks.c tcp_check_req; man 7 tcp",
+        sources: "docs/kernel.md §1; docs/incidents.md #1; net/ipv4/tcp_minisocks.c tcp_check_req; man 7 tcp",
     },
     KeyInfo {
         name: "net.ipv4.tcp_keepalive_time",
@@ -272,7 +272,7 @@ restart. Compare time + intvl × probes with the idle timeout of everything in t
             text: "Global before 4.5: one value for the whole host, absent inside a child network \
 namespace (commit 13b287e8d1ca made it per netns).",
         }],
-        sources: "nginx listen so_keepalive; docs/incidents.md #3; include/net/tcp.h keepalive_time_when; \
+        sources: "docs/kernel.md §4; nginx listen so_keepalive; docs/incidents.md #3; include/net/tcp.h keepalive_time_when; \
 net/ipv4/tcp_timer.c tcp_keepalive_timer; commit 13b287e8d1ca (Jan 2016)",
     },
     KeyInfo {
@@ -301,7 +301,7 @@ lossy path: a live connection is dropped after a few lost probes.",
             text: "Global before 4.5: one value for the whole host, absent inside a child network \
 namespace (commit b840d15d3912 made it per netns).",
         }],
-        sources: "docs/incidents.md #3; include/net/tcp.h keepalive_intvl_when; \
+        sources: "docs/kernel.md §4; docs/incidents.md #3; include/net/tcp.h keepalive_intvl_when; \
 net/ipv4/tcp_timer.c tcp_keepalive_timer; commit b840d15d3912 (Jan 2016)",
     },
     KeyInfo {
@@ -334,7 +334,7 @@ namespace (commit 9bd6861bd432 made it per netns).",
 (commit 4ecc1baf362c made it a u8).",
             },
         ],
-        sources: "docs/incidents.md #3; include/net/tcp.h keepalive_probes; net/ipv4/tcp_timer.c; \
+        sources: "docs/kernel.md §4; docs/incidents.md #3; include/net/tcp.h keepalive_probes; net/ipv4/tcp_timer.c; \
 commits 9bd6861bd432 (Jan 2016), 4ecc1baf362c (Mar 2021)",
     },
     KeyInfo {
@@ -363,7 +363,7 @@ counts, a common misreading.",
             text: "Global before 4.6: one value for the whole host, absent inside a child network \
 namespace (commit 1e579caa18b9 made it per netns).",
         }],
-        sources: "net/ipv4/tcp.c tcp_close, net/ipv4/tcp_timer.c tcp_keepalive_timer \
+        sources: "docs/kernel.md §2; net/ipv4/tcp.c tcp_close, net/ipv4/tcp_timer.c tcp_keepalive_timer \
 (FIN-WAIT-2 orphans), include/net/tcp.h TCP_TIMEWAIT_LEN; commit 1e579caa18b9 (Feb 2016)",
     },
     KeyInfo {
@@ -398,7 +398,7 @@ namespace (made per netns in the same Feb 2016 series as tcp_fin_timeout).",
 (commit 4ecc1baf362c made it a u8).",
             },
         ],
-        sources: "net/ipv4/tcp_timer.c tcp_orphan_retries (\"8 corresponds to >100 seconds \
+        sources: "docs/kernel.md §2; net/ipv4/tcp_timer.c tcp_orphan_retries (\"8 corresponds to >100 seconds \
 with minimal RTO of 200msec\"), tcp_out_of_resources; commit 4ecc1baf362c (Mar 2021)",
     },
     KeyInfo {
@@ -437,7 +437,7 @@ mode 2, and the default of 2, came with commit 79e9fed46038.",
 namespace (commit 56ab6b93007e made it per netns).",
             },
         ],
-        sources: "net/ipv4/tcp_ipv4.c tcp_twsk_unique; net/ipv4/inet_hashtables.c \
+        sources: "docs/kernel.md §2; net/ipv4/tcp_ipv4.c tcp_twsk_unique; net/ipv4/inet_hashtables.c \
 __inet_check_established; commits 56ab6b93007e (Dec 2016), 79e9fed46038 (committed 2018-06-04, \
 the day after 4.17 was released: 4.18)",
     },
@@ -473,7 +473,7 @@ namespace (commit c6214a97c86c made it per netns).",
 (commit 4ecc1baf362c made it a u8).",
             },
         ],
-        sources: "net/ipv4/tcp_timer.c tcp_write_timeout, retransmits_timed_out; \
+        sources: "docs/kernel.md §2, §4; net/ipv4/tcp_timer.c tcp_write_timeout, retransmits_timed_out; \
 Documentation/networking/ip-sysctl.rst (924.6 s); commits c6214a97c86c (Feb 2016), 4ecc1baf362c (Mar 2021)",
     },
     KeyInfo {
@@ -502,7 +502,7 @@ service whose port lies in the range fails at start with \"Address already in us
             text: "A low end below net.ipv4.ip_unprivileged_port_start (added in 4.11) is rejected \
 with EINVAL. Measured on 6.18: \"1 65535\" fails until ip_unprivileged_port_start is lowered.",
         }],
-        sources: "net/ipv4/sysctl_net_ipv4.c ipv4_local_port_range; \
+        sources: "docs/kernel.md §2; net/ipv4/sysctl_net_ipv4.c ipv4_local_port_range; \
 net/ipv4/inet_hashtables.c __inet_hash_connect; measured on 6.18 in a network namespace",
     },
     KeyInfo {
@@ -535,7 +535,7 @@ connections: buffer memory climbs toward tcp_mem and the host enters TCP memory 
             text: "Global before 4.15: one value for the whole host, absent inside a child network \
 namespace (commit 356d1833b638 made it per netns, copied from the initial namespace).",
         }],
-        sources: "net/ipv4/tcp.c tcp_init; net/ipv4/tcp_input.c tcp_rcv_space_adjust; \
+        sources: "docs/kernel.md §2, §3; net/ipv4/tcp.c tcp_init; net/ipv4/tcp_input.c tcp_rcv_space_adjust; \
 commits 356d1833b638 (Nov 2017), a337531b942b (87380 -> 131072, Sep 2018), 572be9bf9d0d \
 (max cap 32 MB, May 2025); measured on 6.18: fields of 0 or -1 are EINVAL, order not checked",
     },
@@ -565,7 +565,7 @@ up in kernel memory (a large Send-Q in ss, docs/incidents.md #4) and pushes the 
             text: "Global before 4.15: one value for the whole host, absent inside a child network \
 namespace (commit 356d1833b638 made it per netns, copied from the initial namespace).",
         }],
-        sources: "docs/incidents.md #4; net/ipv4/tcp.c tcp_init; commit 356d1833b638 (Nov 2017); \
+        sources: "docs/kernel.md §2, §3; docs/incidents.md #4; net/ipv4/tcp.c tcp_init; commit 356d1833b638 (Nov 2017); \
 measured on 6.18: fields of 0 are EINVAL, order not checked",
     },
     KeyInfo {
@@ -589,7 +589,7 @@ drops on the NIC itself, and the second column of /proc/net/softnet_stat rising.
         added_in: None,
         removed_in: None,
         notes: &[],
-        sources: "net/core/dev.c enqueue_to_backlog; net/core/net-procfs.c softnet_seq_show; \
+        sources: "docs/kernel.md §3; net/core/dev.c enqueue_to_backlog; net/core/net-procfs.c softnet_seq_show; \
 net/core/sysctl_net_core.c (net_core_table, registered for init_net only); measured on 6.18: \
 absent in a child netns",
     },
@@ -615,7 +615,7 @@ orphans to slow or dead peers hold memory (docs/incidents.md #5).",
         added_in: None,
         removed_in: None,
         notes: &[],
-        sources: "docs/incidents.md #5; net/ipv4/tcp.c tcp_init, tcp_check_oom, tcp_close; \
+        sources: "docs/kernel.md §3; docs/incidents.md #5; net/ipv4/tcp.c tcp_init, tcp_check_oom, tcp_close; \
 net/ipv4/sysctl_net_ipv4.c (ipv4_table, init_net only); man 7 tcp; measured on 6.18: 262144 \
 ehash entries give 131072, absent in a child netns",
     },
@@ -652,7 +652,7 @@ all connections drops as buffers shrink.",
         added_in: None,
         removed_in: None,
         notes: &[],
-        sources: "docs/incidents.md #5; net/ipv4/tcp.c tcp_init_mem, tcp_check_oom; \
+        sources: "docs/kernel.md §3; docs/incidents.md #5; net/ipv4/tcp.c tcp_init_mem, tcp_check_oom; \
 man 7 tcp; measured on 6.18 with 24 GB: 287901 383868 575802",
     },
     KeyInfo {
@@ -676,7 +676,7 @@ not the per-process EMFILE); the kernel log shows \"VFS: file-max limit ... reac
         added_in: None,
         removed_in: None,
         notes: &[],
-        sources: "fs/file_table.c files_maxfiles_init, alloc_empty_file; \
+        sources: "docs/kernel.md §3; fs/file_table.c files_maxfiles_init, alloc_empty_file; \
 measured on 6.18 with 24 GB: 2466177",
     },
     KeyInfo {
@@ -700,7 +700,7 @@ fails.",
         added_in: None,
         removed_in: None,
         notes: &[],
-        sources: "fs/file.c sysctl_nr_open, sysctl_nr_open_min, sysctl_nr_open_max; \
+        sources: "docs/kernel.md §2, §3; fs/file.c sysctl_nr_open, sysctl_nr_open_min, sysctl_nr_open_max; \
 kernel/sys.c do_prlimit",
     },
     // Removed keys a profile may still name. Their defaults are what they were while they
@@ -730,7 +730,7 @@ On 4.12 and later: sysctl reports an unknown key and strict loaders stop.",
             versions: ">=4.11, <4.12",
             text: "Per network namespace in 4.11 only (made per netns in Dec 2016, removed in 4.12).",
         }],
-        sources: "man 7 tcp (\"Linux 2.4 to Linux 4.11\"); commit 4396e46187ca \
+        sources: "docs/kernel.md §5; man 7 tcp (\"Linux 2.4 to Linux 4.11\"); commit 4396e46187ca \
 (\"tcp: remove tcp_tw_recycle\"), which cites 8a5bd45f6616 (per-connection timestamp offsets)",
     },
     KeyInfo {
@@ -753,7 +753,7 @@ caused outages while it existed.",
         added_in: None,
         removed_in: Some(V::new(4, 11)),
         notes: &[],
-        sources: "commit 4a7f60094411 (\"tcp: remove thin_dupack feature\", committed \
+        sources: "docs/kernel.md §5; commit 4a7f60094411 (\"tcp: remove thin_dupack feature\", committed \
 2017-01-13, merged for 4.11; git.zx2c4.com mirror); KernelNewbies Linux_4.11 as cited by a \
 third-party review; added in 2.6.34 (man 7 tcp: TCP_THIN_DUPACK)",
     },
@@ -774,7 +774,7 @@ was off by default, and 3.9 removed it. Remove it from configs; nothing replaces
         added_in: None,
         removed_in: Some(V::new(3, 9)),
         notes: &[],
-        sources: "man 7 tcp (\"Linux 2.6.15 to Linux 3.8\", commit ca2eb5679f8d \"tcp: \
+        sources: "docs/kernel.md §5; man 7 tcp (\"Linux 2.6.15 to Linux 3.8\", commit ca2eb5679f8d \"tcp: \
 remove Appropriate Byte Count support\", Feb 2013)",
     },
     KeyInfo {
@@ -795,7 +795,7 @@ nothing replaces it.",
         added_in: None,
         removed_in: Some(V::new(3, 13)),
         notes: &[],
-        sources: "commit 9f9843a751d0 (\"tcp: properly handle stretch acks in slow \
+        sources: "docs/kernel.md §5; commit 9f9843a751d0 (\"tcp: properly handle stretch acks in slow \
 start\": \"retires the experimental limited slow start (LSS) feature\"), committed 2013-11-04, the \
 day after 3.12 was released: 3.13 (git.zx2c4.com mirror)",
     },
@@ -817,7 +817,7 @@ send data in the SYN is TCP Fast Open (net.ipv4.tcp_fastopen).",
         added_in: None,
         removed_in: Some(V::new(3, 10)),
         notes: &[],
-        sources: "man 7 tcp source comments (TCP_COOKIE_TRANSACTIONS 2.6.33, \"REMOVED in \
+        sources: "docs/kernel.md §5; man 7 tcp source comments (TCP_COOKIE_TRANSACTIONS 2.6.33, \"REMOVED in \
 Linux 3.10\", commit 1a2c6181c4a1 \"tcp: Remove TCPCT\", Mar 2013)",
     },
     KeyInfo {
@@ -838,7 +838,7 @@ undo logic, and dropped this key. net.ipv4.tcp_frto itself still exists. Remove 
         added_in: None,
         removed_in: Some(V::new(3, 10)),
         notes: &[],
-        sources: "man 7 tcp (since 2.6.22); commit 9b44190dc114 (\"tcp: refactor F-RTO\": \
+        sources: "docs/kernel.md §5; man 7 tcp (since 2.6.22); commit 9b44190dc114 (\"tcp: refactor F-RTO\": \
 \"removes all F-RTO code except the sysctl_tcp_frto\", committed 2013-03-21, merged for 3.10) and \
 e33099f96d99 (\"tcp: implement RFC5682 F-RTO\")",
     },
@@ -863,7 +863,7 @@ Remove it from configs; nothing replaces it.",
             versions: "<3.13",
             text: "Present only when the kernel was built with CONFIG_NET_DMA.",
         }],
-        sources: "man 7 tcp (since 2.6.24, CONFIG_NET_DMA); commit 77873803363c \
+        sources: "docs/kernel.md §5; man 7 tcp (since 2.6.24, CONFIG_NET_DMA); commit 77873803363c \
 (\"net_dma: mark broken\", v3.13-rc5) and 7bced397510a (\"net_dma: simple removal\", last present \
 in v3.17), both per linux-kernel mailing list posts (CVE-2019-3837 analysis; Kconfig symbol audit)",
     },

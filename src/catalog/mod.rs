@@ -57,8 +57,8 @@ impl Shape {
     pub fn rejects(&self, fields: &[i64]) -> Option<String> {
         if fields.len() != self.fields as usize {
             return Some(format!(
-                "it takes {} integer(s), not {}",
-                self.fields,
+                "it takes {}, not {}",
+                crate::words::count(self.fields as usize, "integer"),
                 fields.len()
             ));
         }
@@ -160,7 +160,7 @@ pub struct KeyInfo {
     pub added_in: Option<KernelVersion>,
     pub removed_in: Option<KernelVersion>,
     pub notes: &'static [KernelNote],
-    /// Where the facts come from (FACTS.md sections, kernel files).
+    /// Where the facts come from (docs/kernel.md sections, kernel files, commits).
     pub sources: &'static str,
 }
 

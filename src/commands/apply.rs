@@ -18,6 +18,7 @@ use crate::safety::journal::{self as judge, Use};
 use crate::safety::state as trust;
 use crate::txn::journal::{self, Control, FileStep, Journal, NginxStep, Record, State};
 use crate::txn::{self, fsio, lock::Lock, Outcome, Txn};
+use crate::words::count;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::io::IsTerminal;
@@ -301,9 +302,9 @@ fn confirm(plan: &Plan) -> Result<()> {
         bail!("stdin is not a terminal, so apply cannot ask for confirmation: nothing was changed; pass --yes to apply without asking (or --dry-run to only look)");
     }
     eprint!(
-        "Apply {} live change(s) and {} file edit(s)? [y/N] ",
-        plan.live.len(),
-        plan.files.len()
+        "Apply {} and {}? [y/N] ",
+        count(plan.live.len(), "live change"),
+        count(plan.files.len(), "file edit")
     );
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
@@ -629,7 +630,7 @@ pub fn rollback(id: Option<String>, last: bool, force: bool, state: &Path) -> Re
     let (txn, changed) = reverse(target, state)?;
     if !changed.is_empty() && !force {
         bail!(
-            "refused: since transaction {} {}; nothing was changed (--force rolls back anyway, overwriting that)",
+            "rollback of {} refused: what it wrote changed after it ran ({}); nothing was rolled back (--force rolls back anyway, overwriting that)",
             target.rec.id,
             changed.join("; ")
         );
@@ -638,10 +639,10 @@ pub fn rollback(id: Option<String>, last: bool, force: bool, state: &Path) -> Re
     if outcome.error.is_none() {
         target.mark_rolled_back(&outcome.id)?;
         write_stdout(&format!(
-            "rolled back {}: {} live value(s) and {} file(s) restored (transaction {})\n",
+            "rolled back {}: {} and {} restored (transaction {})\n",
             target.rec.id,
-            target.rec.live.len(),
-            target.rec.files.len(),
+            count(target.rec.live.len(), "live value"),
+            count(target.rec.files.len(), "file"),
             outcome.id
         ))?;
     } else {
@@ -680,7 +681,7 @@ fn reverse(j: &Journal, state: &Path) -> Result<(Txn, Vec<String>)> {
     for (i, f) in old.files.iter().enumerate() {
         let now = fsio::read(&old.root, &f.real)?;
         if now.as_ref().map(|(b, _)| b.clone()) != j.after(i)? {
-            changed.push(format!("{} changed", f.path.display()));
+            changed.push(format!("{} is not what it wrote", f.path.display()));
         }
         rec.files.push(FileStep {
             kind: f.kind,
@@ -758,10 +759,10 @@ pub fn recover(state: &Path) -> Result<i32> {
         if left.is_empty() {
             j.finish(State::Recovered)?;
             write_stdout(&format!(
-                "recovered {}: everything it changed is restored ({} live value(s), {} file(s))\n",
+                "recovered {}: everything it changed is restored ({}, {})\n",
                 j.rec.id,
-                j.rec.live.len(),
-                j.rec.files.len()
+                count(j.rec.live.len(), "live value"),
+                count(j.rec.files.len(), "file")
             ))?;
         } else {
             code = 3;
@@ -822,12 +823,12 @@ pub fn history(state: &Path, format: PlanFormat) -> Result<i32> {
                     None => format!("apply ({})", j.rec.profiles.join(" + ")),
                 };
                 s.push_str(&format!(
-                    "{}  {:<28} netns {:<12} {} live, {} file(s)  {st}\n",
+                    "{}  {:<28} netns {:<12} {} live, {:<8} {st}\n",
                     j.rec.id,
                     what,
                     j.rec.netns,
                     j.rec.live.len(),
-                    j.rec.files.len()
+                    count(j.rec.files.len(), "file")
                 ));
             }
             escape::block(&s).into_owned()

@@ -186,10 +186,10 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
         ProfilesAction::Validate { file } => {
             let p = library.validate_file(&file)?;
             let said = format!(
-                "{}: ok, profile {} with {} sysctl rule(s) after extends",
+                "{}: ok, profile {} with {} after extends",
                 file.display(),
                 p.names.join(", "),
-                p.rules.len()
+                crate::words::count(p.rules.len(), "sysctl rule")
             );
             write_stdout(&format!("{}\n", report::escape::line(&said)))?;
             Ok(0)

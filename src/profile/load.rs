@@ -467,23 +467,60 @@ pub(super) fn parse(label: &str, text: &str) -> Result<ProfileFile, ProfileError
             format!("`[` and `{{` nest more than {MAX_FLOW_DEPTH} deep"),
         ));
     }
-    serde_yaml::from_str::<ProfileFile>(text).map_err(|e| {
-        let (line, col) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((1, 1));
-        let mut message = e.to_string();
-        // serde_yaml appends " at line L column C"; we say it in front instead.
-        if let Some(i) = message.find(" at line ") {
-            message.truncate(i);
+    // Syntax first, over the whole text, as PyYAML does: serde_yaml stops at the first
+    // field it cannot use, so an unknown field on line 1 would hide an unclosed `[` on
+    // line 4 that is the real mistake.
+    serde_yaml::from_str::<serde::de::IgnoredAny>(text)
+        .and_then(|_| serde_yaml::from_str::<ProfileFile>(text))
+        .map_err(|e| {
+            let (line, col) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((1, 1));
+            let mut message = e.to_string();
+            // serde_yaml appends " at line L column C" (" at position 0" at 1:1) and the
+            // context; we say the place in front instead, and the context as below.
+            if let Some(i) = message.find(" at line ").or(message.find(" at position ")) {
+                message.truncate(i);
+            }
+            // libyaml also knows where the construct it was reading began (an unclosed `[`
+            // on line 4 is only noticed at the end of the file); say that too, as PyYAML does.
+            if let Some((context, l, c)) = yaml_context(&e) {
+                if let Some(i) = message.find(&format!(", {context}")) {
+                    message.truncate(i);
+                }
+                message = match (l, c) == (line, col) {
+                    true => format!("{message}, {context}"),
+                    false => format!("{message}, {context} at {l}:{c}"),
+                };
+            }
+            ProfileError {
+                file: label.into(),
+                line,
+                col,
+                message,
+            }
+        })
+}
+
+/// libyaml's context of a syntax error: what it was reading and where that began
+/// (1-based), e.g. ("while parsing a flow sequence", 4, 10). serde_yaml shows the mark
+/// only in its Debug form (its Display leaves it out when the construct began at 1:1), so
+/// it is read from there; `yaml_errors_name_where_the_construct_began` checks the parse
+/// against PyYAML's marks.
+fn yaml_context(e: &serde_yaml::Error) -> Option<(String, usize, usize)> {
+    let debug = format!("{e:?}");
+    let context = debug.split("context: \"").nth(1)?.split('"').next()?;
+    let (line, col) = match debug.split("context_mark: Mark { line: ").nth(1) {
+        Some(rest) => {
+            let (line, rest) = rest.split_once(", column: ")?;
+            let col = rest.split(' ').next()?;
+            (line.parse().ok()?, col.parse().ok()?)
         }
-        ProfileError {
-            file: label.into(),
-            line,
-            col,
-            message,
-        }
-    })
+        // libyaml's mark 0:0, which serde_yaml does not print: the start of the text.
+        None => (1, 1),
+    };
+    Some((context.to_string(), line, col))
 }
 
 /// Where flow collections first nest deeper than MAX_FLOW_DEPTH (1-based line and

@@ -197,10 +197,10 @@ pub struct Rule {
     /// Why this value, in a sentence a person at a root shell can act on.
     #[serde(default)]
     pub rationale: Option<String>,
-    /// The measured fact the value rests on (e.g. "FACTS.md §1: listen() caps ...").
+    /// The measured fact the value rests on (e.g. "docs/kernel.md §1: listen() caps ...").
     #[serde(default)]
     pub fact: Option<String>,
-    /// The incident of INCIDENTS.md this value prevents, by number.
+    /// The incident of docs/incidents.md this value prevents, by number.
     #[serde(default)]
     pub incident: Option<u32>,
     /// Kernel versions the rule applies to (">=5.4", "<4.12", ">=4.1, <6.3").

@@ -122,8 +122,12 @@ pub fn text(r: &ObserveReport, style: Style, verbosity: Verbosity) -> String {
             out,
             "{}",
             style.bold(&format!(
-                "tuneguard observe · {} · Linux {kernel} · netns {} · {when}",
-                r.identity.hostname, r.identity.netns.label
+                "tuneguard observe · {} · Linux {kernel} · {} · {when}",
+                r.identity.hostname,
+                match r.identity.netns.label.strip_prefix("proc:") {
+                    Some(dir) => format!("captured tree {dir}"),
+                    None => format!("netns {}", r.identity.netns.label),
+                }
             ))
         );
     }
@@ -447,8 +451,13 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
     };
     let _ = writeln!(
         out,
-        "{} diagnoses: {} error, {} warning, {} info: {verdict}",
+        "{} {}: {} error, {} warning, {} info: {verdict}",
         s.len(),
+        if s.len() == 1 {
+            "diagnosis"
+        } else {
+            "diagnoses"
+        },
         count(s, Severity::Error),
         count(s, Severity::Warning),
         count(s, Severity::Info)

@@ -20,17 +20,25 @@ pub enum Verbosity {
 pub fn render(r: &AuditReport, style: Style, verbosity: Verbosity) -> String {
     let mut out = String::new();
     let snap = r.snapshot;
-    let kernel = snap.kernel_release.as_deref().unwrap_or("unknown kernel");
+    let kernel = match &snap.kernel_release {
+        Some(k) => format!("Linux {k}"),
+        None => "kernel unknown (--kernel)".into(),
+    };
     let ns = match snap.netns.initial {
         Some(false) => format!("netns {} (child)", snap.netns.label),
-        _ => format!("netns {}", snap.netns.label),
+        // `--proc none`: no namespace is read, only the files under --root.
+        _ if snap.netns.label == "none" => "persisted files only".into(),
+        _ => match snap.netns.label.strip_prefix("proc:") {
+            Some(dir) => format!("captured tree {dir}"),
+            None => format!("netns {}", snap.netns.label),
+        },
     };
     if verbosity != Verbosity::Quiet {
         let _ = writeln!(
             out,
             "{}",
             style.bold(&line(&format!(
-                "tuneguard audit · {} · Linux {kernel} · {ns} · profile {}",
+                "tuneguard audit · {} · {kernel} · {ns} · profile {}",
                 snap.hostname,
                 r.profiles.join(" + ")
             )))
