@@ -827,28 +827,130 @@ fn nginx_agrees_with_tuneguard_on_every_corpus_configuration() {
 /// What the corpus found, each in a configuration of its own, against the same oracle:
 /// a stream listen without a port (port 0: the kernel picks one), accept_filter= on
 /// Linux (ignored), and `listen ... ssl` without a certificate (refused at the line nginx
-/// names).
+/// names); and what it holds only once or not at all: the wildcard and dual-stack traps
+/// (start fails on the address tuneguard names) and reuseport's socket per worker.
+/// (name, configuration after `events {}`; `load_module` of stream is prepended.)
+const FOCUSED: &[(&str, &str)] = &[
+    (
+        "stream-no-port",
+        r#"stream {
+ server { listen 127.0.0.1; proxy_pass 127.0.0.1:1; }
+ server { listen [::1] backlog=7; proxy_pass 127.0.0.1:1; }
+ server { listen 127.0.0.2 udp; proxy_pass 127.0.0.1:1; }
+ server { listen 127.0.0.3:9000; proxy_pass 127.0.0.1:1; }
+}"#,
+    ),
+    (
+        "stream-no-port-beside-http-80",
+        r#"http { server { listen 80; } }
+stream { server { listen 0.0.0.0; proxy_pass 127.0.0.1:1; } }"#,
+    ),
+    (
+        "accept-filter",
+        r#"http {
+ server { listen 8080 accept_filter=dataready; }
+ server { listen 127.0.0.1:8080 accept_filter=httpready; }
+}"#,
+    ),
+    (
+        "accept-filter-in-stream",
+        r#"stream { server { listen 9000 accept_filter=x; proxy_pass 127.0.0.1:1; } }"#,
+    ),
+    (
+        "ssl-no-cert-brace-line",
+        r#"http {
+server
+{
+listen 8080;
+listen 8081 ssl;
+}
+}"#,
+    ),
+    (
+        "ssl-cert-inherited",
+        r#"http {
+ssl_certificate c.pem; ssl_certificate_key c.pem;
+server { listen 8081 ssl; }
+}"#,
+    ),
+    (
+        "ssl-default-has-cert",
+        r#"http {
+server { listen 8081 ssl; ssl_certificate c.pem; ssl_certificate_key c.pem; }
+server { listen 8081; server_name b; }
+}"#,
+    ),
+    (
+        "ssl-reject-handshake-others-need-one",
+        r#"http {
+server { listen 8081 ssl; ssl_reject_handshake on; }
+server { listen 8081; server_name b; }
+server { listen 8081; server_name c; ssl_certificate c.pem; ssl_certificate_key c.pem; }
+}"#,
+    ),
+    (
+        "ssl-reject-handshake-everywhere",
+        r#"http {
+ssl_reject_handshake on;
+server { listen 8081 ssl; }
+server { listen 8081; server_name b; }
+}"#,
+    ),
+    (
+        "ssl-flag-of-a-later-server",
+        r#"http {
+server { listen 8081; }
+server { listen 8082; listen 8081 ssl; server_name c; }
+}"#,
+    ),
+    (
+        "ssl-stream-last-listen",
+        r#"stream {
+server {
+listen 9000;
+proxy_pass 127.0.0.1:1;
+}
+server {
+listen 9001 ssl;
+listen 9002
+ ssl;
+proxy_pass 127.0.0.1:1;
+}
+}"#,
+    ),
+    (
+        "ssl-stream-inherited",
+        r#"stream {
+ssl_certificate c.pem; ssl_certificate_key c.pem;
+server { listen 9000 ssl; proxy_pass 127.0.0.1:1; }
+}"#,
+    ),
+    (
+        "wildcard-trap",
+        r#"http { server { listen 8080; listen 127.0.0.1:8080 backlog=1024; } }"#,
+    ),
+    (
+        "dual-stack-trap",
+        r#"http { server { listen 8080;
+ listen [::]:8080 ipv6only=off; } }"#,
+    ),
+    (
+        "reuseport-per-worker",
+        r#"worker_processes 2;
+http { server { listen 8080 reuseport backlog=64; listen unix:/run/r.sock backlog=9; } }
+stream { server { listen 127.0.0.1:9000 udp reuseport; proxy_pass 127.0.0.1:1; } }"#,
+    ),
+];
+
 #[test]
 fn what_the_corpus_found_agrees_with_nginx() {
     common::require_root();
-    let stream = "load_module modules/ngx_stream_module.so;\nevents {}\n";
-    let http = "events {}\n";
-    let one = |name: &str, text: String| {
-        Case::new(format!("focused/{name}"), "nginx.conf").text("nginx.conf", &text)
-    };
-    let cases = vec![
-        one("stream-no-port", format!("{stream}stream {{\n server {{ listen 127.0.0.1; proxy_pass 127.0.0.1:1; }}\n server {{ listen [::1] backlog=7; proxy_pass 127.0.0.1:1; }}\n server {{ listen 127.0.0.2 udp; proxy_pass 127.0.0.1:1; }}\n server {{ listen 127.0.0.3:9000; proxy_pass 127.0.0.1:1; }}\n}}\n")),
-        one("stream-no-port-beside-http-80", format!("{stream}http {{ server {{ listen 80; }} }}\nstream {{ server {{ listen 0.0.0.0; proxy_pass 127.0.0.1:1; }} }}\n")),
-        one("accept-filter", format!("{http}http {{\n server {{ listen 8080 accept_filter=dataready; }}\n server {{ listen 127.0.0.1:8080 accept_filter=httpready; }}\n}}\n")),
-        one("accept-filter-in-stream", format!("{stream}stream {{\n server {{ listen 9000 accept_filter=x; proxy_pass 127.0.0.1:1; }}\n}}\n")),
-        one("ssl-no-cert-brace-line", format!("{http}http {{\nserver\n{{\nlisten 8080;\nlisten 8081 ssl;\n}}\n}}\n")),
-        one("ssl-cert-inherited", format!("{http}http {{\nssl_certificate c.pem; ssl_certificate_key c.pem;\nserver {{\nlisten 8081 ssl;\n}}\n}}\n")),
-        one("ssl-default-has-cert", format!("{http}http {{\nserver {{ listen 8081 ssl; ssl_certificate c.pem; ssl_certificate_key c.pem; }}\nserver {{ listen 8081; server_name b; }}\n}}\n")),
-        one("ssl-reject-handshake-others-need-one", format!("{http}http {{\nserver {{ listen 8081 ssl; ssl_reject_handshake on; }}\nserver {{ listen 8081; server_name b; }}\nserver {{ listen 8081; server_name c; ssl_certificate c.pem; ssl_certificate_key c.pem; }}\n}}\n")),
-        one("ssl-reject-handshake-everywhere", format!("{http}http {{\nssl_reject_handshake on;\nserver {{ listen 8081 ssl; }}\nserver {{ listen 8081; server_name b; }}\n}}\n")),
-        one("ssl-flag-of-a-later-server", format!("{http}http {{\nserver {{ listen 8081; }}\nserver {{ listen 8082; listen 8081 ssl; server_name c; }}\n}}\n")),
-        one("ssl-stream-last-listen", format!("{stream}stream {{\nserver {{\nlisten 9000;\nproxy_pass 127.0.0.1:1;\n}}\nserver {{\nlisten 9001 ssl;\nlisten 9002\n ssl;\nproxy_pass 127.0.0.1:1;\n}}\n}}\n")),
-        one("ssl-stream-inherited", format!("{stream}stream {{\nssl_certificate c.pem; ssl_certificate_key c.pem;\nserver {{ listen 9000 ssl; proxy_pass 127.0.0.1:1; }}\n}}\n")),
-    ];
+    let cases: Vec<Case> = FOCUSED
+        .iter()
+        .map(|(name, text)| {
+            let text = format!("load_module modules/ngx_stream_module.so;\nevents {{}}\n{text}\n");
+            Case::new(format!("focused/{name}"), "nginx.conf").text("nginx.conf", &text)
+        })
+        .collect();
     agree(&cases);
 }
