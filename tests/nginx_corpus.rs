@@ -954,3 +954,59 @@ fn what_the_corpus_found_agrees_with_nginx() {
         .collect();
     agree(&cases);
 }
+
+/// A stream listen without a port binds a port the kernel picks: the live check takes
+/// nginx's socket on that address, never another program's listening beside it.
+#[test]
+fn a_listen_on_port_0_is_matched_to_nginx_not_to_another_listener() {
+    use common::nginx::{stream_module, Prefix};
+    let ns = Netns::new();
+    // Another program on 127.0.0.1, backlog 5, before nginx starts.
+    let mut other = Command::new("ip")
+        .args(["netns", "exec", &ns.name, "python3", "-c"])
+        .arg("import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',5555))\ns.listen(5)\nprint('up',flush=True)\ntime.sleep(60)")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(other.stdout.as_mut().unwrap()),
+        &mut up,
+    )
+    .unwrap();
+    assert_eq!(up.trim(), "up");
+    let p = Prefix::new();
+    p.write(
+        "nginx.conf",
+        &format!(
+            "load_module {};\n{}stream {{ server {{ listen 127.0.0.1 backlog=77; proxy_pass 127.0.0.1:1; }} }}\n",
+            stream_module().display(),
+            p.preamble()
+        ),
+    );
+    p.start(&ns).expect("nginx starts");
+    let r = audit(&[
+        "--netns",
+        &ns.name,
+        "--nginx-conf",
+        p.conf().to_str().unwrap(),
+    ]);
+    let of = |id: &str| {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == id)
+            .unwrap_or_else(|| panic!("no {id}: {r:#}"))
+            .clone()
+    };
+    let live = of("nginx/live/stream/127.0.0.1:0");
+    assert_eq!(live["status"], "pass", "{live:#}");
+    assert_eq!(live["live"]["max_backlog"], 77, "{live:#}");
+    assert_eq!(live["live"]["owners"][0]["name"], "nginx", "{live:#}");
+    let python = of("nginx/listener/127.0.0.1:5555");
+    assert_eq!(python["live"]["max_backlog"], 5, "{python:#}");
+    p.stop(&ns);
+    let _ = other.kill();
+    let _ = other.wait();
+}

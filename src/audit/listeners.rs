@@ -181,12 +181,20 @@ fn matching(live: &Listeners, s: &Socket, used: &mut HashSet<usize>) -> Live {
         inodes: Vec::new(),
     };
     match &s.addr {
+        // Any port on this address, but only a listener nginx holds: another program's
+        // socket on 127.0.0.1 is not this listen's.
         Address::Inet(a) if a.port() == 0 => {
+            let nginx = |inode: u64| {
+                live.owners
+                    .by_inode
+                    .get(&inode)
+                    .is_some_and(|o| o.iter().any(|o| o.name == "nginx"))
+            };
             let free = live
                 .tcp
                 .iter()
                 .enumerate()
-                .find(|(i, t)| t.local.ip() == a.ip() && !used.contains(i));
+                .find(|(i, t)| t.local.ip() == a.ip() && !used.contains(i) && nginx(t.inode));
             if let Some((i, t)) = free {
                 used.insert(i);
                 l.caps.insert(t.send_q);
