@@ -90,13 +90,27 @@ pub(super) fn check(snap: &Snapshot) -> Vec<Finding> {
         let refused = r.model.problems.iter().any(|p| p.when == When::Test);
         if let (Ok(conf), false) = (&r.conf, refused) {
             let m = &r.model;
-            let mut per_socket = Vec::new();
-            for s in m.sockets.iter().filter(|s| !s.udp) {
+            let tcp: Vec<&Socket> = m.sockets.iter().filter(|s| !s.udp).collect();
+            for s in &tcp {
                 if let Address::Inet(a) = &s.addr {
                     ports.insert(a.port());
                 }
-                per_socket.push((s, matching(live, s, &mut used)));
             }
+            // A socket on port 0 (a stream listen without a port) takes a port the kernel
+            // picks: it is matched after every socket with a port of its own.
+            let any_port = |s: &Socket| matches!(&s.addr, Address::Inet(a) if a.port() == 0);
+            let mut found: Vec<Option<Live>> = tcp.iter().map(|_| None).collect();
+            for pass in [false, true] {
+                for (i, s) in tcp.iter().enumerate() {
+                    if any_port(s) == pass {
+                        found[i] = Some(matching(live, s, &mut used));
+                    }
+                }
+            }
+            let per_socket: Vec<(&Socket, Live)> = tcp
+                .into_iter()
+                .zip(found.into_iter().map(|l| l.expect("both passes ran")))
+                .collect();
             let any_live = per_socket.iter().any(|(_, l)| !l.inodes.is_empty());
             if !per_socket.is_empty() && !any_live {
                 let f = live_finding("live", "nginx live", "none".into());
@@ -168,6 +182,27 @@ fn matching(live: &Listeners, s: &Socket, used: &mut HashSet<usize>) -> Live {
         inodes: Vec::new(),
     };
     match &s.addr {
+        // Any port on this address, but only a listener nginx holds: another program's
+        // socket on 127.0.0.1 is not this listen's.
+        Address::Inet(a) if a.port() == 0 => {
+            let nginx = |inode: u64| {
+                live.owners
+                    .by_inode
+                    .get(&inode)
+                    .is_some_and(|o| o.iter().any(|o| o.name == "nginx"))
+            };
+            let free = live
+                .tcp
+                .iter()
+                .enumerate()
+                .find(|(i, t)| t.local.ip() == a.ip() && !used.contains(i) && nginx(t.inode));
+            if let Some((i, t)) = free {
+                used.insert(i);
+                l.caps.insert(t.send_q);
+                l.queue = t.recv_q;
+                l.inodes.push(t.inode);
+            }
+        }
         Address::Inet(a) => {
             for (i, t) in live.tcp.iter().enumerate() {
                 if t.local == *a {

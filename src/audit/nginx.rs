@@ -218,6 +218,10 @@ fn problems(conf: &Config, m: &ListenModel) -> Vec<Finding> {
             let mut f = Finding::new("nginx", "nginx config", Severity::Error);
             f.id = format!("nginx/config/{at}");
             let (msg, remedy) = match p.when {
+                When::Test if crate::host::nginx::ssl::missing_certificate(p) => (
+                    format!("nginx -t fails: {} in {at}", p.message),
+                    format!("add ssl_certificate and ssl_certificate_key to the server at {at} (or to the block around it), or remove ssl from its listen directives"),
+                ),
                 When::Test => (
                     format!("nginx -t fails: {} in {at}", p.message),
                     "keep socket options (backlog=, so_keepalive=, reuseport, ...) on one listen per address, and each address once per server".to_string(),

@@ -229,6 +229,7 @@ pub fn model(conf: &Config) -> ListenModel {
                 };
                 let first = m.listens.len();
                 let opened = m.sockets.len();
+                let first_server = server;
                 for srv in top.children().into_iter().filter(|d| &*d.name == "server") {
                     server += 1;
                     let before = m.listens.len();
@@ -241,6 +242,10 @@ pub fn model(conf: &Config) -> ListenModel {
                 }
                 sockets(&mut m, proto, first);
                 shared_ports(&mut m, opened);
+                let listens = &m.listens[first..];
+                if let Some(p) = super::ssl::problem(conf, top, proto, listens, first_server) {
+                    m.problems.push(p);
+                }
             }
             _ => {}
         }
@@ -266,7 +271,9 @@ fn shared_ports(m: &mut ListenModel, later: usize) {
             // An IPv6 wildcard with ipv6only=off holds the IPv4 port as well.
             let dual =
                 |s: &Socket, v4: bool| !v4 && s.addr.is_wildcard() && !m.listens[s.owner].ipv6only;
+            // Port 0 (a stream listen without a port) is a new ephemeral port each bind.
             let clash = px == py
+                && px != 0
                 && if v4x == v4y {
                     x.addr == y.addr || x.addr.is_wildcard() || y.addr.is_wildcard()
                 } else {
@@ -342,7 +349,13 @@ fn parse_listen(m: &mut ListenModel, conf: &Config, proto: Proto, d: &Directive,
             "invalid number of arguments in \"listen\" directive".into(),
         );
     };
-    let addrs = match parse_address(first) {
+    // ngx_http_core_listen sets default_port 80; ngx_stream_core_listen sets none, so a
+    // stream listen without a port binds port 0 and the kernel picks one.
+    let default_port = match proto {
+        Proto::Http => 80,
+        Proto::Stream => 0,
+    };
+    let addrs = match parse_address(first, default_port) {
         Ok(a) => a,
         Err(e) => {
             return problem(
@@ -399,6 +412,9 @@ fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), Stri
         ("default_server" | "default", None) if http => l.default_server = true,
         ("ssl" | "proxy_protocol", None) => {}
         ("http2" | "quic", None) if http => {}
+        // FreeBSD's SO_ACCEPTFILTER: on Linux nginx logs "accept filters ... are not
+        // supported on this platform, ignored" and goes on; no socket option is set.
+        ("accept_filter", Some(_)) if http => {}
         ("udp", None) if !http => l.udp = true,
         ("bind", None) => l.sets_options = true,
         ("deferred", None) if http => l.sets_options = true,
@@ -537,10 +553,11 @@ pub fn parse_time(s: &str) -> Option<u64> {
 
 /// The addresses of a `listen`, as ngx_parse_url reads it with `listen` set: unix:,
 /// `[v6]:port`, `addr:port`, a port alone (IPv4 wildcard), `*:port`, a host name
-/// (every address it resolves to), default port 80. Any port may be a range `low-high`
+/// (every address it resolves to), `default_port` when none is written (80 in http{},
+/// 0 in stream{}). Any port may be a range `low-high`
 /// (nginx 1.15.10+): one address per port, low ≤ high, both in 1..65535; a unix path
 /// takes no range (a dash is part of the path).
-fn parse_address(s: &str) -> Result<Vec<Address>, &'static str> {
+fn parse_address(s: &str, default_port: u16) -> Result<Vec<Address>, &'static str> {
     if let Some(path) = s.strip_prefix("unix:") {
         if path.is_empty() {
             return Err("no path in the unix domain socket");
@@ -559,7 +576,7 @@ fn parse_address(s: &str) -> Result<Vec<Address>, &'static str> {
         let (host, after) = rest.split_once(']').ok_or("invalid host")?;
         let ip: Ipv6Addr = host.parse().map_err(|_| "invalid IPv6 address")?;
         let ports = match after {
-            "" => (80, 80),
+            "" => (default_port, default_port),
             p => port_range(p.strip_prefix(':').ok_or("invalid host")?)?,
         };
         return Ok(every(&[IpAddr::V6(ip)], ports));
@@ -572,7 +589,7 @@ fn parse_address(s: &str) -> Result<Vec<Address>, &'static str> {
         Some((h, p)) => (h, port_range(p)?),
         None => match bare_ports(s)? {
             Some(ports) => return Ok(every(&any, ports)),
-            None => (s, (80, 80)),
+            None => (s, (default_port, default_port)),
         },
     };
     if host.is_empty() {
@@ -738,7 +755,8 @@ fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
                 continue;
             }
             if m.listens[out[s].owner].sets_options {
-                if !(out[s].reuseport && out[w].reuseport) {
+                // Port 0: each bind() gets its own ephemeral port, nothing clashes.
+                if !(out[s].reuseport && out[w].reuseport) && port != 0 {
                     // nginx binds a port's explicit addresses first and its wildcard
                     // last: the wildcard's bind is the one that fails.
                     let failing = out[w].addr.clone();
@@ -758,7 +776,7 @@ fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
             continue;
         }
         let (v4, port) = out[w].addr.family_port().expect("inet");
-        if v4 {
+        if v4 || port == 0 {
             continue;
         }
         for &s in by_port.get(&port).unwrap_or(&none) {
@@ -872,22 +890,25 @@ mod tests {
 
     #[test]
     fn addresses() {
-        let one = |s: &str| parse_address(s).unwrap().remove(0).to_string();
+        let one = |s: &str| parse_address(s, 80).unwrap().remove(0).to_string();
         assert_eq!(one("80"), "0.0.0.0:80");
         assert_eq!(one("*:8080"), "0.0.0.0:8080");
         assert_eq!(one("127.0.0.1"), "127.0.0.1:80");
         assert_eq!(one("[::]:443"), "[::]:443");
         assert_eq!(one("[::1]"), "[::1]:80");
         assert_eq!(one("unix:/run/a.sock"), "unix:/run/a.sock");
-        assert_eq!(parse_address("0").unwrap_err(), "invalid port");
-        assert_eq!(parse_address("1.2.3.4:70000").unwrap_err(), "invalid port");
-        assert_eq!(parse_address(":80").unwrap_err(), "no host");
+        assert_eq!(parse_address("0", 80).unwrap_err(), "invalid port");
+        assert_eq!(
+            parse_address("1.2.3.4:70000", 80).unwrap_err(),
+            "invalid port"
+        );
+        assert_eq!(parse_address(":80", 80).unwrap_err(), "no host");
     }
 
     #[test]
     fn port_ranges() {
         let all = |s: &str| -> Vec<String> {
-            parse_address(s)
+            parse_address(s, 80)
                 .unwrap()
                 .iter()
                 .map(|a| a.to_string())
@@ -897,10 +918,13 @@ mod tests {
         assert_eq!(all("127.0.0.1:5-5"), ["127.0.0.1:5"]);
         assert_eq!(all("[::1]:9-10"), ["[::1]:9", "[::1]:10"]);
         assert_eq!(all("unix:/a-1-2"), ["unix:/a-1-2"]);
-        assert_eq!(parse_address("9-8").unwrap_err(), "invalid port range");
-        assert_eq!(parse_address("*:9-8").unwrap_err(), "invalid port range");
-        assert_eq!(parse_address("0-8").unwrap_err(), "invalid port");
-        assert_eq!(parse_address("1:8-").unwrap_err(), "invalid port");
+        assert_eq!(parse_address("9-8", 80).unwrap_err(), "invalid port range");
+        assert_eq!(
+            parse_address("*:9-8", 80).unwrap_err(),
+            "invalid port range"
+        );
+        assert_eq!(parse_address("0-8", 80).unwrap_err(), "invalid port");
+        assert_eq!(parse_address("1:8-", 80).unwrap_err(), "invalid port");
         assert_eq!(bare_ports("80-x"), Ok(None));
         assert_eq!(bare_ports("x-80"), Ok(None));
     }

@@ -7,6 +7,7 @@ mod glob;
 mod lexer;
 pub mod listen;
 mod parse;
+pub mod ssl;
 
 pub use parse::Files;
 use std::collections::BTreeMap;
