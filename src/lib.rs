@@ -16,4 +16,5 @@ pub mod plan;
 pub mod profile;
 pub mod report;
 pub mod safety;
+pub mod suggest;
 pub mod txn;

@@ -427,7 +427,13 @@ fn rollback_after_a_reload_apply_restores_files_and_backlogs() {
     assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
     assert_eq!(listeners(&ns), caps(&AFTER));
 
-    let r = run(&["rollback", "--last", "--state-dir", state.to_str().unwrap()]);
+    let r = run(&[
+        "rollback",
+        "--yes",
+        "--last",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
     assert!(r.stdout.contains("rolled back"), "{}", r.stdout);
     assert_eq!(
@@ -466,7 +472,13 @@ fn a_rollback_nginx_does_not_take_up_is_undone() {
     let master = master_pid(&p);
     // SAFETY: kill has no memory preconditions; the pid is this test's nginx.
     assert_eq!(unsafe { libc::kill(master, libc::SIGSTOP) }, 0);
-    let r = run(&["rollback", "--last", "--state-dir", state.to_str().unwrap()]);
+    let r = run(&[
+        "rollback",
+        "--yes",
+        "--last",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(master, libc::SIGCONT) }, 0);
     assert_eq!(r.code, 1, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
