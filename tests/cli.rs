@@ -277,7 +277,7 @@ fn without_root_each_command_says_in_one_line_what_needs_root() {
     let dirs = Dirs::new();
     let state = dirs.state.path().to_str().unwrap();
     std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700)).unwrap();
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 10] = [
         (
             &["audit", "--pid", "1"],
             "--pid 1: only root may open /proc/1/ns/net",
@@ -307,8 +307,16 @@ fn without_root_each_command_says_in_one_line_what_needs_root() {
             "rollback changes kernel settings",
         ),
         (
-            &["recover", "--dry-run", "--state-dir", state],
+            &["recover", "--state-dir", state],
             "recover changes kernel settings",
+        ),
+        (
+            &["rollback", "--dry-run", "--last", "--state-dir", state],
+            "rollback --dry-run reads root's journals",
+        ),
+        (
+            &["recover", "--dry-run", "--state-dir", state],
+            "recover --dry-run reads root's journals",
         ),
     ];
     for (args, want) in cases {

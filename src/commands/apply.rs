@@ -590,7 +590,10 @@ pub fn rollback(
     state: &Path,
     style: Style,
 ) -> Result<i32> {
-    trust::require_root("rollback")?;
+    match ask.dry_run {
+        true => trust::require_root_to_look("rollback --dry-run")?,
+        false => trust::require_root("rollback")?,
+    }
     // A dry run changes nothing, not even the state directory, and takes no lock.
     let (state, _lock) = if ask.dry_run {
         match trust::dir(state, false)? {
@@ -819,7 +822,10 @@ fn reverse(j: &Journal, state: &Path) -> Result<(Txn, Vec<String>)> {
 }
 
 pub fn recover(ask: Confirm, state: &Path, style: Style) -> Result<i32> {
-    trust::require_root("recover")?;
+    match ask.dry_run {
+        true => trust::require_root_to_look("recover --dry-run")?,
+        false => trust::require_root("recover")?,
+    }
     // A dry run changes nothing, not even the state directory, and takes no lock.
     let (state, _lock) = if ask.dry_run {
         match trust::dir(state, false)? {

@@ -20,6 +20,16 @@ use std::fs::File;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+/// Refuses a caller that is not root for a look that reads what only root may: the
+/// journals (`rollback --dry-run`, `recover --dry-run`).
+pub fn require_root_to_look(what: &str) -> Result<()> {
+    let uid = euid();
+    if uid != 0 {
+        bail!("{what} reads root's journals (they hold files' old contents) and the values of the transaction's namespace: run it as root (you are uid {uid}); nothing was read");
+    }
+    Ok(())
+}
+
 /// The effective uid: what "run it as root (you are uid N)" names.
 pub fn euid() -> u32 {
     // SAFETY: geteuid has no preconditions.
