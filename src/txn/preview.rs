@@ -71,6 +71,9 @@ pub fn of_undo(j: &Journal) -> Result<Plan> {
     Ok(plan)
 }
 
+/// How a file the undo deletes is described (the transaction had created it).
+const REMOVED: &str = "removed: ";
+
 /// Each file whose bytes would change: from `now` to `then` (None: removed). `id` is
 /// the transaction undone.
 fn files(rec: &Record, bytes: &Bytes, id: &str, plan: &mut Plan) {
@@ -86,7 +89,7 @@ fn files(rec: &Record, bytes: &Bytes, id: &str, plan: &mut Plan) {
             after: then.clone().unwrap_or_default(),
             why: vec![match then {
                 Some(_) => format!("back to its bytes before {id}"),
-                None => format!("removed: {id} created it"),
+                None => format!("{REMOVED}{id} created it"),
             }],
         });
     }
@@ -116,7 +119,7 @@ pub fn restored(plan: &Plan) -> Vec<String> {
             "{} {}",
             f.path.display(),
             match f.why.first() {
-                Some(w) if w.starts_with("removed") => "removed",
+                Some(w) if w.starts_with(REMOVED) => "removed",
                 _ => "restored",
             }
         ));
