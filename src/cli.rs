@@ -8,6 +8,7 @@ use crate::host::NginxWant;
 use crate::kversion::KernelVersion;
 use crate::profile::Severity;
 use crate::report::style::ColorChoice;
+use crate::report::text::Verbosity;
 use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -20,15 +21,15 @@ use std::path::PathBuf;
     propagate_version = true
 )]
 pub struct Cli {
-    /// Color: auto (a terminal, and NO_COLOR unset), always, never.
-    #[arg(long, global = true, value_enum, default_value = "auto")]
+    /// When to color the output.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto"
+    )]
     pub color: ColorArg,
-    /// Print only what fails.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
-    pub quiet: bool,
-    /// Explain each finding.
-    #[arg(short, long, global = true)]
-    pub verbose: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -39,6 +40,9 @@ pub enum Command {
     Audit {
         #[command(flatten)]
         select: Select,
+        #[command(flatten)]
+        talk: Talk,
+        /// The report's format.
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// Exit 1 when a finding is at or above this severity.
@@ -51,6 +55,7 @@ pub enum Command {
         select: Select,
         #[command(flatten)]
         apply: ApplyFlags,
+        /// The plan's and the outcome's format.
         #[arg(long, value_enum, default_value = "text")]
         format: PlanFormat,
     },
@@ -64,12 +69,15 @@ pub enum Command {
         /// Roll back even though a value or file changed since the transaction.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        confirm: Confirm,
         /// Where the journals and the lock live (the --state-dir apply was given).
         #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
     },
     /// List past transactions: applies, rollbacks, their state.
     History {
+        /// The list's format.
         #[arg(long, value_enum, default_value = "text")]
         format: PlanFormat,
         /// Where the journals and the lock live (the --state-dir apply was given).
@@ -78,6 +86,8 @@ pub enum Command {
     },
     /// Undo a transaction a crash interrupted (every other apply refuses until then).
     Recover {
+        #[command(flatten)]
+        confirm: Confirm,
         /// Where the journals and the lock live (the --state-dir apply was given).
         #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
         state_dir: PathBuf,
@@ -86,6 +96,7 @@ pub enum Command {
     Explain {
         /// A key (net.core.somaxconn) or `all`.
         key: String,
+        /// The page's format.
         #[arg(long, value_enum, default_value = "text")]
         format: ExplainFormat,
     },
@@ -118,12 +129,80 @@ pub enum Command {
         /// costs about 1-3 us per open file on the host).
         #[arg(long)]
         no_owners: bool,
+        #[command(flatten)]
+        talk: Talk,
+        /// The report's format.
         #[arg(long, value_enum, default_value = "text")]
         format: PlanFormat,
         /// Exit 1 when a diagnosis is at or above this severity.
         #[arg(long, value_enum, default_value = "error")]
         fail_on: FailOn,
     },
+    /// Man pages and shell completions, from this command line's own definition (for
+    /// packagers: scripts/release).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: Generate,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Generate {
+    /// Print the man page NAME (`tuneguard`, `tuneguard-audit`, ...), or without NAME the
+    /// names of every page, one a line.
+    Man {
+        /// The page, as listed without NAME (a trailing `.1` is accepted).
+        name: Option<String>,
+    },
+    /// Print the completion script for SHELL.
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompletionShell {
+    /// For /usr/share/bash-completion/completions/tuneguard.
+    Bash,
+    /// For /usr/share/zsh/vendor-completions/_tuneguard.
+    Zsh,
+    /// For /usr/share/fish/vendor_completions.d/tuneguard.fish.
+    Fish,
+}
+
+/// How much a text report says: audit and observe.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct Talk {
+    /// Print only what fails (text format).
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Explain each finding (text format).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+impl Talk {
+    pub fn verbosity(self) -> Verbosity {
+        match (self.quiet, self.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (_, true) => Verbosity::Verbose,
+            _ => Verbosity::Normal,
+        }
+    }
+}
+
+/// rollback's and recover's look-first and ask-first flags, as apply's.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct Confirm {
+    /// Show what would be restored (a table and a diff per file) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation (needed when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 fn parse_state(s: &str) -> Result<u8, String> {
@@ -146,9 +225,15 @@ pub enum ProfilesAction {
     /// Every known profile: built-ins and site profiles.
     List,
     /// A profile's file and the rules it resolves to after `extends`.
-    Show { name: String },
+    Show {
+        /// A built-in or site profile, as `tuneguard profiles list` names them.
+        name: String,
+    },
     /// Check a profile file without a host; exit 2 with file:line:col on error.
-    Validate { file: PathBuf },
+    Validate {
+        /// The profile file (YAML).
+        file: PathBuf,
+    },
 }
 
 /// SELECT of SPEC.md: which host, which profile.
@@ -175,7 +260,7 @@ pub struct Select {
     #[arg(long, value_name = "NAME|PATH", conflicts_with = "pid")]
     pub netns: Option<String>,
     /// Work on the network namespace of process PID.
-    #[arg(long)]
+    #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
     /// Read configuration files (site profiles, sysctl.d, nginx) under DIR.
     #[arg(long, value_name = "DIR", default_value = "/")]
@@ -279,14 +364,19 @@ pub fn check_root(root: &std::path::Path) -> Result<()> {
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Only {
+    /// sysctl keys: live values and the persisted files.
     Sysctl,
+    /// nginx's configuration and the namespace's listening sockets.
     Nginx,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColorArg {
+    /// On a terminal, unless NO_COLOR is set or TERM is dumb.
     Auto,
+    /// Always, also into a pipe or file.
     Always,
+    /// Never.
     Never,
 }
 
@@ -302,14 +392,19 @@ impl From<ColorArg> for ColorChoice {
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// For a person: worst first, colored on a terminal.
     Text,
+    /// tuneguard.report/v1 (docs/json-schema.md), for scripts.
     Json,
+    /// JUnit XML, one test case per check, for CI dashboards.
     Junit,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanFormat {
+    /// For a person: tables and diffs, colored on a terminal.
     Text,
+    /// One JSON document (docs/json-schema.md), for scripts and the Ansible module.
     Json,
 }
 
@@ -430,14 +525,19 @@ impl CommandLine {
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExplainFormat {
+    /// For a terminal.
     Text,
+    /// The page as docs/keys/ holds it.
     Markdown,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailOn {
+    /// Info, warnings and errors.
     Info,
+    /// Warnings and errors.
     Warning,
+    /// Errors only.
     Error,
 }
 

@@ -16,5 +16,6 @@ pub mod plan;
 pub mod profile;
 pub mod report;
 pub mod safety;
+pub mod suggest;
 pub mod txn;
 pub mod words;

@@ -81,7 +81,7 @@ fn apply_changes_only_what_it_must_and_rollback_restores_every_byte_and_value() 
     assert_eq!(hist.len(), 1, "{hist:#?}");
     assert_eq!(hist[0]["state"], "committed");
 
-    let rb = h.tool("rollback", &["--last"]);
+    let rb = h.tool("rollback", &["--yes", "--last"]);
     assert_eq!(rb.code, 0, "{}\n{}", rb.stdout, rb.stderr);
     assert_eq!(
         h.capture(),
@@ -93,7 +93,7 @@ fn apply_changes_only_what_it_must_and_rollback_restores_every_byte_and_value() 
     assert_eq!(hist[0]["rolled_back_by"], hist[1]["id"]);
     assert_eq!(hist[1]["kind"], "rollback");
     // Nothing left to roll back.
-    assert_eq!(h.tool("rollback", &["--last"]).code, 2);
+    assert_eq!(h.tool("rollback", &["--yes", "--last"]).code, 2);
 }
 
 #[test]
@@ -220,7 +220,7 @@ fn rollback_refuses_when_a_value_changed_since_unless_forced() {
     let before = h.capture();
     assert_eq!(h.apply(&["--yes"]).code, 0);
     h.ns.set("net.core.somaxconn", "2048");
-    let r = h.tool("rollback", &["--last"]);
+    let r = h.tool("rollback", &["--yes", "--last"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr
@@ -233,7 +233,7 @@ fn rollback_refuses_when_a_value_changed_since_unless_forced() {
         "2048",
         "a refused rollback changes nothing"
     );
-    let f = h.tool("rollback", &["--last", "--force"]);
+    let f = h.tool("rollback", &["--yes", "--last", "--force"]);
     assert_eq!(f.code, 0, "{}", f.stderr);
     assert_eq!(h.capture(), before);
 }

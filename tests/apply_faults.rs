@@ -29,7 +29,7 @@ fn boundaries(h: &Host) -> Vec<String> {
         .map(str::to_string)
         .collect();
     std::fs::remove_file(&trace).unwrap();
-    assert_eq!(h.tool("rollback", &["--last"]).code, 0);
+    assert_eq!(h.tool("rollback", &["--yes", "--last"]).code, 0);
     names
 }
 
@@ -134,7 +134,7 @@ fn kill_9_at_every_boundary_then_recover_restores_everything() {
         assert_eq!(h.capture(), during, "a refused apply changed something");
         assert!(h.history().iter().any(|t| t["state"] == "interrupted"));
 
-        let rec = h.tool("recover", &[]);
+        let rec = h.tool("recover", &["--yes"]);
         assert_eq!(rec.code, 0, "recover after kill at {name}: {}", rec.stderr);
         assert!(rec.stdout.contains("recovered"), "{}", rec.stdout);
         assert_eq!(
@@ -145,7 +145,7 @@ fn kill_9_at_every_boundary_then_recover_restores_everything() {
         killed += 1;
     }
     assert_eq!(
-        h.tool("recover", &[]).stdout.trim_end(),
+        h.tool("recover", &["--yes"]).stdout.trim_end(),
         format!(
             "nothing to recover: no interrupted transaction in {}",
             h.state()

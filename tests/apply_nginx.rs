@@ -427,9 +427,31 @@ fn rollback_after_a_reload_apply_restores_files_and_backlogs() {
     assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
     assert_eq!(listeners(&ns), caps(&AFTER));
 
-    let r = run(&["rollback", "--last", "--state-dir", state.to_str().unwrap()]);
-    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("rolled back"), "{}", r.stdout);
+    // On a terminal (util-linux script's pseudo-terminal): a status line on stderr while
+    // nginx reloads, erased once its sockets show the old backlogs.
+    let id = history(&state)[0]["id"].as_str().unwrap().to_string();
+    let o = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!(
+                "{} rollback --yes --last --state-dir {}",
+                common::bin(),
+                state.display()
+            ),
+            "/dev/null",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux)");
+    let tty = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{tty}");
+    assert!(tty.contains("rolled back"), "{tty}");
+    assert!(
+        tty.contains(&format!(
+            "rollback {id}: reloading nginx and waiting for its sockets…\r\x1b[2K"
+        )),
+        "{tty:?}"
+    );
     assert_eq!(
         snapshot(&[&conf]),
         before,
@@ -466,10 +488,22 @@ fn a_rollback_nginx_does_not_take_up_is_undone() {
     let master = master_pid(&p);
     // SAFETY: kill has no memory preconditions; the pid is this test's nginx.
     assert_eq!(unsafe { libc::kill(master, libc::SIGSTOP) }, 0);
-    let r = run(&["rollback", "--last", "--state-dir", state.to_str().unwrap()]);
+    let r = run(&[
+        "rollback",
+        "--yes",
+        "--last",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(master, libc::SIGCONT) }, 0);
     assert_eq!(r.code, 1, "stdout: {}\nstderr: {}", r.stdout, r.stderr);
+    // Not a terminal: no status line.
+    assert!(
+        !r.stderr.contains("waiting for its sockets"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("127.0.0.1:8080"), "{}", r.stderr);
 
     // The rollback's own undo put the applied file back.

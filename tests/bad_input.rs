@@ -285,21 +285,21 @@ fn observe_refuses_what_it_cannot_read_plainly() {
 fn rollback_recover_and_history_refuse_bad_requests_plainly() {
     let state = tempfile::tempdir().unwrap();
     let s = state.path().to_str().unwrap();
-    let r = run(&["rollback", "--state-dir", s]);
+    let r = run(&["rollback", "--yes", "--state-dir", s]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("needs a transaction id or --last"),
         "{}",
         r.stderr
     );
-    let r = run(&["rollback", "20990101-000000", "--state-dir", s]);
+    let r = run(&["rollback", "--yes", "20990101-000000", "--state-dir", s]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("no transaction 20990101-000000"),
         "{}",
         r.stderr
     );
-    let r = run(&["rollback", "--last", "--state-dir", s]);
+    let r = run(&["rollback", "--yes", "--last", "--state-dir", s]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no committed apply left"), "{}", r.stderr);
     let r = run(&["history", "--state-dir", s]);
@@ -311,7 +311,7 @@ fn rollback_recover_and_history_refuse_bad_requests_plainly() {
     let j = state.path().join("journal/20260101-000000");
     std::fs::create_dir_all(&j).unwrap();
     std::fs::write(j.join("record.json"), "{ not json").unwrap();
-    let r = run(&["recover", "--state-dir", s]);
+    let r = run(&["recover", "--yes", "--state-dir", s]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("the journal") && r.stderr.contains("is damaged"),

@@ -205,6 +205,7 @@ fn check_apply(layout: &Layout) -> Vec<String> {
         }
         let rb = run(&[
             "rollback",
+            "--yes",
             "--last",
             "--state-dir",
             dirs.state.path().to_str().unwrap(),

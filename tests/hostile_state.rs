@@ -93,8 +93,8 @@ fn a_state_dir_another_user_could_write_is_refused_with_the_exact_fix() {
     for cmd in ["apply", "rollback", "recover"] {
         let o = match cmd {
             "apply" => apply(&h, state),
-            "rollback" => tg(&["rollback", "--last", "--state-dir", s]),
-            _ => tg(&["recover", "--state-dir", s]),
+            "rollback" => tg(&["rollback", "--yes", "--last", "--state-dir", s]),
+            _ => tg(&["recover", "--yes", "--state-dir", s]),
         };
         refused(&o, cmd, "is owned by uid 65534, not root");
         refused(&o, cmd, &format!("run `chown root:root {s}`"));
@@ -262,16 +262,23 @@ fn a_planted_journal_is_refused_whole_and_nothing_is_done() {
             rec,
             &[("0.before", "pwned\n"), ("0.after", "after\n")],
         );
-        refused(&tg(&["recover", "--state-dir", s]), what, want);
+        refused(&tg(&["recover", "--yes", "--state-dir", s]), what, want);
         assert!(
-            tg(&["recover", "--state-dir", s]).stderr.contains(&format!(
-                "the journal {} is refused",
-                dir.join("record.json").display()
-            )) || *what == "shell string",
+            tg(&["recover", "--yes", "--state-dir", s])
+                .stderr
+                .contains(&format!(
+                    "the journal {} is refused",
+                    dir.join("record.json").display()
+                ))
+                || *what == "shell string",
         );
         // Committed: what rollback acts on.
         std::fs::write(dir.join("state"), "committed").unwrap();
-        refused(&tg(&["rollback", id, "--state-dir", s]), what, want);
+        refused(
+            &tg(&["rollback", "--yes", id, "--state-dir", s]),
+            what,
+            want,
+        );
         assert_eq!(
             std::fs::read_to_string(&victim).unwrap(),
             "after\n",
@@ -302,8 +309,11 @@ fn a_planted_lock_link_is_refused_and_its_target_not_truncated() {
     std::os::unix::fs::symlink(&target, state.join("lock")).unwrap();
     for (cmd, o) in [
         ("apply", apply(&h, state)),
-        ("rollback", tg(&["rollback", "--last", "--state-dir", s])),
-        ("recover", tg(&["recover", "--state-dir", s])),
+        (
+            "rollback",
+            tg(&["rollback", "--yes", "--last", "--state-dir", s]),
+        ),
+        ("recover", tg(&["recover", "--yes", "--state-dir", s])),
     ] {
         refused(&o, cmd, "lock is a symbolic link: refused");
         assert_eq!(
@@ -357,7 +367,10 @@ fn a_relative_root_is_journaled_absolute_so_rollback_from_elsewhere_restores_it(
     // From another directory, where `rel` means nothing (or another tree).
     let elsewhere = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(elsewhere.path().join(rel).join("etc/sysctl.d")).unwrap();
-    let o = tg_at(elsewhere.path(), &["rollback", "--last", "--state-dir", s]);
+    let o = tg_at(
+        elsewhere.path(),
+        &["rollback", "--yes", "--last", "--state-dir", s],
+    );
     assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
     assert_eq!(h.capture(), before, "rollback restored another tree");
     assert!(
@@ -481,7 +494,7 @@ fn a_non_root_caller_is_refused_before_anything_is_read_or_written() {
         "apply changes kernel settings and root-owned files: run it as root (you are uid 65534)",
     );
     for cmd in ["rollback", "recover"] {
-        let mut args = vec![cmd, "--state-dir", s];
+        let mut args = vec![cmd, "--yes", "--state-dir", s];
         if cmd == "rollback" {
             args.push("--last");
         }
@@ -524,7 +537,7 @@ fn fifos_links_and_open_directories_in_the_state_dir_are_refused_without_hanging
     std::fs::write(&elsewhere, "{}").unwrap();
     std::os::unix::fs::symlink(&elsewhere, dir.join("record.json")).unwrap();
     refused(
-        &tg(&["recover", "--state-dir", s]),
+        &tg(&["recover", "--yes", "--state-dir", s]),
         "link",
         "record.json is a symbolic link",
     );
@@ -533,7 +546,7 @@ fn fifos_links_and_open_directories_in_the_state_dir_are_refused_without_hanging
     std::fs::remove_dir(&dir).unwrap();
     std::os::unix::fs::symlink(outside.path(), &dir).unwrap();
     refused(
-        &tg(&["recover", "--state-dir", s]),
+        &tg(&["recover", "--yes", "--state-dir", s]),
         "dir link",
         "is not a directory (a symbolic link)",
     );
@@ -588,8 +601,8 @@ fn a_state_dir_behind_another_users_link_or_with_readable_contents_is_refused() 
     std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
     let l = link.to_str().unwrap();
     for args in [
-        vec!["recover", "--state-dir", l],
-        vec!["rollback", "--last", "--state-dir", l],
+        vec!["recover", "--yes", "--state-dir", l],
+        vec!["rollback", "--yes", "--last", "--state-dir", l],
     ] {
         let o = tg(&args);
         refused(
@@ -609,7 +622,7 @@ fn a_state_dir_behind_another_users_link_or_with_readable_contents_is_refused() 
     );
     // Named directly: root's, 0755, with files in it: refused with the fix.
     let v = victim.to_str().unwrap();
-    let o = tg(&["recover", "--state-dir", v]);
+    let o = tg(&["recover", "--yes", "--state-dir", v]);
     refused(
         &o,
         "a readable state dir with files",
@@ -621,7 +634,7 @@ fn a_state_dir_behind_another_users_link_or_with_readable_contents_is_refused() 
     std::os::unix::fs::symlink(t.path().join("real-state"), &admin).unwrap();
     std::fs::create_dir(t.path().join("real-state")).unwrap();
     chmod(&t.path().join("real-state"), 0o700);
-    let o = tg(&["recover", "--state-dir", admin.to_str().unwrap()]);
+    let o = tg(&["recover", "--yes", "--state-dir", admin.to_str().unwrap()]);
     assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
 }
 
@@ -701,6 +714,6 @@ fn an_oversized_journal_file_is_refused_not_read() {
         .open(dir.join("record.json"))
         .unwrap();
     f.set_len(17 << 20).unwrap();
-    let o = tg(&["recover", "--state-dir", state.to_str().unwrap()]);
+    let o = tg(&["recover", "--yes", "--state-dir", state.to_str().unwrap()]);
     refused(&o, "a 17 MiB record", "larger than 16 MiB");
 }

@@ -174,7 +174,12 @@ fn a_directory_swapped_for_a_link_mid_apply_never_gets_a_write_outside_the_root(
         // the next apply, which would refuse.
         if r.code == 3 {
             swapper.paused(|| {
-                let rec = run(&["recover", "--state-dir", state_dir.to_str().unwrap()]);
+                let rec = run(&[
+                    "recover",
+                    "--yes",
+                    "--state-dir",
+                    state_dir.to_str().unwrap(),
+                ]);
                 assert_eq!(rec.code, 0, "iteration {i}: {}", rec.stderr);
             });
         }

@@ -226,7 +226,7 @@ fn an_overflow_with_real_http_clients_is_one_diagnosis_for_the_listener() {
     assert!(d["summary"]
         .as_str()
         .unwrap()
-        .contains("9 queued connection(s) hold"));
+        .contains("9 queued connections hold"));
     assert!(!d["summary"].as_str().unwrap().contains("zero window"));
     let text = run(&["observe", "--netns", &link.server.name, "--interval", "1"]).stdout;
     assert_eq!(text.matches("ERROR").count(), 1, "{text}");

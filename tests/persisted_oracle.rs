@@ -425,7 +425,7 @@ fn apply_and_check(d: &Dirs, profile: &str, want: &[(&str, &str)], check: impl F
     assert!(again.stdout.contains("nothing to do"), "{}", again.stdout);
     assert_eq!(files(tree), after, "a second apply changes no file");
     let state = d.state.path().to_str().unwrap();
-    let rb = run(&["rollback", "--state-dir", state, "--last"]);
+    let rb = run(&["rollback", "--yes", "--state-dir", state, "--last"]);
     assert_eq!(rb.code, 0, "{}\n{}", rb.stdout, rb.stderr);
     assert_eq!(files(tree), before, "rollback restores every byte");
 }

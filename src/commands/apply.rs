@@ -4,7 +4,7 @@
 
 use super::{read_host, write_stdout};
 use crate::audit;
-use crate::cli::{ApplyFlags, PlanFormat, Select};
+use crate::cli::{ApplyFlags, Confirm, PlanFormat, Select};
 use crate::host::nginx::discover;
 use crate::host::nginx::listen::When;
 use crate::host::{LiveSource, NginxState, Snapshot};
@@ -278,7 +278,14 @@ pub fn apply(select: Select, flags: ApplyFlags, format: PlanFormat, style: Style
         return Ok(0);
     }
     if !flags.yes {
-        confirm(&p.plan)?;
+        confirm(
+            "apply",
+            &format!(
+                "Apply {} and {}?",
+                count(p.plan.live.len(), "live change"),
+                count(p.plan.files.len(), "file edit")
+            ),
+        )?;
     }
     let outcome = execute(&mut p)?;
     match format {
@@ -296,16 +303,13 @@ fn list(v: &[u32]) -> String {
     v.iter().map(u32::to_string).collect::<Vec<_>>().join("/")
 }
 
-/// Asks on a terminal; refuses without one (a script must say --yes).
-fn confirm(plan: &Plan) -> Result<()> {
+/// Asks on a terminal; refuses without one (a script must say --yes). `what` is the
+/// command (apply, rollback, recover), `question` what it asks.
+fn confirm(what: &str, question: &str) -> Result<()> {
     if !std::io::stdin().is_terminal() {
-        bail!("stdin is not a terminal, so apply cannot ask for confirmation: nothing was changed; pass --yes to apply without asking (or --dry-run to only look)");
+        bail!("stdin is not a terminal, so {what} cannot ask for confirmation: nothing was changed; pass --yes to {what} without asking (or --dry-run to only look)");
     }
-    eprint!(
-        "Apply {} and {}? [y/N] ",
-        count(plan.live.len(), "live change"),
-        count(plan.files.len(), "file edit")
-    );
+    eprint!("{question} [y/N] ");
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     if !matches!(answer.trim(), "y" | "Y" | "yes") {
@@ -579,10 +583,33 @@ fn build(
     Ok(Txn { rec, bytes })
 }
 
-pub fn rollback(id: Option<String>, last: bool, force: bool, state: &Path) -> Result<i32> {
-    trust::require_root("rollback")?;
-    let state = &state_dir(state)?;
-    let _lock = Lock::take(state)?;
+pub fn rollback(
+    id: Option<String>,
+    last: bool,
+    force: bool,
+    ask: Confirm,
+    state: &Path,
+    style: Style,
+) -> Result<i32> {
+    match ask.dry_run {
+        true => trust::require_root_to_look("rollback --dry-run")?,
+        false => trust::require_root("rollback")?,
+    }
+    // A dry run changes nothing, not even the state directory, and takes no lock.
+    let (state, _lock) = if ask.dry_run {
+        match trust::dir(state, false)? {
+            Some(s) => (s, None),
+            None => bail!(
+                "no transactions in {}: nothing to roll back",
+                state.display()
+            ),
+        }
+    } else {
+        let s = state_dir(state)?;
+        let lock = Lock::take(&s)?;
+        (s, Some(lock))
+    };
+    let state = &state;
     refuse_open(state)?;
     let all = journals(state, Use::Show)?;
     let target = match (&id, last) {
@@ -623,32 +650,89 @@ pub fn rollback(id: Option<String>, last: bool, force: bool, state: &Path) -> Re
     }
     judge::check(target, Use::Act)?;
     txn::enter(&target.rec)?;
-    let _target = target_lock(
-        &target.rec.netns,
-        target.rec.files.iter().map(|f| f.real.clone()),
-    )?;
+    let _target = match ask.dry_run {
+        true => None,
+        false => Some(target_lock(
+            &target.rec.netns,
+            target.rec.files.iter().map(|f| f.real.clone()),
+        )?),
+    };
     let (txn, changed) = reverse(target, state)?;
-    if !changed.is_empty() && !force {
+    let mut plan = txn::preview::of_txn(&txn, &target.rec.id);
+    if !changed.is_empty() {
+        let since = format!("since transaction {} {}", target.rec.id, changed.join("; "));
+        match force {
+            true => plan.notes.push(format!("{since}: --force overwrites that")),
+            false => plan.refusals.push(format!(
+                "{since} (--force rolls back anyway, overwriting that)"
+            )),
+        }
+    }
+    let header = format!(
+        "tuneguard rollback{} · transaction {} · netns {} · profile {}",
+        if ask.dry_run { " --dry-run" } else { "" },
+        target.rec.id,
+        target.rec.netns,
+        target.rec.profiles.join(" + ")
+    );
+    write_stdout(&show::text(&plan, &header, style))?;
+    if !plan.refusals.is_empty() {
         bail!(
             "rollback of {} refused: what it wrote changed after it ran ({}); nothing was rolled back (--force rolls back anyway, overwriting that)",
             target.rec.id,
             changed.join("; ")
         );
     }
-    let outcome = txn::run(state, txn)?;
+    if ask.dry_run {
+        write_stdout("dry run: nothing was changed\n")?;
+        return Ok(0);
+    }
+    if !ask.yes {
+        confirm(
+            "rollback",
+            &format!("Roll back transaction {}?", target.rec.id),
+        )?;
+    }
+    let outcome = {
+        let _status = nginx_status("rollback", &target.rec);
+        txn::run(state, txn)?
+    };
     if outcome.error.is_none() {
         target.mark_rolled_back(&outcome.id)?;
-        write_stdout(&format!(
-            "rolled back {}: {} and {} restored (transaction {})\n",
+        write_stdout(&escape::block(&format!(
+            "rolled back {} (transaction {}):\n{}",
             target.rec.id,
-            count(target.rec.live.len(), "live value"),
-            count(target.rec.files.len(), "file"),
-            outcome.id
-        ))?;
+            outcome.id,
+            restored_lines(&plan)
+        )))?;
     } else {
         tell("rollback", &outcome, state)?;
     }
     Ok(outcome.code())
+}
+
+/// `  KEY OLD → NEW` and `  FILE restored`, one line each, or a line saying nothing
+/// differed.
+fn restored_lines(plan: &Plan) -> String {
+    let lines = txn::preview::restored(plan);
+    if lines.is_empty() {
+        return "  nothing differed: every value and file already held what it restores\n".into();
+    }
+    lines.iter().map(|l| format!("  {l}\n")).collect()
+}
+
+/// On a terminal, a status line while nginx is reloaded or restarted and its sockets are
+/// awaited (seconds, with a slow nginx); cleared when dropped.
+fn nginx_status(what: &str, rec: &Record) -> Option<crate::report::status::Status> {
+    let c = rec.nginx.as_ref()?.control?;
+    Some(crate::report::status::Status::show(&format!(
+        "{what} {}: {} nginx and waiting for its sockets…",
+        rec.id,
+        match c {
+            Control::Reload => "reloading",
+            Control::Restart => "restarting",
+        }
+    )))
 }
 
 /// The transaction that undoes a committed one, and what changed since it (the
@@ -738,12 +822,28 @@ fn reverse(j: &Journal, state: &Path) -> Result<(Txn, Vec<String>)> {
     Ok((Txn { rec, bytes }, changed))
 }
 
-pub fn recover(state: &Path) -> Result<i32> {
-    trust::require_root("recover")?;
-    let state = &state_dir(state)?;
-    let _lock = Lock::take(state)?;
+pub fn recover(ask: Confirm, state: &Path, style: Style) -> Result<i32> {
+    match ask.dry_run {
+        true => trust::require_root_to_look("recover --dry-run")?,
+        false => trust::require_root("recover")?,
+    }
+    // A dry run changes nothing, not even the state directory, and takes no lock.
+    let (state, _lock) = if ask.dry_run {
+        match trust::dir(state, false)? {
+            Some(s) => (s, None),
+            None => (state.to_path_buf(), None),
+        }
+    } else {
+        let s = state_dir(state)?;
+        let lock = Lock::take(&s)?;
+        (s, Some(lock))
+    };
+    let state = &state;
     // Every open journal checked before any is acted on.
-    let open = open_journals(state, Use::Act)?;
+    let open = match state.is_dir() {
+        true => open_journals(state, Use::Act)?,
+        false => Vec::new(),
+    };
     if open.is_empty() {
         write_stdout(&format!(
             "nothing to recover: no interrupted transaction in {}\n",
@@ -754,16 +854,42 @@ pub fn recover(state: &Path) -> Result<i32> {
     let mut code = 0;
     for j in open {
         txn::enter(&j.rec)?;
-        let _target = target_lock(&j.rec.netns, j.rec.files.iter().map(|f| f.real.clone()))?;
-        let left = txn::undo(&j);
+        let _target = match ask.dry_run {
+            true => None,
+            false => Some(target_lock(
+                &j.rec.netns,
+                j.rec.files.iter().map(|f| f.real.clone()),
+            )?),
+        };
+        let plan = txn::preview::of_undo(&j)?;
+        let header = format!(
+            "tuneguard recover{} · transaction {} (pid {} did not finish it) · netns {}",
+            if ask.dry_run { " --dry-run" } else { "" },
+            j.rec.id,
+            j.rec.pid,
+            j.rec.netns
+        );
+        write_stdout(&show::text(&plan, &header, style))?;
+        if ask.dry_run {
+            continue;
+        }
+        if !ask.yes {
+            confirm(
+                "recover",
+                &format!("Undo interrupted transaction {}?", j.rec.id),
+            )?;
+        }
+        let left = {
+            let _status = nginx_status("recover", &j.rec);
+            txn::undo(&j)
+        };
         if left.is_empty() {
             j.finish(State::Recovered)?;
-            write_stdout(&format!(
-                "recovered {}: everything it changed is restored ({}, {})\n",
+            write_stdout(&escape::block(&format!(
+                "recovered {}: everything it changed is restored:\n{}",
                 j.rec.id,
-                count(j.rec.live.len(), "live value"),
-                count(j.rec.files.len(), "file")
-            ))?;
+                restored_lines(&plan)
+            )))?;
         } else {
             code = 3;
             eprintln!(
@@ -776,6 +902,9 @@ pub fn recover(state: &Path) -> Result<i32> {
                 ))
             );
         }
+    }
+    if ask.dry_run {
+        write_stdout("dry run: nothing was changed\n")?;
     }
     Ok(code)
 }

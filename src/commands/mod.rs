@@ -2,6 +2,7 @@
 //! errors (exit 2) are printed by main.
 
 pub mod apply;
+pub mod generate;
 pub mod observe;
 
 use crate::audit;
@@ -11,21 +12,16 @@ use crate::host::{self, netns};
 use crate::profile::Library;
 use crate::profile::Profile;
 use crate::report::style::Style;
-use crate::report::text::Verbosity;
 use crate::report::{self, explain, json, junit, text, AuditReport};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 
 pub fn run(cli: Cli) -> Result<i32> {
     let style = Style::new(cli.color.into());
-    let verbosity = match (cli.quiet, cli.verbose) {
-        (true, _) => Verbosity::Quiet,
-        (_, true) => Verbosity::Verbose,
-        _ => Verbosity::Normal,
-    };
     match cli.command {
         Command::Audit {
             select,
+            talk,
             format,
             fail_on,
         } => {
@@ -43,7 +39,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 overrides: &library.overrides(),
             };
             let out = match format {
-                Format::Text => text::render(&report, style, verbosity),
+                Format::Text => text::render(&report, style, talk.verbosity()),
                 Format::Json => json::render(&report),
                 Format::Junit => junit::render(&report),
             };
@@ -72,7 +68,11 @@ pub fn run(cli: Cli) -> Result<i32> {
                     Ok(0)
                 }
                 None => bail!(
-                    "{key} is not in the catalog: tuneguard has no explanation for it (it still works in profiles as a plain value); `tuneguard explain all` lists what it knows"
+                    "{key} is not in the catalog: tuneguard has no explanation for it (it still works in profiles as a plain value); `tuneguard explain all` lists what it knows{}",
+                    crate::suggest::did_you_mean(
+                        &key.replace('/', "."),
+                        catalog::CATALOG.iter().map(|k| k.name)
+                    )
                 ),
             }
         }
@@ -86,16 +86,19 @@ pub fn run(cli: Cli) -> Result<i32> {
             id,
             last,
             force,
+            confirm,
             state_dir,
-        } => apply::rollback(id, last, force, &state_dir),
+        } => apply::rollback(id, last, force, confirm, &state_dir, style),
         Command::History { format, state_dir } => apply::history(&state_dir, format),
-        Command::Recover { state_dir } => apply::recover(&state_dir),
+        Command::Recover { confirm, state_dir } => apply::recover(confirm, &state_dir, style),
+        Command::Generate { what } => generate::run(what),
         Command::Observe {
             select,
             interval,
             once,
             states,
             no_owners,
+            talk,
             format,
             fail_on,
         } => observe::observe(
@@ -115,7 +118,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 fail_on: fail_on.into(),
             },
             style,
-            verbosity,
+            talk.verbosity(),
         ),
     }
 }
@@ -175,7 +178,8 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
         ProfilesAction::Show { name } => {
             let (text, source) = library.text_of(&name).with_context(|| {
                 format!(
-                    "no profile named `{name}` (known: {})",
+                    "no profile named `{name}`{} (known: {})",
+                    crate::suggest::did_you_mean(&name, library.names().iter().map(String::as_str)),
                     library.names().join(", ")
                 )
             })?;

@@ -38,7 +38,19 @@ pub fn enter(target: &Target) -> Result<()> {
             bail!("`{name}` is not a network namespace name");
         }
     }
-    let file = std::fs::File::open(&path).with_context(|| match target {
+    let uid = crate::safety::state::euid();
+    let file = match std::fs::File::open(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && uid != 0 => bail!(
+            "{}: only root may open {} and enter another network namespace (CAP_SYS_ADMIN): run tuneguard as root (you are uid {uid})",
+            match target {
+                Target::Netns(n) => format!("--netns {n}"),
+                Target::Pid(p) => format!("--pid {p}"),
+            },
+            path.display()
+        ),
+        other => other,
+    };
+    let file = file.with_context(|| match target {
         Target::Netns(_) => format!(
             "opening network namespace {} (is it listed by `ip netns list`?)",
             path.display()
@@ -54,7 +66,7 @@ pub fn enter(target: &Target) -> Result<()> {
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() == Some(libc::EPERM) {
             bail!(
-                "entering network namespace {} needs CAP_SYS_ADMIN: run tuneguard as root (sudo tuneguard ...)",
+                "entering network namespace {} needs CAP_SYS_ADMIN: run tuneguard as root (you are uid {uid})",
                 path.display()
             );
         }

@@ -147,8 +147,9 @@ fn close_wait(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis>) {
             severity,
             subject,
             summary: format!(
-                "{n} CLOSE_WAIT socket(s){}{}; {unarmed} without a keepalive timer",
-                if owner.is_some() { String::new() } else { format!(" to {} peer(s) ({peers})", cw.peers) },
+                "{}{}{}; {unarmed} without a keepalive timer",
+                crate::words::count(n as usize, "CLOSE_WAIT socket"),
+                if owner.is_some() { String::new() } else { format!(" to {} ({peers})", crate::words::count(cw.peers as usize, "peer")) },
                 cw.persisted.map_or(String::new(), |p| format!(", {p} of all {} still there after {:.1} s", cw.total, v.interval_s.unwrap_or(0.0))),
             ),
             cause: "application",
@@ -642,7 +643,7 @@ mod tests {
         assert_eq!(ids(&d), vec![("accept-queue-overflow", Severity::Error)]);
         assert!(
             d[0].summary
-                .contains("9 queued connection(s) hold 243 request byte(s)"),
+                .contains("9 queued connections hold 243 request bytes"),
             "{}",
             d[0].summary
         );

@@ -62,8 +62,11 @@ pub(super) fn accept_queue(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis
         let waiting = match (l.unaccepted_with_data, l.unaccepted_bytes) {
             (0, _) => String::new(),
             (n, b) => format!(
-                "; {n} queued connection(s) hold {} request byte(s) nobody can read before accept()",
-                thousands(b as i64)
+                "; {} {} {} request byte{} nobody can read before accept()",
+                crate::words::count(n as usize, "queued connection"),
+                if n == 1 { "holds" } else { "hold" },
+                thousands(b as i64),
+                if b == 1 { "" } else { "s" }
             ),
         };
         out.push(Diagnosis {

@@ -68,7 +68,8 @@ fn single(v: &Views, g: &[&StuckView]) -> Diagnosis {
     let x = g[0];
     let more = match g.len() {
         1 => String::new(),
-        n => format!(" and {} more connection(s) like it", n - 1),
+        2 => " and 1 more connection like it".to_string(),
+        n => format!(" and {} more connections like it", n - 1),
     };
     let owner = match owner_text(x) {
         o if o.is_empty() => o,

@@ -34,8 +34,9 @@ impl fmt::Display for NotFound {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "no profile named `{}` and no such file (known profiles: {})",
+            "no profile named `{}` and no such file{} (known profiles: {})",
             self.name,
+            crate::suggest::did_you_mean(&self.name, self.known.iter().map(String::as_str)),
             self.known.join(", ")
         )
     }

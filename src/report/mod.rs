@@ -7,6 +7,7 @@ pub mod junit;
 pub mod observe;
 pub mod plan;
 pub mod profiles;
+pub mod status;
 pub mod style;
 pub mod text;
 

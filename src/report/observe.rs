@@ -258,10 +258,10 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
         if cw.total > 0 {
             let _ = writeln!(
                 out,
-                "{} {} to {} peer(s), {} with a keepalive timer, {} bytes unread{}",
+                "{} {} to {}, {} with a keepalive timer, {} bytes unread{}",
                 style.bold("CLOSE_WAIT:"),
                 thousands(cw.total as i64),
-                cw.peers,
+                crate::words::count(cw.peers as usize, "peer"),
                 cw.keepalive_armed,
                 thousands(cw.unread_bytes as i64),
                 cw.oldest_idle_s

@@ -1,5 +1,6 @@
-//! Terminal color: only on a tty, never with NO_COLOR (https://no-color.org), always
-//! with --color always.
+//! Terminal color: only on a tty, never with NO_COLOR (https://no-color.org) or
+//! TERM=dumb (a terminal that cannot show escapes: Emacs' shell, some CI logs, as
+//! ripgrep and cargo treat it), always with --color always.
 
 use owo_colors::OwoColorize;
 use std::io::IsTerminal;
@@ -23,6 +24,7 @@ impl Style {
             ColorChoice::Never => false,
             ColorChoice::Auto => {
                 std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
                     && std::io::stdout().is_terminal()
             }
         };

@@ -20,10 +20,25 @@ use std::fs::File;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+/// Refuses a caller that is not root for a look that reads what only root may: the
+/// journals (`rollback --dry-run`, `recover --dry-run`).
+pub fn require_root_to_look(what: &str) -> Result<()> {
+    let uid = euid();
+    if uid != 0 {
+        bail!("{what} reads root's journals (they hold files' old contents) and the values of the transaction's namespace: run it as root (you are uid {uid}); nothing was read");
+    }
+    Ok(())
+}
+
+/// The effective uid: what "run it as root (you are uid N)" names.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
 /// Refuses a caller that is not root (`what` is apply, rollback or recover).
 pub fn require_root(what: &str) -> Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    let uid = unsafe { libc::geteuid() };
+    let uid = euid();
     if uid != 0 {
         bail!("{what} changes kernel settings and root-owned files: run it as root (you are uid {uid}); nothing was read or changed");
     }
@@ -68,6 +83,22 @@ pub fn dir(path: &Path, write: bool) -> Result<Option<PathBuf>> {
     }
     check_dir_itself(&real, &meta)?;
     above(&real, "the state directory")?;
+    // `apply --dry-run` and `history` by another user: one line saying why, not the
+    // EACCES of the first journal.
+    let uid = euid();
+    if uid != 0
+        && rustix::fs::access(
+            &real,
+            rustix::fs::Access::READ_OK | rustix::fs::Access::EXEC_OK,
+        )
+        .is_err()
+    {
+        bail!(
+            "the state directory {} is root's alone (mode {:04o}: its journals hold old file contents), so reading it needs root: run tuneguard as root (you are uid {uid})",
+            real.display(),
+            meta.mode() & 0o7777
+        );
+    }
     if write {
         private(&real, &meta)?;
     }

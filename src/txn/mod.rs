@@ -14,6 +14,7 @@ pub mod fsio;
 pub mod journal;
 pub mod lock;
 pub mod nginx;
+pub mod preview;
 
 use crate::host::{sysctl::Reader, LiveSource, Reading};
 use anyhow::{anyhow, bail, Context, Result};
