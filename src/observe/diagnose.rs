@@ -148,8 +148,8 @@ fn close_wait(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis>) {
             subject,
             summary: format!(
                 "{}{}{}; {unarmed} without a keepalive timer",
-                crate::words::count(n as usize, "CLOSE_WAIT socket"),
-                if owner.is_some() { String::new() } else { format!(" to {} ({peers})", crate::words::count(cw.peers as usize, "peer")) },
+                crate::words::count(n, "CLOSE_WAIT socket"),
+                if owner.is_some() { String::new() } else { format!(" to {} ({peers})", crate::words::count(cw.peers, "peer")) },
                 cw.persisted.map_or(String::new(), |p| format!(", {p} of all {} still there after {:.1} s", cw.total, v.interval_s.unwrap_or(0.0))),
             ),
             cause: "application",

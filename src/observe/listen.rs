@@ -63,7 +63,7 @@ pub(super) fn accept_queue(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis
             (0, _) => String::new(),
             (n, b) => format!(
                 "; {} {} {} request byte{} nobody can read before accept()",
-                crate::words::count(n as usize, "queued connection"),
+                crate::words::count(n, "queued connection"),
                 if n == 1 { "holds" } else { "hold" },
                 thousands(b as i64),
                 if b == 1 { "" } else { "s" }

@@ -261,7 +261,7 @@ fn evidence(out: &mut String, r: &ObserveReport, style: Style, verbosity: Verbos
                 "{} {} to {}, {} with a keepalive timer, {} bytes unread{}",
                 style.bold("CLOSE_WAIT:"),
                 thousands(cw.total as i64),
-                crate::words::count(cw.peers as usize, "peer"),
+                crate::words::count(cw.peers, "peer"),
                 cw.keepalive_armed,
                 thousands(cw.unread_bytes as i64),
                 cw.oldest_idle_s
