@@ -25,6 +25,21 @@ pub fn binary() -> PathBuf {
     panic!("no nginx: run ./scripts/test, which unpacks Debian's nginx into target/debian-nginx");
 }
 
+/// The version of [`binary`], as tuneguard reads it from the binary's bytes (its root:
+/// the directory above usr/sbin), for the grammar of that version.
+pub fn version() -> tuneguard::host::nginx::versions::Version {
+    use tuneguard::host::nginx::binary;
+    let bin = binary();
+    let root = bin.ancestors().nth(3).unwrap();
+    let a = binary::assume(None, root, true, None);
+    assert!(
+        matches!(a.source, binary::Source::Binary(_)),
+        "{}",
+        a.describe()
+    );
+    a.version
+}
+
 /// Debian builds the stream module as a dynamic module.
 pub fn stream_module() -> PathBuf {
     let bin = binary();

@@ -3,6 +3,7 @@
 //! stream twins): which `listen` owns each socket's options, the backlog it will ask
 //! listen() for, and the errors nginx would raise, at `nginx -t` or only at start.
 
+use super::versions::{self, Known, Version};
 use super::{Config, Directive, FileId};
 use std::collections::HashMap;
 use std::fmt;
@@ -92,7 +93,11 @@ pub struct Listen {
     pub so_keepalive: Option<SoKeepalive>,
     pub reuseport: bool,
     pub ipv6only: bool,
+    /// A datagram socket: stream's `udp`, or http's `quic` (nginx 1.25.0+).
     pub udp: bool,
+    pub quic: bool,
+    /// `http2` written on the listen (deprecated from 1.25.1).
+    pub http2: bool,
     pub default_server: bool,
     /// Has a socket option (backlog, so_keepalive, bind, ...): wants its own socket, and
     /// only one listen per address may have one.
@@ -117,6 +122,8 @@ impl Listen {
             reuseport: false,
             ipv6only: true,
             udp: false,
+            quic: false,
+            http2: false,
             default_server: false,
             sets_options: false,
         }
@@ -167,6 +174,9 @@ pub struct Problem {
     pub line: u32,
     /// The listens involved (indexes into `ListenModel::listens`), when any.
     pub listens: Vec<usize>,
+    /// What to do, when the generic advice on socket options does not fit (a word
+    /// this nginx version does not know).
+    pub hint: Option<String>,
 }
 
 impl Problem {
@@ -198,18 +208,24 @@ pub struct ListenModel {
     pub listens: Vec<Listen>,
     pub sockets: Vec<Socket>,
     pub problems: Vec<Problem>,
+    /// What `nginx -t` warns about and still accepts (`listen ... http2` from 1.25.1).
+    pub warnings: Vec<Problem>,
     /// `worker_processes`: None for `auto`.
     pub workers: Option<u32>,
 }
 
-/// Every socket the configuration asks for, in http{} and stream{}.
-pub fn model(conf: &Config) -> ListenModel {
+/// Every socket the configuration asks for, in http{} and stream{}, as nginx `at`
+/// (the version that runs it: versions.rs) reads them.
+pub fn model(conf: &Config, at: Version) -> ListenModel {
     let mut m = ListenModel {
         workers: Some(1),
         ..Default::default()
     };
     let mut server = 0;
     for top in conf.top() {
+        if unknown_directive(&mut m, top, at) {
+            continue;
+        }
         match &*top.name {
             "worker_processes" => {
                 m.workers = conf.args(top).first().and_then(|a| {
@@ -229,17 +245,22 @@ pub fn model(conf: &Config) -> ListenModel {
                 };
                 let first = m.listens.len();
                 let opened = m.sockets.len();
-                for srv in top.children().into_iter().filter(|d| &*d.name == "server") {
+                for srv in top.children() {
+                    if unknown_directive(&mut m, srv, at) || &*srv.name != "server" {
+                        continue;
+                    }
                     server += 1;
                     let before = m.listens.len();
-                    for l in srv.children().into_iter().filter(|d| &*d.name == "listen") {
-                        parse_listen(&mut m, conf, proto, l, server);
+                    for d in srv.children() {
+                        if !unknown_directive(&mut m, d, at) && &*d.name == "listen" {
+                            parse_listen(&mut m, conf, proto, d, server, at);
+                        }
                     }
                     if m.listens.len() == before && !has_listen(srv) {
                         no_listen(&mut m, proto, srv, server);
                     }
                 }
-                sockets(&mut m, proto, first);
+                sockets(&mut m, proto, first, at);
                 shared_ports(&mut m, opened);
             }
             _ => {}
@@ -290,6 +311,7 @@ fn shared_ports(m: &mut ListenModel, later: usize) {
                 file: l.file,
                 line: l.line,
                 listens: vec![bound, failing],
+                hint: None,
             });
         }
     }
@@ -319,6 +341,7 @@ fn no_listen(m: &mut ListenModel, proto: Proto, srv: &Directive, server: usize) 
             file: srv.file,
             line: srv.line,
             listens: Vec::new(),
+            hint: None,
         }),
     }
 }
@@ -330,10 +353,72 @@ fn problem(m: &mut ListenModel, d: &Directive, message: String) {
         file: d.file,
         line: d.line,
         listens: Vec::new(),
+        hint: None,
     });
 }
 
-fn parse_listen(m: &mut ListenModel, conf: &Config, proto: Proto, d: &Directive, server: usize) {
+/// A refusal because nginx `at` does not know `word` yet (`since`: the release that
+/// brought it), or not on Linux: the hint says so.
+fn too_old(
+    m: &mut ListenModel,
+    d: &Directive,
+    message: String,
+    (word, since): (&str, Option<Version>),
+    at: Version,
+) {
+    let hint = match since {
+        Some(since) if since > at => format!(
+            "nginx {at} does not know {word} (nginx {since} brought it): remove it, or upgrade nginx; if another nginx runs this configuration, give its version with --nginx-version"
+        ),
+        _ => format!(
+            "nginx {at} does not accept {word} here: remove it; if another nginx runs this configuration, give its version with --nginx-version"
+        ),
+    };
+    problem(m, d, message);
+    if let Some(p) = m.problems.last_mut() {
+        p.hint = Some(hint);
+    }
+}
+
+/// A directive nginx `at` does not have (`http2 on;` before 1.25.1, `stream {}` before
+/// 1.9.0): nginx stops at it with `unknown directive`. Returns whether it stopped.
+fn unknown_directive(m: &mut ListenModel, d: &Directive, at: Version) -> bool {
+    if versions::directive_known(&d.name, at) != Known::No {
+        return false;
+    }
+    let name = d.name.to_string();
+    too_old(
+        m,
+        d,
+        format!("unknown directive \"{name}\""),
+        (&name, versions::since(&name, None)),
+        at,
+    );
+    true
+}
+
+/// Whether the address is a port range (`8000-8001`, `*:80-81`, `[::1]:80-81`).
+fn is_range(addr: &str) -> bool {
+    if addr.starts_with("unix:") {
+        return false;
+    }
+    let port = match addr.rsplit_once(']') {
+        Some((_, after)) => after.strip_prefix(':').unwrap_or(""),
+        None => addr.rsplit_once(':').map_or(addr, |(_, p)| p),
+    };
+    port.split_once('-').is_some_and(|(a, b)| {
+        !a.is_empty() && !b.is_empty() && (a.bytes().chain(b.bytes())).all(|c| c.is_ascii_digit())
+    })
+}
+
+fn parse_listen(
+    m: &mut ListenModel,
+    conf: &Config,
+    proto: Proto,
+    d: &Directive,
+    server: usize,
+    at: Version,
+) {
     let args = conf.args(d);
     let Some(first) = args.first().map(|a| conf.value(a)) else {
         return problem(
@@ -342,6 +427,23 @@ fn parse_listen(m: &mut ListenModel, conf: &Config, proto: Proto, d: &Directive,
             "invalid number of arguments in \"listen\" directive".into(),
         );
     };
+    // Before 1.15.10 ngx_parse_inet_url read no range: the port is not a number, or
+    // (without a colon) the whole word is a host name that does not resolve.
+    if at < versions::PORT_RANGES && is_range(first) {
+        let e = if first.contains(':') {
+            "invalid port"
+        } else {
+            "host not found"
+        };
+        let message = format!("{e} in \"{first}\" of the \"listen\" directive");
+        return too_old(
+            m,
+            d,
+            message,
+            ("port ranges", Some(versions::PORT_RANGES)),
+            at,
+        );
+    }
     let addrs = match parse_address(first) {
         Ok(a) => a,
         Err(e) => {
@@ -354,54 +456,94 @@ fn parse_listen(m: &mut ListenModel, conf: &Config, proto: Proto, d: &Directive,
     };
     let mut l = Listen::new(proto, addrs[0].clone(), d, server);
     for (i, arg) in args.iter().enumerate().skip(1) {
-        if let Err(e) = parameter(proto, &mut l, i, conf.value(arg)) {
+        let p = conf.value(arg);
+        match versions::listen_param(proto, p, at) {
+            Known::No => {
+                let name = p.split_once('=').map_or(p, |(n, _)| n);
+                let since = versions::since(p.find('=').map_or(p, |e| &p[..=e]), Some(proto));
+                let message = versions::invalid_param_message(proto, p, at);
+                return too_old(m, d, message, (&format!("listen ... {name}"), since), at);
+            }
+            // Parsed, and ignored on Linux with a notice.
+            Known::Ignored => continue,
+            Known::Yes | Known::Unlisted => {}
+        }
+        if let Err(e) = parameter(proto, &mut l, i, p) {
+            let e = match e {
+                Invalid::Param => versions::invalid_param_message(proto, p, at),
+                Invalid::Value(e) => e,
+            };
             return problem(m, d, e);
         }
     }
     if l.udp {
-        // ngx_stream_core_listen checks them in this order.
         let words = args.iter().skip(1).map(|a| conf.value(a));
         let has = |name: &str| {
             words
                 .clone()
                 .any(|w| w == name || w.strip_prefix(name).is_some_and(|v| v.starts_with('=')))
         };
-        let clash = [
-            "backlog",
-            "ssl",
-            "so_keepalive",
-            "proxy_protocol",
-            "fastopen",
-        ]
-        .into_iter()
-        .find(|p| has(p));
-        if let Some(p) = clash {
+        let with = if l.quic { "quic" } else { "udp" };
+        if let Some(p) = versions::datagram_refuses(proto, at)
+            .into_iter()
+            .find(|p| has(p))
+        {
             return problem(
                 m,
                 d,
-                format!("\"listen\" directive \"{p}\" parameter is incompatible with \"udp\""),
+                format!("\"listen\" directive \"{p}\" parameter is incompatible with \"{with}\""),
             );
         }
+    }
+    if l.http2 && at >= versions::HTTP2_PARAM_DEPRECATED {
+        m.warnings.push(Problem {
+            when: When::Test,
+            message: "the \"listen ... http2\" directive is deprecated, use the \"http2\" directive instead".into(),
+            file: d.file,
+            line: d.line,
+            listens: Vec::new(),
+            hint: Some("write `http2 on;` in the server instead of the listen's http2 parameter".into()),
+        });
     }
     for addr in addrs {
         m.listens.push(Listen { addr, ..l.clone() });
     }
 }
 
-/// One listen parameter, as nginx 1.22 on Linux reads it.
-fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), String> {
+/// Why a parameter was refused: not one nginx knows here, or a bad value (nginx's
+/// words).
+enum Invalid {
+    Param,
+    Value(String),
+}
+
+impl From<String> for Invalid {
+    fn from(e: String) -> Invalid {
+        Invalid::Value(e)
+    }
+}
+
+/// One listen parameter, as nginx on Linux reads it; whether the running version has
+/// it at all was asked of versions.rs before.
+fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), Invalid> {
     let http = proto == Proto::Http;
     let (name, value) = match p.split_once('=') {
         Some((n, v)) => (n, Some(v)),
         None => (p, None),
     };
     match (name, value) {
-        ("default_server" | "default", None) if http => l.default_server = true,
+        ("default_server", None) => l.default_server = true,
+        ("default", None) if http => l.default_server = true,
         ("ssl" | "proxy_protocol", None) => {}
-        ("http2" | "quic", None) if http => {}
+        ("http2", None) if http => l.http2 = true,
+        ("spdy", None) if http => {}
+        // A QUIC listener is a UDP socket of its own (lsopt.type = SOCK_DGRAM).
+        ("quic", None) if http => {
+            l.quic = true;
+            l.udp = true;
+        }
         ("udp", None) if !http => l.udp = true,
-        ("bind", None) => l.sets_options = true,
-        ("deferred", None) if http => l.sets_options = true,
+        ("bind" | "deferred" | "multipath", None) => l.sets_options = true,
         ("reuseport", None) => {
             l.reuseport = true;
             l.sets_options = true;
@@ -415,18 +557,18 @@ fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), Stri
                     l.backlog_arg = Some(i);
                     l.sets_options = true;
                 }
-                _ => return Err(format!("invalid backlog \"{p}\"")),
+                _ => return Err(format!("invalid backlog \"{p}\"").into()),
             }
         }
         ("rcvbuf" | "sndbuf", Some(v)) => {
             if parse_size(v).is_none() {
-                return Err(format!("invalid {name} \"{p}\""));
+                return Err(format!("invalid {name} \"{p}\"").into());
             }
             l.sets_options = true;
         }
         ("fastopen", Some(v)) => {
             if atoi(v).is_none() {
-                return Err(format!("invalid fastopen \"{p}\""));
+                return Err(format!("invalid fastopen \"{p}\"").into());
             }
             l.sets_options = true;
         }
@@ -435,7 +577,7 @@ fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), Stri
             l.ipv6only = match v {
                 "on" => true,
                 "off" => false,
-                _ => return Err(format!("invalid ipv6only flags \"{v}\"")),
+                _ => return Err(format!("invalid ipv6only flags \"{v}\"").into()),
             };
             l.sets_options = true;
         }
@@ -446,9 +588,7 @@ fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), Stri
             );
             l.sets_options = true;
         }
-        _ if http => return Err(format!("invalid parameter \"{p}\"")),
-        // The stream module words it its own way.
-        _ => return Err(format!("the invalid \"{p}\" parameter")),
+        _ => return Err(Invalid::Param),
     }
     Ok(())
 }
@@ -683,7 +823,7 @@ fn port(s: &str) -> Result<u16, &'static str> {
 
 /// Groups the listens of one context into addresses and sockets, as
 /// ngx_http_add_addresses and ngx_http_init_listening do.
-fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
+fn sockets(m: &mut ListenModel, proto: Proto, first: usize, at: Version) {
     // Per address: the listens on it, in order.
     let mut addrs: Vec<(Address, bool, Vec<usize>)> = Vec::new();
     let mut seen: HashMap<(Address, bool), usize> = HashMap::new();
@@ -699,7 +839,7 @@ fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
     }
     let mut out: Vec<Socket> = Vec::new();
     for (addr, udp, idx) in &addrs {
-        let owner = check_address(m, proto, addr, idx);
+        let owner = check_address(m, proto, addr, idx, at);
         let o = &m.listens[owner];
         out.push(Socket {
             proto,
@@ -819,17 +959,25 @@ fn trap(m: &mut ListenModel, wildcard: &Socket, bound: &Socket, failing: &Addres
         file: l.file,
         line: l.line,
         listens: vec![wildcard.owner, bound.owner],
+        hint: None,
     });
 }
 
 /// nginx's checks for one address; returns the listen that owns its options.
-fn check_address(m: &mut ListenModel, proto: Proto, addr: &Address, idx: &[usize]) -> usize {
+fn check_address(
+    m: &mut ListenModel,
+    proto: Proto,
+    addr: &Address,
+    idx: &[usize],
+    at: Version,
+) -> usize {
     let mut owner: Option<usize> = None;
     let mut default: Option<usize> = None;
     let mut errors = Vec::new();
     for (n, &i) in idx.iter().enumerate() {
         let l = &m.listens[i];
-        if proto == Proto::Stream && n > 0 {
+        // Before virtual servers (1.25.5) a stream address belongs to one server.
+        if proto == Proto::Stream && n > 0 && at < versions::STREAM_VIRTUAL_SERVERS {
             errors.push((i, format!("duplicate \"{addr}\" address and port pair")));
             continue;
         }
@@ -861,6 +1009,7 @@ fn check_address(m: &mut ListenModel, proto: Proto, addr: &Address, idx: &[usize
             file,
             line,
             listens,
+            hint: None,
         });
     }
     owner.unwrap_or(idx[0])
@@ -992,7 +1141,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nginx.conf");
         std::fs::write(&path, text).unwrap();
-        model(&crate::host::nginx::load(std::path::Path::new("/"), &path).unwrap())
+        model(
+            &crate::host::nginx::load(std::path::Path::new("/"), &path).unwrap(),
+            versions::Version(1, 22, 1),
+        )
     }
 
     fn addrs(m: &ListenModel) -> Vec<(String, i32)> {

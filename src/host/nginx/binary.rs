@@ -1,0 +1,218 @@
+//! Which nginx version the configuration is judged by, and where that came from: given
+//! with `--nginx-version`, else read from the nginx binary's own bytes (the running
+//! master's, then nginx in PATH, then /usr/sbin/nginx; under `--root`, the root's
+//! usr/sbin/nginx), only from a file root alone controls (safety::binary). When none
+//! can be read, the newest version the table knows is assumed, so that nothing a
+//! current nginx accepts is refused, and the report says why.
+
+use super::versions::{self, Version};
+use crate::safety::exec::Process;
+use std::path::{Path, PathBuf};
+
+/// Where the version came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `--nginx-version`.
+    Given,
+    /// The NGINX_VER string in this binary.
+    Binary(PathBuf),
+    /// Nothing could be read: the newest the table knows.
+    Default,
+}
+
+impl Source {
+    /// The JSON name: `flag`, `binary`, `default`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::Given => "flag",
+            Source::Binary(_) => "binary",
+            Source::Default => "default",
+        }
+    }
+}
+
+/// The version assumed for the configuration, where it came from, and what was passed
+/// over on the way (one sentence each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assumed {
+    pub version: Version,
+    pub source: Source,
+    /// Binaries that were there but not believed or not understood, and why.
+    pub passed_over: Vec<String>,
+    /// Where a binary was looked for and none was (for the default's reason).
+    pub looked: Vec<PathBuf>,
+}
+
+impl Assumed {
+    /// One sentence for the report: which version, and why that one.
+    pub fn describe(&self) -> String {
+        let v = self.version;
+        let mut s = match &self.source {
+            Source::Given => format!("nginx {v}, as given with --nginx-version"),
+            Source::Binary(p) => format!("nginx {v}, read from the binary {}", p.display()),
+            Source::Default => format!(
+                "nginx {v} assumed (the newest tuneguard knows; give --nginx-version to judge by another): the version could not be read"
+            ),
+        };
+        if !self.passed_over.is_empty() {
+            s.push_str(&format!(" ({})", self.passed_over.join("; ")));
+        } else if self.source == Source::Default {
+            let looked: Vec<String> = self
+                .looked
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            s.push_str(&format!(" (no nginx binary at {})", looked.join(", ")));
+        }
+        s
+    }
+}
+
+/// The version `nginx -v` would print, from the binary's bytes: the NUL-terminated
+/// NGINX_VER ("nginx/1.22.1") and "nginx version: nginx/1.22.1" must agree.
+pub fn version_in(bytes: &[u8]) -> Result<Version, String> {
+    const TAG: &[u8] = b"nginx/";
+    let mut found: Vec<Version> = Vec::new();
+    let mut at = 0;
+    while let Some(i) = find(&bytes[at..], TAG) {
+        let start = at + i;
+        at = start + TAG.len();
+        // "freenginx/", "/usr/share/nginx/": not nginx's own version string.
+        if start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'/') {
+            continue;
+        }
+        let rest = &bytes[at..bytes.len().min(at + 20)];
+        let end = rest
+            .iter()
+            .position(|b| !(b.is_ascii_digit() || *b == b'.'))
+            .unwrap_or(rest.len());
+        let Some(v) = std::str::from_utf8(&rest[..end])
+            .ok()
+            .and_then(Version::parse)
+        else {
+            continue;
+        };
+        if !found.contains(&v) {
+            found.push(v);
+        }
+    }
+    match found[..] {
+        [v] => Ok(v),
+        [] => Err("it holds no nginx/X.Y.Z version string".into()),
+        _ => Err(format!(
+            "it names several versions ({})",
+            found
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The binaries to read, in order: under an explicit root only its own; otherwise the
+/// running master's, nginx in PATH (absolute entries), /usr/sbin/nginx.
+fn candidates(root: &Path, root_explicit: bool, master: Option<&Process>) -> Vec<PathBuf> {
+    if root_explicit {
+        return [
+            "usr/sbin/nginx",
+            "usr/local/sbin/nginx",
+            "usr/local/nginx/sbin/nginx",
+        ]
+        .iter()
+        .map(|p| root.join(p))
+        .collect();
+    }
+    let mut out: Vec<PathBuf> = master
+        .and_then(|p| p.exe_path.clone())
+        .into_iter()
+        .collect();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path).filter(|d| d.is_absolute()) {
+        out.push(dir.join("nginx"));
+    }
+    out.push(PathBuf::from("/usr/sbin/nginx"));
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.clone()));
+    out
+}
+
+/// The version to judge the configuration by.
+pub fn assume(
+    given: Option<Version>,
+    root: &Path,
+    root_explicit: bool,
+    master: Option<&Process>,
+) -> Assumed {
+    if let Some(version) = given {
+        return Assumed {
+            version,
+            source: Source::Given,
+            passed_over: Vec::new(),
+            looked: Vec::new(),
+        };
+    }
+    let within = root_explicit.then_some(root);
+    let mut passed_over = Vec::new();
+    let mut looked = Vec::new();
+    for path in candidates(root, root_explicit, master) {
+        if std::fs::symlink_metadata(&path).is_err() {
+            looked.push(path);
+            continue;
+        }
+        let read = crate::safety::binary::read_believed(&path, within)
+            .map_err(|u| u.to_string())
+            .and_then(|bytes| version_in(&bytes).map_err(|e| format!("{}: {e}", path.display())));
+        match read {
+            Ok(version) => {
+                return Assumed {
+                    version,
+                    source: Source::Binary(path),
+                    passed_over,
+                    looked,
+                }
+            }
+            Err(why) => passed_over.push(format!("{why}: not read for the version")),
+        }
+    }
+    Assumed {
+        version: versions::NEWEST,
+        source: Source::Default,
+        passed_over,
+        looked,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_string_nginx_compiles_in() {
+        let bin = b"\x7fELF..\0/usr/share/nginx/\0nginx version: nginx/1.22.1\n\0nginx/1.22.1\0--with-cc-opt=nginx-1.22.1";
+        assert_eq!(version_in(bin), Ok(Version(1, 22, 1)));
+        assert!(version_in(b"freenginx/1.26.0\0").is_err());
+        assert!(version_in(b"\0nginx/1.2\0").is_err());
+        let two = version_in(b"\0nginx/1.22.1\0nginx/1.25.0\0").unwrap_err();
+        assert!(two.contains("1.22.1, 1.25.0"), "{two}");
+    }
+
+    #[test]
+    fn a_given_version_wins_and_nothing_found_assumes_the_newest() {
+        let given = assume(Some(Version(1, 25, 0)), Path::new("/"), false, None);
+        assert_eq!(given.source, Source::Given);
+        assert!(given.describe().contains("--nginx-version"), "{given:?}");
+        let empty = tempfile::tempdir().unwrap();
+        let a = assume(None, empty.path(), true, None);
+        assert_eq!((a.version, &a.source), (versions::NEWEST, &Source::Default));
+        assert!(
+            a.describe().contains("no nginx binary at"),
+            "{}",
+            a.describe()
+        );
+    }
+}
