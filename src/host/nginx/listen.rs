@@ -98,6 +98,8 @@ pub struct Listen {
     pub quic: bool,
     /// `http2` written on the listen (deprecated from 1.25.1).
     pub http2: bool,
+    /// `spdy` written on the listen (superseded by http2 from 1.9.5).
+    pub spdy: bool,
     pub default_server: bool,
     /// Has a socket option (backlog, so_keepalive, bind, ...): wants its own socket, and
     /// only one listen per address may have one.
@@ -124,6 +126,7 @@ impl Listen {
             udp: false,
             quic: false,
             http2: false,
+            spdy: false,
             default_server: false,
             sets_options: false,
         }
@@ -495,15 +498,26 @@ fn parse_listen(
             );
         }
     }
+    // nginx's own warnings, in its words; `nginx -t` passes.
+    let warn = |message: &str, hint: &str| Problem {
+        when: When::Test,
+        message: message.into(),
+        file: d.file,
+        line: d.line,
+        listens: Vec::new(),
+        hint: Some(hint.into()),
+    };
+    if l.spdy && at >= versions::SPDY_SUPERSEDED {
+        m.warnings.push(warn(
+            "invalid parameter \"spdy\": ngx_http_spdy_module was superseded by ngx_http_v2_module",
+            "replace spdy with http2 on the listen",
+        ));
+    }
     if l.http2 && at >= versions::HTTP2_PARAM_DEPRECATED {
-        m.warnings.push(Problem {
-            when: When::Test,
-            message: "the \"listen ... http2\" directive is deprecated, use the \"http2\" directive instead".into(),
-            file: d.file,
-            line: d.line,
-            listens: Vec::new(),
-            hint: Some("write `http2 on;` in the server instead of the listen's http2 parameter".into()),
-        });
+        m.warnings.push(warn(
+            "the \"listen ... http2\" directive is deprecated, use the \"http2\" directive instead",
+            "write `http2 on;` in the server instead of the listen's http2 parameter",
+        ));
     }
     for addr in addrs {
         m.listens.push(Listen { addr, ..l.clone() });
@@ -536,7 +550,7 @@ fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), Inva
         ("default", None) if http => l.default_server = true,
         ("ssl" | "proxy_protocol", None) => {}
         ("http2", None) if http => l.http2 = true,
-        ("spdy", None) if http => {}
+        ("spdy", None) if http => l.spdy = true,
         // A QUIC listener is a UDP socket of its own (lsopt.type = SOCK_DGRAM).
         ("quic", None) if http => {
             l.quic = true;
@@ -1138,13 +1152,180 @@ mod tests {
     }
 
     fn model_of(text: &str) -> ListenModel {
+        model_at(text, "1.22.1")
+    }
+
+    fn model_at(text: &str, version: &str) -> ListenModel {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nginx.conf");
         std::fs::write(&path, text).unwrap();
         model(
             &crate::host::nginx::load(std::path::Path::new("/"), &path).unwrap(),
-            versions::Version(1, 22, 1),
+            Version::parse(version).unwrap(),
         )
+    }
+
+    /// Releases other than the suite's oracle (1.22), as their sources read (the
+    /// releases and commits are cited in versions.rs): what nginx -t says first, and
+    /// what it warns.
+    #[test]
+    fn other_releases_as_their_sources_read() {
+        let first = |text: &str, v: &str| {
+            let m = model_at(text, v);
+            let p = m.problems.iter().find(|p| p.when == When::Test);
+            (
+                p.map(|p| p.message.clone()),
+                m.warnings
+                    .iter()
+                    .map(|w| w.message.clone())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let refused = |text: &str, v: &str| first(text, v).0.unwrap_or_default();
+        let fine = |text: &str, v: &str| {
+            let (p, _) = first(text, v);
+            assert_eq!(p, None, "{v}: {text}");
+        };
+        // Port ranges from 1.15.10.
+        assert_eq!(
+            refused("http { server { listen 8000-8001; } }", "1.15.9"),
+            "host not found in \"8000-8001\" of the \"listen\" directive"
+        );
+        assert_eq!(
+            refused("http { server { listen 127.0.0.1:8000-8001; } }", "1.15.9"),
+            "invalid port in \"127.0.0.1:8000-8001\" of the \"listen\" directive"
+        );
+        fine("http { server { listen [::1]:8000-8001; } }", "1.15.10");
+        // The stream module from 1.9.0, udp from 1.9.13, in its old words.
+        assert_eq!(
+            refused("stream { server { listen 1; } }", "1.8.1"),
+            "unknown directive \"stream\""
+        );
+        assert_eq!(
+            refused("stream { server { listen 53 udp; } }", "1.9.12"),
+            "the invalid \"udp\" parameter"
+        );
+        // quic from 1.25.0: a UDP socket; ssl, http2, proxy_protocol refused with it,
+        // backlog and the rest only from 1.25.4.
+        assert_eq!(
+            refused("http { server { listen 443 quic; } }", "1.24.0"),
+            "invalid parameter \"quic\""
+        );
+        let m = model_at(
+            "http { server { listen 443 quic; listen 443 ssl; } }",
+            "1.25.0",
+        );
+        assert!(m.problems.is_empty(), "{:?}", m.problems);
+        assert_eq!(
+            m.sockets.iter().map(|s| s.udp).collect::<Vec<_>>(),
+            [true, false]
+        );
+        fine("http { server { listen 443 quic backlog=5; } }", "1.25.3");
+        assert_eq!(
+            refused(
+                "http { server { listen 443 quic backlog=5 ssl; } }",
+                "1.25.3"
+            ),
+            "\"listen\" directive \"ssl\" parameter is incompatible with \"quic\""
+        );
+        assert_eq!(
+            refused(
+                "http { server { listen 443 quic ssl backlog=5; } }",
+                "1.25.4"
+            ),
+            "\"listen\" directive \"backlog\" parameter is incompatible with \"quic\""
+        );
+        // multipath from 1.29.7, refused with quic and udp.
+        assert_eq!(
+            refused("http { server { listen 80 multipath; } }", "1.29.6"),
+            "invalid parameter \"multipath\""
+        );
+        fine("http { server { listen 80 multipath; } }", "1.29.7");
+        assert_eq!(
+            refused(
+                "http { server { listen 443 quic multipath ssl; } }",
+                "1.29.7"
+            ),
+            "\"listen\" directive \"multipath\" parameter is incompatible with \"quic\""
+        );
+        // Stream from 1.25.5: http's words, virtual servers, default_server, deferred,
+        // and udp's refusals in the new order.
+        assert_eq!(
+            refused("stream { server { listen 1 nonsense; } }", "1.25.5"),
+            "invalid parameter \"nonsense\""
+        );
+        assert_eq!(
+            refused(
+                "stream { server { listen 1; } server { listen 1; } }",
+                "1.25.4"
+            ),
+            "duplicate \"0.0.0.0:1\" address and port pair"
+        );
+        fine(
+            "stream { server { listen 1 default_server deferred; } server { listen 1; } }",
+            "1.25.5",
+        );
+        assert_eq!(
+            refused("stream { server { listen 1 default_server; } server { listen 1 default_server; } }", "1.25.5"),
+            "a duplicate default server for 0.0.0.0:1"
+        );
+        assert_eq!(
+            refused(
+                "stream { server { listen 53 udp ssl deferred; } }",
+                "1.25.5"
+            ),
+            "\"listen\" directive \"deferred\" parameter is incompatible with \"udp\""
+        );
+        assert_eq!(
+            refused(
+                "stream { server { listen 53 udp ssl backlog=5; } }",
+                "1.25.4"
+            ),
+            "\"listen\" directive \"backlog\" parameter is incompatible with \"udp\""
+        );
+        // What nginx -t warns about, and still accepts.
+        assert_eq!(
+            first("http { server { listen 443 ssl http2; } }", "1.25.1"),
+            (
+                None,
+                vec!["the \"listen ... http2\" directive is deprecated, use the \"http2\" directive instead".to_string()]
+            )
+        );
+        assert_eq!(
+            first("http { server { listen 443 ssl http2; } }", "1.25.0")
+                .1
+                .len(),
+            0
+        );
+        assert_eq!(
+            first("http { server { listen 443 spdy; } }", "1.9.4")
+                .1
+                .len(),
+            0
+        );
+        assert_eq!(
+            first("http { server { listen 443 spdy; } }", "1.9.5")
+                .1
+                .len(),
+            1
+        );
+        assert_eq!(
+            refused("http { server { listen 443 spdy; } }", "1.19.7"),
+            "invalid parameter \"spdy\""
+        );
+        // Directives: http2 from 1.25.1, HTTP/3's and QUIC's from 1.25.0.
+        assert_eq!(
+            refused("http { server { listen 80; http2 on; } }", "1.25.0"),
+            "unknown directive \"http2\""
+        );
+        fine(
+            "http { http2 on; server { listen 80; http3 on; } }",
+            "1.25.1",
+        );
+        assert_eq!(
+            refused("quic_bpf on; http { quic_retry on; }", "1.24.0"),
+            "unknown directive \"quic_bpf\""
+        );
     }
 
     fn addrs(m: &ListenModel) -> Vec<(String, i32)> {

@@ -122,9 +122,10 @@ pub const TABLE: &[Entry] = &[
     // 1.5.12: the "proxy_protocol" parameters of the "listen" ... directives.
     param("proxy_protocol", H, v(1, 5, 12)),
     // 1.3.15: the ngx_http_spdy_module; 1.9.5: the ngx_http_v2_module (replaces
-    // ngx_http_spdy_module).
+    // ngx_http_spdy_module), `spdy` then only warned about (SPDY_SUPERSEDED); 1.19.7
+    // (commit e82939206, "HTTP/2: removed SPDY directives handling"): refused.
     Entry {
-        until: Some(v(1, 9, 5)),
+        until: Some(v(1, 19, 7)),
         ..param("spdy", H, v(1, 3, 15))
     },
     param("http2", H, v(1, 9, 5)),
@@ -190,6 +191,9 @@ pub const TABLE: &[Entry] = &[
 
 /// 1.15.10: port ranges in the "listen" directive.
 pub const PORT_RANGES: Version = v(1, 15, 10);
+/// 1.9.5: `listen ... spdy` warns `invalid parameter "spdy": ngx_http_spdy_module was
+/// superseded by ngx_http_v2_module` and is ignored (until 1.19.7 refuses it).
+pub const SPDY_SUPERSEDED: Version = v(1, 9, 5);
 /// 1.25.1: the "http2" parameter of the "listen" directive is now deprecated (nginx
 /// warns, and still accepts it).
 pub const HTTP2_PARAM_DEPRECATED: Version = v(1, 25, 1);
@@ -328,7 +332,8 @@ mod tests {
         assert_eq!(listen_param(S, "default_server", at("1.22.1")), Known::No);
         assert_eq!(listen_param(S, "default_server", at("1.25.5")), Known::Yes);
         assert_eq!(listen_param(H, "spdy", at("1.9.4")), Known::Yes);
-        assert_eq!(listen_param(H, "spdy", at("1.9.5")), Known::No);
+        assert_eq!(listen_param(H, "spdy", at("1.19.6")), Known::Yes);
+        assert_eq!(listen_param(H, "spdy", at("1.19.7")), Known::No);
         assert_eq!(listen_param(H, "setfib=1", NEWEST), Known::No);
         assert_eq!(listen_param(H, "accept_filter=x", NEWEST), Known::Ignored);
         assert_eq!(listen_param(H, "nonsense", NEWEST), Known::Unlisted);
