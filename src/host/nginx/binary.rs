@@ -73,10 +73,8 @@ impl Assumed {
 pub fn version_in(bytes: &[u8]) -> Result<Version, String> {
     const TAG: &[u8] = b"nginx/";
     let mut found: Vec<Version> = Vec::new();
-    let mut at = 0;
-    while let Some(i) = find(&bytes[at..], TAG) {
-        let start = at + i;
-        at = start + TAG.len();
+    for start in memchr::memmem::find_iter(bytes, TAG) {
+        let at = start + TAG.len();
         // "freenginx/", "/usr/share/nginx/": not nginx's own version string.
         if start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'/') {
             continue;
@@ -108,10 +106,6 @@ pub fn version_in(bytes: &[u8]) -> Result<Version, String> {
                 .join(", ")
         )),
     }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The binaries to read, in order: under an explicit root only its own; otherwise the
