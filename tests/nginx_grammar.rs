@@ -416,6 +416,8 @@ fn version_dependent_words_are_judged_by_the_binary_s_version() {
         }
     }
     check_server("http", "9001 ssl http2", &tls, 1);
+    // The ssl directive: deprecated in 1.15.0 (a warning), refused from 1.25.1.
+    check_server("http", "9001", &format!("ssl on; {tls}"), 1);
     // Directives of later releases: HTTP/3's and QUIC's (1.25.0), http2 (1.25.1).
     for more in [
         "http2 on;",

@@ -250,12 +250,17 @@ pub fn model(conf: &Config, at: Version) -> ListenModel {
                 let opened = m.sockets.len();
                 for srv in top.children() {
                     if unknown_directive(&mut m, srv, at) || &*srv.name != "server" {
+                        deprecated_directive(&mut m, proto, srv, at);
                         continue;
                     }
                     server += 1;
                     let before = m.listens.len();
                     for d in srv.children() {
-                        if !unknown_directive(&mut m, d, at) && &*d.name == "listen" {
+                        if unknown_directive(&mut m, d, at) {
+                            continue;
+                        }
+                        deprecated_directive(&mut m, proto, d, at);
+                        if &*d.name == "listen" {
                             parse_listen(&mut m, conf, proto, d, server, at);
                         }
                     }
@@ -398,6 +403,26 @@ fn unknown_directive(m: &mut ListenModel, d: &Directive, at: Version) -> bool {
         at,
     );
     true
+}
+
+/// A directive of http{} nginx `at` warns about and accepts (`ssl on;` from 1.15.0).
+fn deprecated_directive(m: &mut ListenModel, proto: Proto, d: &Directive, at: Version) {
+    let Some(message) = versions::directive_warning(&d.name, at) else {
+        return;
+    };
+    if proto == Proto::Http {
+        m.warnings.push(Problem {
+            when: When::Test,
+            message: message.into(),
+            file: d.file,
+            line: d.line,
+            listens: Vec::new(),
+            hint: Some(
+                "write `listen ... ssl` instead: nginx 1.25.1 and later refuse the ssl directive"
+                    .into(),
+            ),
+        });
+    }
 }
 
 /// Whether the address is a port range (`8000-8001`, `*:80-81`, `[::1]:80-81`).
@@ -1321,6 +1346,23 @@ mod tests {
         fine(
             "http { http2 on; server { listen 80; http3 on; } }",
             "1.25.1",
+        );
+        // `ssl on;`: warned about from 1.15.0, refused from 1.25.1.
+        assert_eq!(
+            first("http { server { listen 443; ssl on; } }", "1.14.2")
+                .1
+                .len(),
+            0
+        );
+        assert_eq!(
+            first("http { ssl on; server { listen 443; } }", "1.25.0")
+                .1
+                .len(),
+            1
+        );
+        assert_eq!(
+            refused("http { server { listen 443; ssl on; } }", "1.25.1"),
+            "unknown directive \"ssl\""
         );
         assert_eq!(
             refused("quic_bpf on; http { quic_retry on; }", "1.24.0"),

@@ -187,7 +187,26 @@ pub const TABLE: &[Entry] = &[
     // 1.25.1: the "http2" directive, which enables HTTP/2 on a per-server basis; the
     // "http2" parameter of the "listen" directive is now deprecated.
     directive("http2", v(1, 25, 1)),
+    // 1.15.0: the "ssl" directive is deprecated (SSL_DIRECTIVE_DEPRECATED); 1.25.1: the
+    // deprecated "ssl" directive is not supported anymore. As old as
+    // ngx_http_ssl_module itself.
+    Entry {
+        until: Some(v(1, 25, 1)),
+        ..directive("ssl", v(0, 0, 0))
+    },
 ];
+
+/// 1.15.0: `ssl on;` warns `the "ssl" directive is deprecated, use the "listen ... ssl"
+/// directive instead` (ngx_conf_deprecated), until 1.25.1 refuses it.
+pub const SSL_DIRECTIVE_DEPRECATED: Version = v(1, 15, 0);
+
+/// What nginx `at` warns about a directive of http{} it still accepts, in its words.
+pub fn directive_warning(name: &str, at: Version) -> Option<&'static str> {
+    (name == "ssl" && at >= SSL_DIRECTIVE_DEPRECATED && lookup(name, None, at) == Known::Yes)
+        .then_some(
+            "the \"ssl\" directive is deprecated, use the \"listen ... ssl\" directive instead",
+        )
+}
 
 /// 1.15.10: port ranges in the "listen" directive.
 pub const PORT_RANGES: Version = v(1, 15, 10);
@@ -340,6 +359,11 @@ mod tests {
         assert_eq!(directive_known("http2", at("1.25.0")), Known::No);
         assert_eq!(directive_known("http2", at("1.25.1")), Known::Yes);
         assert_eq!(directive_known("stream", at("1.8.1")), Known::No);
+        assert_eq!(directive_known("ssl", at("1.25.0")), Known::Yes);
+        assert_eq!(directive_known("ssl", at("1.25.1")), Known::No);
+        assert!(directive_warning("ssl", at("1.14.2")).is_none());
+        assert!(directive_warning("ssl", at("1.22.1")).is_some());
+        assert!(directive_warning("ssl", at("1.25.1")).is_none());
         assert_eq!(directive_known("server", at("1.8.1")), Known::Unlisted);
         assert_eq!(since("quic", Some(H)), Some(at("1.25.0")));
         assert_eq!(
