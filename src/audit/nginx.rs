@@ -224,6 +224,11 @@ its version (nginx's CHANGES: quic from 1.25.0, the http2 directive from 1.25.1,
 1.9.13, port ranges from 1.15.10, ...); tuneguard judges the configuration by the version of the \
 nginx that runs it, read from its binary (docs/nginx.md).";
 
+const WARNING_EXPLAINED: &str = "nginx -t prints this warning and still accepts the \
+configuration: a word its release deprecates (replaced in a later one), or one Linux builds \
+ignore. Which words nginx accepts depends on its version; tuneguard judges the configuration by \
+the version of the nginx that runs it, read from its binary (docs/nginx.md).";
+
 /// What `nginx -t` of this version warns about and still accepts.
 fn warnings(
     conf: &Config,
@@ -236,7 +241,7 @@ fn warnings(
             let at = format!("{}:{}", conf.path(p.file).display(), p.line);
             let mut f = Finding::new("nginx", "nginx config", Severity::Warning);
             f.id = format!("nginx/config/{at}");
-            f.explanation = VERSION_EXPLAINED.into();
+            f.explanation = WARNING_EXPLAINED.into();
             f.remedy = p.hint.clone();
             f.fail(
                 Severity::Warning,

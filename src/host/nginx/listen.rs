@@ -492,8 +492,22 @@ fn parse_listen(
                 let message = versions::invalid_param_message(proto, p, at);
                 return too_old(m, d, message, (&format!("listen ... {name}"), since), at);
             }
-            // Parsed, and ignored on Linux with a notice.
-            Known::Ignored => continue,
+            // Parsed, and ignored on Linux with nginx's notice (accept_filter=).
+            Known::Ignored => {
+                m.warnings.push(Problem {
+                    when: When::Test,
+                    message: format!(
+                        "accept filters \"{p}\" are not supported on this platform, ignored"
+                    ),
+                    file: d.file,
+                    line: d.line,
+                    listens: Vec::new(),
+                    hint: Some(format!(
+                        "remove {p}: Linux has no accept filters (deferred is the nearest)"
+                    )),
+                });
+                continue;
+            }
             Known::Yes | Known::Unlisted => {}
         }
         if let Err(e) = parameter(proto, &mut l, i, p) {
