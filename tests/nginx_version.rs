@@ -331,8 +331,16 @@ fn a_binary_root_does_not_control_alone_is_neither_read_nor_run_for_the_version(
     assert!(!witness.exists(), "the planted binary was run");
 }
 
+fn audit_ns(ns: &Netns) -> Value {
+    let r = run(&[
+        "audit", "--netns", &ns.name, "--only", "nginx", "--format", "json",
+    ]);
+    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+    r.json()
+}
+
 /// Live: the running master's binary (found through the sockets it holds) is the
-/// nginx whose version counts.
+/// nginx whose version counts, and only while it is the very file the master runs.
 #[test]
 fn the_running_master_s_binary_gives_the_version() {
     let ns = Netns::new();
@@ -341,17 +349,31 @@ fn the_running_master_s_binary_gives_the_version() {
         "nginx.conf",
         "server { listen 127.0.0.1:8080; return 200; }\n",
     );
-    p.start(&ns).expect("nginx starts");
-    let r = run(&[
-        "audit", "--netns", &ns.name, "--only", "nginx", "--format", "json",
-    ]);
-    assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
-    let r = r.json();
+    // A copy of the binary, started, then replaced by another file (an upgrade not yet
+    // restarted, or what another mount namespace shows at the path).
+    let bin = p.path().join("sbin/nginx");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy(binary(), &bin).unwrap();
+    p.start_with(&bin, &ns).expect("nginx starts");
+    let r = audit_ns(&ns);
     let v = &r["nginx"]["version"];
     assert_eq!(v["source"], "binary", "{r:#}");
     assert_eq!(
         v["binary"],
-        std::fs::canonicalize(binary()).unwrap().to_str().unwrap()
+        std::fs::canonicalize(&bin).unwrap().to_str().unwrap()
     );
     assert_eq!(v["version"], common::nginx::version().to_string());
+
+    std::fs::remove_file(&bin).unwrap();
+    std::fs::write(&bin, b"\0nginx/1.9.0\0").unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let r = audit_ns(&ns);
+    let v = &r["nginx"]["version"];
+    assert_eq!(v["source"], "default", "{r:#}");
+    let passed = v["passed_over"].to_string();
+    assert!(
+        passed.contains("is not the file nginx master pid")
+            && passed.contains("not read for the version"),
+        "{passed}"
+    );
 }

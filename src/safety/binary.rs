@@ -8,14 +8,16 @@
 //! Under `--root` the file must resolve inside the root. The read itself is bounded
 //! (`tree::Cap::Program`).
 
+use super::exec::FileId;
 use super::owner::{self, Untrusted};
 use super::tree::{self, Cap};
 use rustix::fs::{FileType, Mode, OFlags};
 use std::path::Path;
 
 /// The bytes of the program at `path` (inside `within` when given), if root alone
-/// controls it; otherwise why not, with the fix.
-pub fn read_believed(path: &Path, within: Option<&Path>) -> Result<Vec<u8>, Untrusted> {
+/// controls it, and which file they are (to compare with what a process runs);
+/// otherwise why not, with the fix.
+pub fn read_believed(path: &Path, within: Option<&Path>) -> Result<(Vec<u8>, FileId), Untrusted> {
     let real = owner::trusted(path)?;
     let refuse = |why: String, fix: &str| Untrusted {
         path: real.clone(),
@@ -52,7 +54,13 @@ pub fn read_believed(path: &Path, within: Option<&Path>) -> Result<Vec<u8>, Untr
             "check who can write it",
         ));
     }
-    tree::read_fd(fd, Cap::Program).map_err(|e| refuse(e.to_string(), "check the file"))
+    let file = FileId {
+        dev: st.st_dev,
+        ino: st.st_ino,
+    };
+    let bytes =
+        tree::read_fd(fd, Cap::Program).map_err(|e| refuse(e.to_string(), "check the file"))?;
+    Ok((bytes, file))
 }
 
 #[cfg(test)]
@@ -69,7 +77,7 @@ mod tests {
         let f = d.path().join("nginx");
         std::fs::write(&f, b"x\0nginx/1.22.1\0").unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(read_believed(&f, Some(d.path())).unwrap().len(), 15);
+        assert_eq!(read_believed(&f, Some(d.path())).unwrap().0.len(), 15);
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o775)).unwrap();
         let e = read_believed(&f, None).unwrap_err();
         assert!(e.why.contains("writable by its group"), "{e}");

@@ -5,8 +5,9 @@
 //! can be read, the newest version the table knows is assumed, so that nothing a
 //! current nginx accepts is refused, and the report says why.
 
+use super::discover::MASTER;
 use super::versions::{self, Version};
-use crate::safety::exec::Process;
+use crate::safety::exec::{FileId, Process};
 use std::path::{Path, PathBuf};
 
 /// Where the version came from.
@@ -108,9 +109,9 @@ pub fn version_in(bytes: &[u8]) -> Result<Version, String> {
     }
 }
 
-/// The binaries to read, in order: under an explicit root only its own; otherwise the
-/// running master's, nginx in PATH (absolute entries), /usr/sbin/nginx.
-fn candidates(root: &Path, root_explicit: bool, master: Option<&Process>) -> Vec<PathBuf> {
+/// The binaries to read, in order, when no master runs: under an explicit root only
+/// its own; otherwise nginx in PATH (absolute entries), then /usr/sbin/nginx.
+fn candidates(root: &Path, root_explicit: bool) -> Vec<PathBuf> {
     if root_explicit {
         return [
             "usr/sbin/nginx",
@@ -121,64 +122,89 @@ fn candidates(root: &Path, root_explicit: bool, master: Option<&Process>) -> Vec
         .map(|p| root.join(p))
         .collect();
     }
-    let mut out: Vec<PathBuf> = master
-        .and_then(|p| p.exe_path.clone())
-        .into_iter()
-        .collect();
     let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path).filter(|d| d.is_absolute()) {
-        out.push(dir.join("nginx"));
-    }
+    let mut out: Vec<PathBuf> = std::env::split_paths(&path)
+        .filter(|d| d.is_absolute())
+        .map(|d| d.join("nginx"))
+        .collect();
     out.push(PathBuf::from("/usr/sbin/nginx"));
     let mut seen = std::collections::HashSet::new();
     out.retain(|p| seen.insert(p.clone()));
     out
 }
 
-/// The version to judge the configuration by.
+/// The version in the binary at `path`, and which file it is, or why it was not read.
+fn read_version(path: &Path, within: Option<&Path>) -> Result<(Version, FileId), String> {
+    let (bytes, file) = crate::safety::binary::read_believed(path, within)
+        .map_err(|u| format!("{u}: not read for the version"))?;
+    let v = version_in(&bytes)
+        .map_err(|e| format!("{}: {e}: not read for the version", path.display()))?;
+    Ok((v, file))
+}
+
+/// The version to judge the configuration by. A running master (believed: it runs as
+/// root) is the nginx that runs the configuration: its binary alone counts, and only
+/// when the file at the path /proc/PID/exe names is the very file it runs; another
+/// binary on this host may be another version (a container's nginx, an upgrade not yet
+/// restarted).
 pub fn assume(
     given: Option<Version>,
     root: &Path,
     root_explicit: bool,
     master: Option<&Process>,
 ) -> Assumed {
+    let mut out = Assumed {
+        version: versions::NEWEST,
+        source: Source::Default,
+        passed_over: Vec::new(),
+        looked: Vec::new(),
+    };
     if let Some(version) = given {
         return Assumed {
             version,
             source: Source::Given,
-            passed_over: Vec::new(),
-            looked: Vec::new(),
+            ..out
         };
     }
+    if let (Some(p), false) = (master, root_explicit) {
+        let Some(path) = &p.exe_path else {
+            out.passed_over.push(format!(
+                "the binary of {MASTER} pid {} was not read: /proc/{}/exe cannot be read",
+                p.pid, p.pid
+            ));
+            return out;
+        };
+        match read_version(path, None) {
+            Ok((v, file)) if p.exe_file == Some(file) => {
+                out.version = v;
+                out.source = Source::Binary(path.clone());
+            }
+            Ok(_) => out.passed_over.push(format!(
+                "{} is not the file {MASTER} pid {} runs (/proc/{}/exe: replaced or deleted since it started, or another mount namespace's): not read for the version",
+                path.display(),
+                p.pid,
+                p.pid
+            )),
+            Err(why) => out.passed_over.push(why),
+        }
+        return out;
+    }
     let within = root_explicit.then_some(root);
-    let mut passed_over = Vec::new();
-    let mut looked = Vec::new();
-    for path in candidates(root, root_explicit, master) {
+    for path in candidates(root, root_explicit) {
         if std::fs::symlink_metadata(&path).is_err() {
-            looked.push(path);
+            out.looked.push(path);
             continue;
         }
-        let read = crate::safety::binary::read_believed(&path, within)
-            .map_err(|u| u.to_string())
-            .and_then(|bytes| version_in(&bytes).map_err(|e| format!("{}: {e}", path.display())));
-        match read {
-            Ok(version) => {
-                return Assumed {
-                    version,
-                    source: Source::Binary(path),
-                    passed_over,
-                    looked,
-                }
+        match read_version(&path, within) {
+            Ok((v, _)) => {
+                out.version = v;
+                out.source = Source::Binary(path);
+                return out;
             }
-            Err(why) => passed_over.push(format!("{why}: not read for the version")),
+            Err(why) => out.passed_over.push(why),
         }
     }
-    Assumed {
-        version: versions::NEWEST,
-        source: Source::Default,
-        passed_over,
-        looked,
-    }
+    out
 }
 
 #[cfg(test)]
