@@ -421,6 +421,28 @@ fn version_dependent_words_are_judged_by_the_binary_s_version() {
         }
     }
     check_server("http", "9001 ssl http2", &tls, 1);
+    // Without a certificate nginx -t refuses ssl (1.15.0) and quic (1.25.0) listens,
+    // naming the server (the stream module before 1.25.5: the listen); with
+    // ssl_reject_handshake (1.19.4) in the default server, every other server on the
+    // address needs a certificate or to reject too.
+    for proto in ["http", "stream"] {
+        check_listen(proto, "9001 ssl", 1);
+        check_listen(proto, "9001 quic", 1);
+        check_server(proto, "9001 ssl", "ssl_certificate_key k.pem;", 1);
+    }
+    // (The stream module has ssl_reject_handshake from 1.25.5 only.)
+    check_server("http", "9001 ssl", "ssl_reject_handshake on;", 1);
+    // Two servers on one address (their names differ: nginx warns of a conflict).
+    check_listen(
+        "http",
+        "9001 ssl default_server; ssl_reject_handshake on; return 200; }\nserver { server_name b; listen 9001 ssl",
+        1,
+    );
+    check_listen(
+        "http",
+        &format!("9001 ssl; return 200; }}\nserver {{ server_name b; {tls} listen 9001 ssl default_server"),
+        1,
+    );
     // The ssl directive: deprecated in 1.15.0 (a warning), refused from 1.25.1.
     check_server("http", "9001", &format!("ssl on; {tls}"), 1);
     // Directives of later releases: HTTP/3's and QUIC's (1.25.0), http2 (1.25.1).

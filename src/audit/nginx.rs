@@ -219,10 +219,11 @@ fn skipped_rules(profile: &Profile, why: &str) -> Vec<Finding> {
 }
 
 /// The errors nginx itself would raise: at `nginx -t`, or only when it starts.
-const VERSION_EXPLAINED: &str = "Which listen parameters and directives nginx accepts depends on \
-its version (nginx's CHANGES: quic from 1.25.0, the http2 directive from 1.25.1, stream's udp from \
-1.9.13, port ranges from 1.15.10, ...); tuneguard judges the configuration by the version of the \
-nginx that runs it, read from its binary (docs/nginx.md).";
+const VERSION_EXPLAINED: &str = "Which listen parameters and directives nginx accepts, and what \
+it checks as it loads them, depends on its version (nginx's CHANGES: quic from 1.25.0, the http2 \
+directive from 1.25.1, stream's udp from 1.9.13, port ranges from 1.15.10, a certificate for every \
+ssl listen from 1.15.0 and quic listen from 1.25.0, ...); tuneguard judges the configuration by the \
+version of the nginx that runs it, read from its binary (docs/nginx.md).";
 
 const WARNING_EXPLAINED: &str = "nginx -t prints this warning and still accepts the \
 configuration: a word its release deprecates (replaced in a later one), or one Linux builds \

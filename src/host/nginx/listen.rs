@@ -3,6 +3,7 @@
 //! stream twins): which `listen` owns each socket's options, the backlog it will ask
 //! listen() for, and the errors nginx would raise, at `nginx -t` or only at start.
 
+use super::tls;
 use super::versions::{self, Known, Version};
 use super::{Config, Directive, FileId};
 use std::collections::HashMap;
@@ -100,6 +101,8 @@ pub struct Listen {
     pub http2: bool,
     /// `spdy` written on the listen (superseded by http2 from 1.9.5).
     pub spdy: bool,
+    /// `ssl`: the address needs a certificate (tls.rs).
+    pub ssl: bool,
     pub default_server: bool,
     /// Has a socket option (backlog, so_keepalive, bind, ...): wants its own socket, and
     /// only one listen per address may have one.
@@ -127,6 +130,7 @@ impl Listen {
             quic: false,
             http2: false,
             spdy: false,
+            ssl: false,
             default_server: false,
             sets_options: false,
         }
@@ -225,6 +229,8 @@ pub fn model(conf: &Config, at: Version) -> ListenModel {
         ..Default::default()
     };
     let mut server = 0;
+    // Every server block, by its number (`Listen::server` - 1).
+    let mut servers: Vec<tls::Server> = Vec::new();
     for top in conf.top() {
         if unknown_directive(&mut m, top, at) {
             continue;
@@ -248,12 +254,18 @@ pub fn model(conf: &Config, at: Version) -> ListenModel {
                 };
                 let first = m.listens.len();
                 let opened = m.sockets.len();
+                let block_tls = tls::Tls::of(conf, top, tls::Tls::default());
                 for srv in top.children() {
                     if unknown_directive(&mut m, srv, at) || &*srv.name != "server" {
                         deprecated_directive(&mut m, proto, srv, at);
                         continue;
                     }
                     server += 1;
+                    servers.push(tls::Server {
+                        file: srv.file,
+                        line: srv.line,
+                        tls: tls::Tls::of(conf, srv, block_tls),
+                    });
                     let before = m.listens.len();
                     for d in srv.children() {
                         if unknown_directive(&mut m, d, at) {
@@ -269,6 +281,7 @@ pub fn model(conf: &Config, at: Version) -> ListenModel {
                     }
                 }
                 sockets(&mut m, proto, first, at);
+                tls::check(&mut m, proto, first, &servers, at);
                 shared_ports(&mut m, opened);
             }
             _ => {}
@@ -587,7 +600,8 @@ fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), Inva
     match (name, value) {
         ("default_server", None) => l.default_server = true,
         ("default", None) if http => l.default_server = true,
-        ("ssl" | "proxy_protocol", None) => {}
+        ("ssl", None) => l.ssl = true,
+        ("proxy_protocol", None) => {}
         ("http2", None) if http => l.http2 = true,
         ("spdy", None) if http => l.spdy = true,
         // A QUIC listener is a UDP socket of its own (lsopt.type = SOCK_DGRAM).
@@ -1251,7 +1265,7 @@ mod tests {
             "invalid parameter \"quic\""
         );
         let m = model_at(
-            "http { server { listen 443 quic; listen 443 ssl; } }",
+            "http { ssl_certificate c; server { listen 443 quic; listen 443 ssl; } }",
             "1.25.0",
         );
         assert!(m.problems.is_empty(), "{:?}", m.problems);
@@ -1259,7 +1273,10 @@ mod tests {
             m.sockets.iter().map(|s| s.udp).collect::<Vec<_>>(),
             [true, false]
         );
-        fine("http { server { listen 443 quic backlog=5; } }", "1.25.3");
+        fine(
+            "http { ssl_certificate c; server { listen 443 quic backlog=5; } }",
+            "1.25.3",
+        );
         assert_eq!(
             refused(
                 "http { server { listen 443 quic backlog=5 ssl; } }",
@@ -1324,16 +1341,19 @@ mod tests {
         );
         // What nginx -t warns about, and still accepts.
         assert_eq!(
-            first("http { server { listen 443 ssl http2; } }", "1.25.1"),
+            first("http { ssl_certificate c; server { listen 443 ssl http2; } }", "1.25.1"),
             (
                 None,
                 vec!["the \"listen ... http2\" directive is deprecated, use the \"http2\" directive instead".to_string()]
             )
         );
         assert_eq!(
-            first("http { server { listen 443 ssl http2; } }", "1.25.0")
-                .1
-                .len(),
+            first(
+                "http { ssl_certificate c; server { listen 443 ssl http2; } }",
+                "1.25.0"
+            )
+            .1
+            .len(),
             0
         );
         assert_eq!(
@@ -1381,6 +1401,55 @@ mod tests {
         assert_eq!(
             refused("quic_bpf on; http { quic_retry on; }", "1.24.0"),
             "unknown directive \"quic_bpf\""
+        );
+    }
+
+    #[test]
+    fn certificates_by_release() {
+        let first = |text: &str, v: &str| {
+            model_at(text, v)
+                .problems
+                .iter()
+                .find(|p| p.when == When::Test)
+                .map(|p| (p.message.clone(), p.line))
+        };
+        let none = |what: &str, name: &str| {
+            format!("no \"{what}\" is defined for the \"listen ... {name}\" directive")
+        };
+        let ssl = "http {\nserver { listen 443 ssl; }\n}";
+        assert_eq!(first(ssl, "1.14.2"), None);
+        assert_eq!(
+            first(ssl, "1.15.0"),
+            Some((none("ssl_certificate", "ssl"), 2))
+        );
+        // Inherited from http{}; a server's own reject_handshake covers itself only.
+        assert_eq!(
+            first(
+                "http { ssl_certificate c; server { listen 443 ssl; } }",
+                "1.22.1"
+            ),
+            None
+        );
+        let reject = "http {\nserver { listen 443 ssl; ssl_reject_handshake on; }\nserver { server_name b; listen 443 ssl; }\n}";
+        assert_eq!(
+            first(reject, "1.22.1"),
+            Some((none("ssl_certificate", "ssl"), 3))
+        );
+        // The stream module before 1.25.5 names the ssl listen and wants the key too;
+        // from 1.25.5 the server, as http{}.
+        let stream = "stream {\nserver {\nlisten 1 ssl; ssl_certificate c; } }";
+        assert_eq!(
+            first(stream, "1.22.1"),
+            Some((none("ssl_certificate_key", "ssl"), 3))
+        );
+        let stream = "stream {\nserver {\nlisten 1 ssl; } }";
+        assert_eq!(
+            first(stream, "1.22.1"),
+            Some((none("ssl_certificate", "ssl"), 3))
+        );
+        assert_eq!(
+            first(stream, "1.25.5"),
+            Some((none("ssl_certificate", "ssl"), 2))
         );
     }
 

@@ -8,6 +8,7 @@ mod glob;
 mod lexer;
 pub mod listen;
 mod parse;
+mod tls;
 pub mod versions;
 
 pub use parse::Files;

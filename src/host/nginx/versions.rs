@@ -187,6 +187,8 @@ pub const TABLE: &[Entry] = &[
     // 1.25.1: the "http2" directive, which enables HTTP/2 on a per-server basis; the
     // "http2" parameter of the "listen" directive is now deprecated.
     directive("http2", v(1, 25, 1)),
+    // 1.19.4: the "ssl_reject_handshake" directive.
+    directive("ssl_reject_handshake", v(1, 19, 4)),
     // 1.15.0: the "ssl" directive is deprecated (SSL_DIRECTIVE_DEPRECATED); 1.25.1: the
     // deprecated "ssl" directive is not supported anymore. As old as
     // ngx_http_ssl_module itself.
