@@ -1,9 +1,9 @@
 //! Which nginx version the configuration is judged by, and where that came from: given
-//! with `--nginx-version`, else read from the nginx binary's own bytes (the running
-//! master's, then nginx in PATH, then /usr/sbin/nginx; under `--root`, the root's
-//! usr/sbin/nginx), only from a file root alone controls (safety::binary). When none
-//! can be read, the newest version the table knows is assumed, so that nothing a
-//! current nginx accepts is refused, and the report says why.
+//! with `--nginx-version`, else read from the nginx binary's own bytes (under `--root`,
+//! the root's usr/sbin/nginx; else the running master's alone; with no master, nginx in
+//! PATH, then /usr/sbin/nginx), only from a file root alone controls (safety::binary).
+//! When none can be read, the newest version the table knows is assumed, so that nothing
+//! a current nginx accepts is refused, and the report says why.
 
 use super::discover::MASTER;
 use super::versions::{self, Version};
