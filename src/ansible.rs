@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
 /// The arguments a task may give, with their types (ansible-doc: docs/ansible/library/tuneguard.yml).
-const ARGS: [(&str, &str); 12] = [
+const ARGS: [(&str, &str); 13] = [
     ("mode", "str"),
     ("profile", "list"),
     ("netns", "str"),
@@ -20,6 +20,7 @@ const ARGS: [(&str, &str); 12] = [
     ("state_dir", "path"),
     ("nginx", "bool"),
     ("nginx_conf", "path"),
+    ("nginx_version", "str"),
     ("fail_on", "str"),
     ("persist", "bool"),
     ("nginx_reload", "bool"),
@@ -150,6 +151,7 @@ fn parse(path: &Path) -> Result<Task, String> {
     let root = text_arg("root");
     let state_dir = text_arg("state_dir");
     let nginx_conf = text_arg("nginx_conf");
+    let nginx_version = text_arg("nginx_version");
     let nginx_bin = text_arg("nginx_bin");
     let fail_on = text_arg("fail_on");
     let profiles: Vec<String> = match map.get("profile") {
@@ -212,6 +214,7 @@ fn parse(path: &Path) -> Result<Task, String> {
         nginx_conf: nginx_conf.map(PathBuf::from),
         nginx_dump: None,
         no_nginx: !nginx,
+        nginx_version,
         only: None,
         netns,
         pid: None,

@@ -3,6 +3,7 @@
 //! never sees strings from the command line.
 
 use crate::host::netns::Target;
+use crate::host::nginx::versions::Version;
 use crate::host::LiveSource;
 use crate::host::NginxWant;
 use crate::kversion::KernelVersion;
@@ -252,6 +253,11 @@ pub struct Select {
     /// Skip nginx and listener checks.
     #[arg(long, conflicts_with_all = ["nginx_conf", "nginx_dump"])]
     pub no_nginx: bool,
+    /// Judge nginx's configuration by this nginx version (e.g. 1.25.0) instead of the
+    /// one read from its binary (default: the running master's binary, nginx in PATH,
+    /// /usr/sbin/nginx; under --root, the root's usr/sbin/nginx).
+    #[arg(long, value_name = "X.Y.Z", conflicts_with = "no_nginx")]
+    pub nginx_version: Option<String>,
     /// Check only one family: sysctl keys (live and persisted), or nginx and the
     /// namespace's listeners.
     #[arg(long, value_enum, conflicts_with = "no_nginx")]
@@ -287,6 +293,8 @@ pub struct Selected {
     pub root: PathBuf,
     pub root_explicit: bool,
     pub nginx: NginxWant,
+    /// `--nginx-version`.
+    pub nginx_version: Option<Version>,
     /// Check sysctl keys (live and persisted).
     pub sysctl: bool,
     /// Journals and the lock (apply).
@@ -333,6 +341,12 @@ impl Select {
             root_explicit: self.root != std::path::Path::new("/"),
             root: self.root.clone(),
             nginx,
+            nginx_version: match &self.nginx_version {
+                Some(v) => Some(Version::parse(v).ok_or_else(|| {
+                    anyhow::anyhow!("--nginx-version {v}: expected MAJOR.MINOR.PATCH, e.g. 1.22.1")
+                })?),
+                None => None,
+            },
             sysctl: self.only != Some(Only::Nginx),
             state_dir: self
                 .state_dir

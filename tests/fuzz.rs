@@ -272,7 +272,7 @@ fn nginx_configurations() {
         // An include of itself and of a glob: cycles and globs are parsed too.
         files.insert(PathBuf::from("/etc/nginx/snippets/a.conf"), input.to_vec());
         if let Ok(conf) = nginx::load_files(files, &main) {
-            let _ = nginx::listen::model(&conf);
+            let _ = nginx::listen::model(&conf, nginx::versions::NEWEST);
         }
     });
 }
@@ -282,7 +282,7 @@ fn nginx_dumps() {
     use tuneguard::host::nginx;
     fuzz("nginx-dump", |input| {
         if let Ok(conf) = nginx::load_dump(input) {
-            let _ = nginx::listen::model(&conf);
+            let _ = nginx::listen::model(&conf, nginx::versions::NEWEST);
         }
     });
 }

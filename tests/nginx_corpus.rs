@@ -503,9 +503,14 @@ fn verdict(report: &Value) -> Verdict {
     }
 }
 
+/// tuneguard is told the oracle's version: a case's root holds no nginx binary, and
+/// without one it would judge by the newest release it knows.
 fn audit(args: &[&str]) -> Value {
+    let version = common::nginx::version().to_string();
     let mut all = vec![
         "audit",
+        "--nginx-version",
+        &version,
         "--only",
         "nginx",
         "--format",
@@ -555,7 +560,7 @@ fn ss(ns: &Netns) -> Vec<(String, String, u32)> {
 /// backlog capped at somaxconn.
 fn derived(root: &Path, main: &str, somaxconn: u32) -> Vec<(String, String, u32)> {
     let conf = nginx::load(root, Path::new(&format!("/etc/nginx/{main}"))).unwrap();
-    let m = listen::model(&conf);
+    let m = listen::model(&conf, common::nginx::version());
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     let mut v = Vec::new();
     for s in &m.sockets {

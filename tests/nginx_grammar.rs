@@ -221,10 +221,20 @@ fn http_blocks_with_odd_words_and_handler_bodies() {
 /// predicts no `nginx -t` failure and derives `sockets` sockets; where nginx refuses,
 /// tuneguard's first problem is nginx's message on nginx's line.
 fn check_listen(proto: &str, listen: &str, sockets: usize) {
+    check_server(proto, listen, "", sockets);
+}
+
+/// `check_listen` with more directives in the server (and, for stream, the http{}
+/// block), and `main` in the main context.
+fn check_server(proto: &str, listen: &str, more: &str, sockets: usize) {
+    check_conf(proto, listen, more, "", sockets);
+}
+
+fn check_conf(proto: &str, listen: &str, more: &str, main: &str, sockets: usize) {
     let p = Prefix::new();
     // Line 3 is the listen.
     let server = format!(
-        "server {{ listen {listen}; return {}; }}",
+        "server {{ listen {listen}; {more} return {}; }}",
         if proto == "stream" { "x" } else { "200" }
     );
     let blocks = if proto == "stream" {
@@ -233,19 +243,29 @@ fn check_listen(proto: &str, listen: &str, sockets: usize) {
         format!("http {{ {}\n{server} }}\n", p.http_preamble())
     };
     let text = format!(
-        "load_module {};\n{}\n{blocks}",
+        "load_module {};\n{} {main}\n{blocks}",
         stream_module().display(),
         p.preamble().replace('\n', " "),
     );
     let conf_path = p.write("nginx.conf", &text);
     let (ok, stderr) = p.test();
     let conf = nginx::load(Path::new("/"), &conf_path).unwrap();
-    let m = nginx::listen::model(&conf);
+    let m = nginx::listen::model(&conf, common::nginx::version());
     let ours = m
         .problems
         .iter()
         .find(|p| p.when == nginx::listen::When::Test);
-    let case = format!("{proto} listen {listen}\nnginx said: {stderr}\nwe: {ours:?}");
+    let case = format!(
+        "{proto} listen {listen}; {more} {main}\nnginx said: {stderr}\nwe: {ours:?} {:?}",
+        m.warnings
+    );
+    // nginx's warnings (`listen ... http2` from 1.25.1, and what Linux ignores with an
+    // [emerg] line that does not fail) are ours, and only they.
+    let warned = stderr
+        .lines()
+        .filter(|l| l.contains("[warn]") || (l.contains("[emerg]") && l.contains(", ignored")))
+        .count();
+    assert_eq!(warned, m.warnings.len(), "{case}");
     if ok {
         assert!(ours.is_none(), "{case}");
         assert_eq!(m.sockets.len(), sockets, "{case}\n{:?}", m.sockets);
@@ -319,4 +339,121 @@ fn stream_listen_parameters_in_the_stream_module_s_words() {
     for param in ["udp", "ipv6only=x", "ipv6only=onx", "backlog", "setfib=1"] {
         check_listen("http", &format!("9001 {param}"), 1);
     }
+}
+
+/// A key and a self-signed certificate for the `ssl` cases (nginx -t loads them).
+fn certificate(p: &Prefix) -> String {
+    let (key, crt) = (p.path().join("k.pem"), p.path().join("c.pem"));
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=t",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!(
+        "ssl_certificate {}; ssl_certificate_key {};",
+        crt.display(),
+        key.display()
+    )
+}
+
+/// Every listen parameter and directive whose validity depends on the nginx version,
+/// judged by the version tuneguard reads from the binary (Debian's 1.22.1 in the suite;
+/// any nginx built with the stream module as Debian's, and its modules, can be the
+/// oracle through TUNEGUARD_TEST_NGINX): its `nginx -t` verdict, message and line, and
+/// its warnings, are tuneguard's.
+#[test]
+fn version_dependent_words_are_judged_by_the_binary_s_version() {
+    for proto in ["http", "stream"] {
+        for param in [
+            "http2",
+            "spdy",
+            "multipath",
+            "udp",
+            "default_server",
+            "reuseport",
+            "fastopen=3",
+            "so_keepalive=on",
+            "so_keepalive=1m::3",
+            "deferred",
+            "bind",
+            "backlog=5",
+            "rcvbuf=8k",
+            "sndbuf=8k",
+            "setfib=1",
+            "accept_filter=dataready",
+            "proxy_protocol",
+            "udp reuseport",
+            "udp deferred",
+            "udp multipath",
+        ] {
+            check_listen(proto, &format!("9001 {param}"), 1);
+        }
+        check_listen(proto, "[::1]:9001 ipv6only=on", 1);
+        check_listen(proto, "[::]:9001 ipv6only=off", 1);
+    }
+    let p = Prefix::new();
+    let tls = certificate(&p);
+    // With a certificate: nginx -t refuses ssl (1.15.0) and quic (1.25.0) listens
+    // without one, which tuneguard does not model.
+    for proto in ["http", "stream"] {
+        for param in [
+            "ssl",
+            "ssl udp",
+            "quic",
+            "ssl quic",
+            "quic reuseport",
+            "backlog=5 quic",
+            "quic so_keepalive=on",
+            "quic deferred",
+            "quic proxy_protocol",
+        ] {
+            check_server(proto, &format!("9001 {param}"), &tls, 1);
+        }
+    }
+    check_server("http", "9001 ssl http2", &tls, 1);
+    // Without a certificate nginx -t refuses ssl (1.15.0) and quic (1.25.0) listens,
+    // naming the server (the stream module before 1.25.5: the listen); with
+    // ssl_reject_handshake (1.19.4) in the default server, every other server on the
+    // address needs a certificate or to reject too.
+    for proto in ["http", "stream"] {
+        check_listen(proto, "9001 ssl", 1);
+        check_listen(proto, "9001 quic", 1);
+        check_server(proto, "9001 ssl", "ssl_certificate_key k.pem;", 1);
+    }
+    // (The stream module has ssl_reject_handshake from 1.25.5 only.)
+    check_server("http", "9001 ssl", "ssl_reject_handshake on;", 1);
+    // Two servers on one address (their names differ: nginx warns of a conflict).
+    check_listen(
+        "http",
+        "9001 ssl default_server; ssl_reject_handshake on; return 200; }\nserver { server_name b; listen 9001 ssl",
+        1,
+    );
+    check_listen(
+        "http",
+        &format!("9001 ssl; return 200; }}\nserver {{ server_name b; {tls} listen 9001 ssl default_server"),
+        1,
+    );
+    // The ssl directive: deprecated in 1.15.0 (a warning), refused from 1.25.1.
+    check_server("http", "9001", &format!("ssl on; {tls}"), 1);
+    // Directives of later releases: HTTP/3's and QUIC's (1.25.0), http2 (1.25.1).
+    for more in [
+        "http2 on;",
+        "http3 on;",
+        "http3_hq on;",
+        "quic_retry on;",
+        "quic_gso on;",
+    ] {
+        check_server("http", "9001", more, 1);
+    }
+    check_conf("http", "9001", "", "quic_bpf on;", 1);
 }

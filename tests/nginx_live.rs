@@ -406,6 +406,7 @@ fn port_ranges_open_one_socket_per_port_and_ss_agrees() {
     // tuneguard's own model of the files: one socket per port, each with its backlog.
     let model = tuneguard::host::nginx::listen::model(
         &tuneguard::host::nginx::load(std::path::Path::new("/"), &conf).unwrap(),
+        common::nginx::version(),
     );
     assert!(model.problems.is_empty(), "{:?}", model.problems);
     let mut ours: Vec<(String, u32)> = model

@@ -80,7 +80,8 @@ pub(super) fn check(snap: &Snapshot, profile: &Profile, t: &Targets) -> Vec<Find
 /// root, a binary that may not be run (safety::exec). Not the configuration's fault, but
 /// the host's owner should know who claims to be nginx.
 fn discovery(read: &crate::host::NginxRead) -> Option<Finding> {
-    if read.notes.is_empty() {
+    let notes: Vec<&String> = read.notes.iter().chain(&read.version.passed_over).collect();
+    if notes.is_empty() {
         return None;
     }
     let mut f = Finding::new("nginx", "nginx discovery", Severity::Warning);
@@ -91,10 +92,15 @@ binary only when root alone can change it and every directory above it (docs/ngi
     Some(f.fail(
         Severity::Warning,
         format!(
-            "{} was read ({}), passing over: {}",
+            "{} was read ({}), judged as {}, passing over: {}",
             read.main.display(),
             read.how,
-            read.notes.join("; ")
+            read.version.version,
+            notes
+                .iter()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
     ))
 }
@@ -144,6 +150,7 @@ would stop."
     };
     let m = &read.model;
     let mut out = problems(conf, m);
+    out.extend(warnings(conf, m, &read.version));
     let refused = m.problems.iter().any(|p| p.when == When::Test);
     if refused {
         out.extend(skipped_rules(
@@ -170,13 +177,15 @@ would stop."
             out.push(so_keepalive(snap, profile, rule, s, &at, t));
         }
     }
-    if m.sockets.is_empty() {
+    if m.sockets.iter().all(|s| s.udp) {
+        let what = if m.sockets.is_empty() {
+            "no listening socket"
+        } else {
+            "no listening TCP socket (UDP and QUIC sockets have no accept queue)"
+        };
         out.extend(skipped_rules(
             profile,
-            &format!(
-                "not checked: {} declares no listening socket",
-                read.main.display()
-            ),
+            &format!("not checked: {} declares {what}", read.main.display()),
         ));
     }
     out
@@ -210,6 +219,39 @@ fn skipped_rules(profile: &Profile, why: &str) -> Vec<Finding> {
 }
 
 /// The errors nginx itself would raise: at `nginx -t`, or only when it starts.
+const VERSION_EXPLAINED: &str = "Which listen parameters and directives nginx accepts, and what \
+it checks as it loads them, depends on its version (nginx's CHANGES: quic from 1.25.0, the http2 \
+directive from 1.25.1, stream's udp from 1.9.13, port ranges from 1.15.10, a certificate for every \
+ssl listen from 1.15.0 and quic listen from 1.25.0, ...); tuneguard judges the configuration by the \
+version of the nginx that runs it, read from its binary (docs/nginx.md).";
+
+const WARNING_EXPLAINED: &str = "nginx -t prints this warning and still accepts the \
+configuration: a word its release deprecates (replaced in a later one), or one Linux builds \
+ignore. Which words nginx accepts depends on its version; tuneguard judges the configuration by \
+the version of the nginx that runs it, read from its binary (docs/nginx.md).";
+
+/// What `nginx -t` of this version warns about and still accepts.
+fn warnings(
+    conf: &Config,
+    m: &ListenModel,
+    v: &crate::host::nginx::binary::Assumed,
+) -> Vec<Finding> {
+    m.warnings
+        .iter()
+        .map(|p| {
+            let at = format!("{}:{}", conf.path(p.file).display(), p.line);
+            let mut f = Finding::new("nginx", "nginx config", Severity::Warning);
+            f.id = format!("nginx/config/{at}");
+            f.explanation = WARNING_EXPLAINED.into();
+            f.remedy = p.hint.clone();
+            f.fail(
+                Severity::Warning,
+                format!("nginx {} -t warns: {} in {at}", v.version, p.message),
+            )
+        })
+        .collect()
+}
+
 fn problems(conf: &Config, m: &ListenModel) -> Vec<Finding> {
     m.problems
         .iter()
@@ -218,10 +260,6 @@ fn problems(conf: &Config, m: &ListenModel) -> Vec<Finding> {
             let mut f = Finding::new("nginx", "nginx config", Severity::Error);
             f.id = format!("nginx/config/{at}");
             let (msg, remedy) = match p.when {
-                When::Test if crate::host::nginx::ssl::missing_certificate(p) => (
-                    format!("nginx -t fails: {} in {at}", p.message),
-                    format!("add ssl_certificate and ssl_certificate_key to the server at {at} (or to the block around it), or remove ssl from its listen directives"),
-                ),
                 When::Test => (
                     format!("nginx -t fails: {} in {at}", p.message),
                     "keep socket options (backlog=, so_keepalive=, reuseport, ...) on one listen per address, and each address once per server".to_string(),
@@ -266,6 +304,11 @@ fn problems(conf: &Config, m: &ListenModel) -> Vec<Finding> {
                     )
                 }
             };
+            if let Some(hint) = &p.hint {
+                f.explanation = VERSION_EXPLAINED.into();
+                f.remedy = Some(hint.clone());
+                return f.fail(Severity::Error, msg);
+            }
             f.explanation = "nginx answers every address of a port through the wildcard socket \
 unless a listen has socket options; only one listen per address may carry them (nginx's ngx_http_add_addresses)."
                 .into();

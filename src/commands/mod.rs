@@ -157,6 +157,7 @@ fn read_host(sel: &Selected, profile: &Profile) -> Result<host::Snapshot> {
         root_explicit: sel.root_explicit,
         kernel: sel.kernel,
         nginx: &sel.nginx,
+        nginx_version: sel.nginx_version,
         listeners: sel.nginx != host::NginxWant::Off,
         persisted: sel.sysctl,
     });

@@ -138,6 +138,8 @@ pub struct NginxRead {
     pub conf: Result<nginx::Config, nginx::ConfError>,
     /// The sockets it asks for (empty when the configuration could not be parsed).
     pub model: nginx::listen::ListenModel,
+    /// The nginx version the configuration was judged by, and where it came from.
+    pub version: nginx::binary::Assumed,
 }
 
 impl Snapshot {
@@ -181,6 +183,8 @@ pub struct Request<'a> {
     /// `--kernel`: the version to assume when there is no live kernel.
     pub kernel: Option<KernelVersion>,
     pub nginx: &'a NginxWant,
+    /// `--nginx-version`: judge the configuration by this nginx version.
+    pub nginx_version: Option<nginx::versions::Version>,
     /// Read the namespace's listening sockets (when there is a live kernel).
     pub listeners: bool,
     /// Read the persisted sysctl files (not for `--only nginx`).
@@ -449,12 +453,28 @@ fn read_nginx(req: &Request, running: Option<&Listeners>) -> NginxState {
             (found.path, found.how, found.notes, conf)
         }
     };
-    let model = conf.as_ref().map(nginx::listen::model).unwrap_or_default();
+    // The master's binary is the nginx that runs this configuration (under --root,
+    // the root's own binary is read instead).
+    let master = match running {
+        Some(l) if !req.root_explicit => nginx::discover::masters(l).trusted,
+        _ => None,
+    };
+    let version = nginx::binary::assume(
+        req.nginx_version,
+        req.root,
+        req.root_explicit,
+        master.as_ref(),
+    );
+    let model = conf
+        .as_ref()
+        .map(|c| nginx::listen::model(c, version.version))
+        .unwrap_or_default();
     NginxState::Read(Box::new(NginxRead {
         main,
         how,
         notes,
         conf,
         model,
+        version,
     }))
 }

@@ -289,7 +289,7 @@ pub fn edits(
     // The edited configuration, as nginx will read it.
     match conf::load_files(files, cfg.path(cfg.main)) {
         Ok(after) => {
-            let model = listen::model(&after);
+            let model = listen::model(&after, read.version.version);
             if let Some(p) = model.problems.first() {
                 out.notes.push(format!(
                     "nginx: the edit would not be accepted ({}); not planned",

@@ -45,6 +45,16 @@ fn nginx(snap: &crate::host::Snapshot) -> serde_json::Value {
             "files": r.conf.as_ref().map(|c| c.files.iter().map(|f| f.path.clone()).collect::<Vec<_>>()).unwrap_or_default(),
             "error": r.conf.as_ref().err().map(ToString::to_string),
             "sockets": r.model.sockets.len(),
+            "version": {
+                "version": r.version.version.to_string(),
+                "source": r.version.source.kind(),
+                "binary": match &r.version.source {
+                    crate::host::nginx::binary::Source::Binary(p) => Some(p),
+                    _ => None,
+                },
+                "passed_over": r.version.passed_over,
+                "text": r.version.describe(),
+            },
         }),
     }
 }

@@ -44,6 +44,15 @@ pub fn render(r: &AuditReport, style: Style, verbosity: Verbosity) -> String {
             )))
         );
     }
+    if let (crate::host::NginxState::Read(n), false) = (&snap.nginx, verbosity == Verbosity::Quiet)
+    {
+        let _ = writeln!(
+            out,
+            "{} {}",
+            style.dim("nginx:"),
+            line(&n.version.describe())
+        );
+    }
     for n in r.override_notes() {
         let _ = writeln!(out, "{} {}", style.yellow("note:"), line(&n));
     }

@@ -14,7 +14,10 @@
 //! - `state`: the state directory and every file read or written in it (root only,
 //!   0700, no links followed, no FIFOs), and that apply, rollback and recover run as root.
 //! - `journal`: what a journal may say before recover or rollback acts on it.
+//! - `binary`: which program file's bytes are believed (the nginx version, read from
+//!   the binary, never by running it): root's alone, inside `--root` when given.
 
+pub mod binary;
 pub mod exec;
 pub mod journal;
 pub mod owner;

@@ -34,6 +34,8 @@ pub enum Cap {
     Dump,
     /// A profile, an Ansible arguments file, a journal record: 1 MiB.
     Small,
+    /// A program read for the version it names (the nginx binary): 64 MiB.
+    Program,
 }
 
 impl Cap {
@@ -42,6 +44,7 @@ impl Cap {
             Cap::Config => 16 << 20,
             Cap::Dump => 64 << 20,
             Cap::Small => 1 << 20,
+            Cap::Program => 64 << 20,
         }
     }
 
@@ -50,6 +53,7 @@ impl Cap {
             Cap::Config => "16 MiB",
             Cap::Dump => "64 MiB",
             Cap::Small => "1 MiB",
+            Cap::Program => "64 MiB",
         }
     }
 }

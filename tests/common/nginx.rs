@@ -25,6 +25,21 @@ pub fn binary() -> PathBuf {
     panic!("no nginx: run ./scripts/test, which unpacks Debian's nginx into target/debian-nginx");
 }
 
+/// The version of [`binary`], as tuneguard reads it from the binary's bytes (its root:
+/// the directory above usr/sbin), for the grammar of that version.
+pub fn version() -> tuneguard::host::nginx::versions::Version {
+    use tuneguard::host::nginx::binary;
+    let bin = binary();
+    let root = bin.ancestors().nth(3).unwrap();
+    let a = binary::assume(None, root, true, None);
+    assert!(
+        matches!(a.source, binary::Source::Binary(_)),
+        "{}",
+        a.describe()
+    );
+    a.version
+}
+
 /// Debian builds the stream module as a dynamic module.
 pub fn stream_module() -> PathBuf {
     let bin = binary();
@@ -94,14 +109,17 @@ impl Prefix {
     }
 
     fn nginx(&self, ns: Option<&Netns>, args: &[&str]) -> Output {
-        let bin = binary();
+        self.nginx_at(&binary(), ns, args)
+    }
+
+    fn nginx_at(&self, bin: &Path, ns: Option<&Netns>, args: &[&str]) -> Output {
         let mut cmd = match ns {
             Some(ns) => {
                 let mut c = Command::new("ip");
-                c.args(["netns", "exec", &ns.name]).arg(&bin);
+                c.args(["netns", "exec", &ns.name]).arg(bin);
                 c
             }
-            None => Command::new(&bin),
+            None => Command::new(bin),
         };
         let conf = self.conf();
         cmd.arg("-p")
@@ -138,7 +156,12 @@ impl Prefix {
     /// finds it by; until then its sockets are held by a process titled otherwise), or
     /// after 5 s.
     pub fn start(&self, ns: &Netns) -> Result<(), String> {
-        let out = self.nginx(Some(ns), &[]);
+        self.start_with(&binary(), ns)
+    }
+
+    /// `start` with this nginx binary.
+    pub fn start_with(&self, bin: &Path, ns: &Netns) -> Result<(), String> {
+        let out = self.nginx_at(bin, Some(ns), &[]);
         if out.status.success() {
             for _ in 0..250 {
                 let pid = std::fs::read_to_string(self.path().join("nginx.pid"))

@@ -3,6 +3,8 @@
 //! stream twins): which `listen` owns each socket's options, the backlog it will ask
 //! listen() for, and the errors nginx would raise, at `nginx -t` or only at start.
 
+use super::tls;
+use super::versions::{self, Known, Version};
 use super::{Config, Directive, FileId};
 use std::collections::HashMap;
 use std::fmt;
@@ -92,7 +94,15 @@ pub struct Listen {
     pub so_keepalive: Option<SoKeepalive>,
     pub reuseport: bool,
     pub ipv6only: bool,
+    /// A datagram socket: stream's `udp`, or http's `quic` (nginx 1.25.0+).
     pub udp: bool,
+    pub quic: bool,
+    /// `http2` written on the listen (deprecated from 1.25.1).
+    pub http2: bool,
+    /// `spdy` written on the listen (superseded by http2 from 1.9.5).
+    pub spdy: bool,
+    /// `ssl`: the address needs a certificate (tls.rs).
+    pub ssl: bool,
     pub default_server: bool,
     /// Has a socket option (backlog, so_keepalive, bind, ...): wants its own socket, and
     /// only one listen per address may have one.
@@ -117,6 +127,10 @@ impl Listen {
             reuseport: false,
             ipv6only: true,
             udp: false,
+            quic: false,
+            http2: false,
+            spdy: false,
+            ssl: false,
             default_server: false,
             sets_options: false,
         }
@@ -167,6 +181,9 @@ pub struct Problem {
     pub line: u32,
     /// The listens involved (indexes into `ListenModel::listens`), when any.
     pub listens: Vec<usize>,
+    /// What to do, when the generic advice on socket options does not fit (a word
+    /// this nginx version does not know).
+    pub hint: Option<String>,
 }
 
 impl Problem {
@@ -198,18 +215,26 @@ pub struct ListenModel {
     pub listens: Vec<Listen>,
     pub sockets: Vec<Socket>,
     pub problems: Vec<Problem>,
+    /// What `nginx -t` warns about and still accepts (`listen ... http2` from 1.25.1).
+    pub warnings: Vec<Problem>,
     /// `worker_processes`: None for `auto`.
     pub workers: Option<u32>,
 }
 
-/// Every socket the configuration asks for, in http{} and stream{}.
-pub fn model(conf: &Config) -> ListenModel {
+/// Every socket the configuration asks for, in http{} and stream{}, as nginx `at`
+/// (the version that runs it: versions.rs) reads them.
+pub fn model(conf: &Config, at: Version) -> ListenModel {
     let mut m = ListenModel {
         workers: Some(1),
         ..Default::default()
     };
     let mut server = 0;
+    // Every server block, by its number (`Listen::server` - 1).
+    let mut servers: Vec<tls::Server> = Vec::new();
     for top in conf.top() {
+        if unknown_directive(&mut m, top, at) {
+            continue;
+        }
         match &*top.name {
             "worker_processes" => {
                 m.workers = conf.args(top).first().and_then(|a| {
@@ -229,23 +254,35 @@ pub fn model(conf: &Config) -> ListenModel {
                 };
                 let first = m.listens.len();
                 let opened = m.sockets.len();
-                let first_server = server;
-                for srv in top.children().into_iter().filter(|d| &*d.name == "server") {
+                let block_tls = tls::Tls::of(conf, top, tls::Tls::default());
+                for srv in top.children() {
+                    if unknown_directive(&mut m, srv, at) || &*srv.name != "server" {
+                        deprecated_directive(&mut m, proto, srv, at);
+                        continue;
+                    }
                     server += 1;
+                    servers.push(tls::Server {
+                        file: srv.file,
+                        line: tls::end_line(conf, srv.file, srv.line, &srv.span),
+                        tls: tls::Tls::of(conf, srv, block_tls),
+                    });
                     let before = m.listens.len();
-                    for l in srv.children().into_iter().filter(|d| &*d.name == "listen") {
-                        parse_listen(&mut m, conf, proto, l, server);
+                    for d in srv.children() {
+                        if unknown_directive(&mut m, d, at) {
+                            continue;
+                        }
+                        deprecated_directive(&mut m, proto, d, at);
+                        if &*d.name == "listen" {
+                            parse_listen(&mut m, conf, proto, d, server, at);
+                        }
                     }
                     if m.listens.len() == before && !has_listen(srv) {
                         no_listen(&mut m, proto, srv, server);
                     }
                 }
-                sockets(&mut m, proto, first);
+                sockets(&mut m, proto, first, at);
+                tls::check(conf, &mut m, proto, first, &servers, at);
                 shared_ports(&mut m, opened);
-                let listens = &m.listens[first..];
-                if let Some(p) = super::ssl::problem(conf, top, proto, listens, first_server) {
-                    m.problems.push(p);
-                }
             }
             _ => {}
         }
@@ -297,6 +334,7 @@ fn shared_ports(m: &mut ListenModel, later: usize) {
                 file: l.file,
                 line: l.line,
                 listens: vec![bound, failing],
+                hint: None,
             });
         }
     }
@@ -326,6 +364,7 @@ fn no_listen(m: &mut ListenModel, proto: Proto, srv: &Directive, server: usize) 
             file: srv.file,
             line: srv.line,
             listens: Vec::new(),
+            hint: None,
         }),
     }
 }
@@ -337,10 +376,92 @@ fn problem(m: &mut ListenModel, d: &Directive, message: String) {
         file: d.file,
         line: d.line,
         listens: Vec::new(),
+        hint: None,
     });
 }
 
-fn parse_listen(m: &mut ListenModel, conf: &Config, proto: Proto, d: &Directive, server: usize) {
+/// A refusal because nginx `at` does not know `word` yet (`since`: the release that
+/// brought it), or not on Linux: the hint says so.
+fn too_old(
+    m: &mut ListenModel,
+    d: &Directive,
+    message: String,
+    (word, since): (&str, Option<Version>),
+    at: Version,
+) {
+    let hint = match since {
+        Some(since) if since > at => format!(
+            "nginx {at} does not know {word} (nginx {since} brought it): remove it, or upgrade nginx; if another nginx runs this configuration, give its version with --nginx-version"
+        ),
+        _ => format!(
+            "nginx {at} does not accept {word} here: remove it; if another nginx runs this configuration, give its version with --nginx-version"
+        ),
+    };
+    problem(m, d, message);
+    if let Some(p) = m.problems.last_mut() {
+        p.hint = Some(hint);
+    }
+}
+
+/// A directive nginx `at` does not have (`http2 on;` before 1.25.1, `stream {}` before
+/// 1.9.0): nginx stops at it with `unknown directive`. Returns whether it stopped.
+fn unknown_directive(m: &mut ListenModel, d: &Directive, at: Version) -> bool {
+    if versions::directive_known(&d.name, at) != Known::No {
+        return false;
+    }
+    let name = d.name.to_string();
+    too_old(
+        m,
+        d,
+        format!("unknown directive \"{name}\""),
+        (&name, versions::since(&name, None)),
+        at,
+    );
+    true
+}
+
+/// A directive of http{} nginx `at` warns about and accepts (`ssl on;` from 1.15.0).
+fn deprecated_directive(m: &mut ListenModel, proto: Proto, d: &Directive, at: Version) {
+    let Some(message) = versions::directive_warning(&d.name, at) else {
+        return;
+    };
+    if proto == Proto::Http {
+        m.warnings.push(Problem {
+            when: When::Test,
+            message: message.into(),
+            file: d.file,
+            line: d.line,
+            listens: Vec::new(),
+            hint: Some(
+                "write `listen ... ssl` instead: nginx 1.25.1 and later refuse the ssl directive"
+                    .into(),
+            ),
+        });
+    }
+}
+
+/// Whether the address is a port range (`8000-8001`, `*:80-81`, `[::1]:80-81`).
+fn is_range(addr: &str) -> bool {
+    if addr.starts_with("unix:") {
+        return false;
+    }
+    let port = match addr.rsplit_once(']') {
+        Some((_, after)) => after.strip_prefix(':').unwrap_or(""),
+        None => addr.rsplit_once(':').map_or(addr, |(_, p)| p),
+    };
+    port.split_once('-').is_some_and(|(a, b)| {
+        !a.is_empty() && !b.is_empty() && (a.bytes().chain(b.bytes())).all(|c| c.is_ascii_digit())
+    })
+}
+
+fn parse_listen(
+    m: &mut ListenModel,
+    conf: &Config,
+    proto: Proto,
+    d: &Directive,
+    server: usize,
+    at: Version,
+) {
     let args = conf.args(d);
     let Some(first) = args.first().map(|a| conf.value(a)) else {
         return problem(
@@ -349,6 +470,23 @@ fn parse_listen(m: &mut ListenModel, conf: &Config, proto: Proto, d: &Directive,
             "invalid number of arguments in \"listen\" directive".into(),
         );
     };
+    // Before 1.15.10 ngx_parse_inet_url read no range: the port is not a number, or
+    // (without a colon) the whole word is a host name that does not resolve.
+    if at < versions::PORT_RANGES && is_range(first) {
+        let e = if first.contains(':') {
+            "invalid port"
+        } else {
+            "host not found"
+        };
+        let message = format!("{e} in \"{first}\" of the \"listen\" directive");
+        return too_old(
+            m,
+            d,
+            message,
+            ("port ranges", Some(versions::PORT_RANGES)),
+            at,
+        );
+    }
     // ngx_http_core_listen sets default_port 80; ngx_stream_core_listen sets none, so a
     // stream listen without a port binds port 0 and the kernel picks one.
     let default_port = match proto {
@@ -367,57 +505,120 @@ fn parse_listen(m: &mut ListenModel, conf: &Config, proto: Proto, d: &Directive,
     };
     let mut l = Listen::new(proto, addrs[0].clone(), d, server);
     for (i, arg) in args.iter().enumerate().skip(1) {
-        if let Err(e) = parameter(proto, &mut l, i, conf.value(arg)) {
+        let p = conf.value(arg);
+        match versions::listen_param(proto, p, at) {
+            Known::No => {
+                let name = p.split_once('=').map_or(p, |(n, _)| n);
+                let since = versions::since(p.find('=').map_or(p, |e| &p[..=e]), Some(proto));
+                let message = versions::invalid_param_message(proto, p, at);
+                return too_old(m, d, message, (&format!("listen ... {name}"), since), at);
+            }
+            // Parsed, and ignored on Linux with nginx's notice (accept_filter=).
+            Known::Ignored => {
+                m.warnings.push(Problem {
+                    when: When::Test,
+                    message: format!(
+                        "accept filters \"{p}\" are not supported on this platform, ignored"
+                    ),
+                    file: d.file,
+                    line: d.line,
+                    listens: Vec::new(),
+                    hint: Some(format!(
+                        "remove {p}: Linux has no accept filters (deferred is the nearest)"
+                    )),
+                });
+                continue;
+            }
+            Known::Yes | Known::Unlisted => {}
+        }
+        if let Err(e) = parameter(proto, &mut l, i, p) {
+            let e = match e {
+                Invalid::Param => versions::invalid_param_message(proto, p, at),
+                Invalid::Value(e) => e,
+            };
             return problem(m, d, e);
         }
     }
     if l.udp {
-        // ngx_stream_core_listen checks them in this order.
         let words = args.iter().skip(1).map(|a| conf.value(a));
         let has = |name: &str| {
             words
                 .clone()
                 .any(|w| w == name || w.strip_prefix(name).is_some_and(|v| v.starts_with('=')))
         };
-        let clash = [
-            "backlog",
-            "ssl",
-            "so_keepalive",
-            "proxy_protocol",
-            "fastopen",
-        ]
-        .into_iter()
-        .find(|p| has(p));
-        if let Some(p) = clash {
+        let with = if l.quic { "quic" } else { "udp" };
+        if let Some(p) = versions::datagram_refuses(proto, at)
+            .into_iter()
+            .find(|p| has(p))
+        {
             return problem(
                 m,
                 d,
-                format!("\"listen\" directive \"{p}\" parameter is incompatible with \"udp\""),
+                format!("\"listen\" directive \"{p}\" parameter is incompatible with \"{with}\""),
             );
         }
+    }
+    // nginx's own warnings, in its words; `nginx -t` passes.
+    let warn = |message: &str, hint: &str| Problem {
+        when: When::Test,
+        message: message.into(),
+        file: d.file,
+        line: d.line,
+        listens: Vec::new(),
+        hint: Some(hint.into()),
+    };
+    if l.spdy && at >= versions::SPDY_SUPERSEDED {
+        m.warnings.push(warn(
+            "invalid parameter \"spdy\": ngx_http_spdy_module was superseded by ngx_http_v2_module",
+            "replace spdy with http2 on the listen",
+        ));
+    }
+    if l.http2 && at >= versions::HTTP2_PARAM_DEPRECATED {
+        m.warnings.push(warn(
+            "the \"listen ... http2\" directive is deprecated, use the \"http2\" directive instead",
+            "write `http2 on;` in the server instead of the listen's http2 parameter",
+        ));
     }
     for addr in addrs {
         m.listens.push(Listen { addr, ..l.clone() });
     }
 }
 
-/// One listen parameter, as nginx 1.22 on Linux reads it.
-fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), String> {
+/// Why a parameter was refused: not one nginx knows here, or a bad value (nginx's
+/// words).
+enum Invalid {
+    Param,
+    Value(String),
+}
+
+impl From<String> for Invalid {
+    fn from(e: String) -> Invalid {
+        Invalid::Value(e)
+    }
+}
+
+/// One listen parameter, as nginx on Linux reads it; whether the running version has
+/// it at all was asked of versions.rs before.
+fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), Invalid> {
     let http = proto == Proto::Http;
     let (name, value) = match p.split_once('=') {
         Some((n, v)) => (n, Some(v)),
         None => (p, None),
     };
     match (name, value) {
-        ("default_server" | "default", None) if http => l.default_server = true,
-        ("ssl" | "proxy_protocol", None) => {}
-        ("http2" | "quic", None) if http => {}
-        // FreeBSD's SO_ACCEPTFILTER: on Linux nginx logs "accept filters ... are not
-        // supported on this platform, ignored" and goes on; no socket option is set.
-        ("accept_filter", Some(_)) if http => {}
+        ("default_server", None) => l.default_server = true,
+        ("default", None) if http => l.default_server = true,
+        ("ssl", None) => l.ssl = true,
+        ("proxy_protocol", None) => {}
+        ("http2", None) if http => l.http2 = true,
+        ("spdy", None) if http => l.spdy = true,
+        // A QUIC listener is a UDP socket of its own (lsopt.type = SOCK_DGRAM).
+        ("quic", None) if http => {
+            l.quic = true;
+            l.udp = true;
+        }
         ("udp", None) if !http => l.udp = true,
-        ("bind", None) => l.sets_options = true,
-        ("deferred", None) if http => l.sets_options = true,
+        ("bind" | "deferred" | "multipath", None) => l.sets_options = true,
         ("reuseport", None) => {
             l.reuseport = true;
             l.sets_options = true;
@@ -431,18 +632,18 @@ fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), Stri
                     l.backlog_arg = Some(i);
                     l.sets_options = true;
                 }
-                _ => return Err(format!("invalid backlog \"{p}\"")),
+                _ => return Err(format!("invalid backlog \"{p}\"").into()),
             }
         }
         ("rcvbuf" | "sndbuf", Some(v)) => {
             if parse_size(v).is_none() {
-                return Err(format!("invalid {name} \"{p}\""));
+                return Err(format!("invalid {name} \"{p}\"").into());
             }
             l.sets_options = true;
         }
         ("fastopen", Some(v)) => {
             if atoi(v).is_none() {
-                return Err(format!("invalid fastopen \"{p}\""));
+                return Err(format!("invalid fastopen \"{p}\"").into());
             }
             l.sets_options = true;
         }
@@ -451,7 +652,7 @@ fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), Stri
             l.ipv6only = match v {
                 "on" => true,
                 "off" => false,
-                _ => return Err(format!("invalid ipv6only flags \"{v}\"")),
+                _ => return Err(format!("invalid ipv6only flags \"{v}\"").into()),
             };
             l.sets_options = true;
         }
@@ -462,9 +663,7 @@ fn parameter(proto: Proto, l: &mut Listen, i: usize, p: &str) -> Result<(), Stri
             );
             l.sets_options = true;
         }
-        _ if http => return Err(format!("invalid parameter \"{p}\"")),
-        // The stream module words it its own way.
-        _ => return Err(format!("the invalid \"{p}\" parameter")),
+        _ => return Err(Invalid::Param),
     }
     Ok(())
 }
@@ -700,7 +899,7 @@ fn port(s: &str) -> Result<u16, &'static str> {
 
 /// Groups the listens of one context into addresses and sockets, as
 /// ngx_http_add_addresses and ngx_http_init_listening do.
-fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
+fn sockets(m: &mut ListenModel, proto: Proto, first: usize, at: Version) {
     // Per address: the listens on it, in order.
     let mut addrs: Vec<(Address, bool, Vec<usize>)> = Vec::new();
     let mut seen: HashMap<(Address, bool), usize> = HashMap::new();
@@ -716,7 +915,7 @@ fn sockets(m: &mut ListenModel, proto: Proto, first: usize) {
     }
     let mut out: Vec<Socket> = Vec::new();
     for (addr, udp, idx) in &addrs {
-        let owner = check_address(m, proto, addr, idx);
+        let owner = check_address(m, proto, addr, idx, at);
         let o = &m.listens[owner];
         out.push(Socket {
             proto,
@@ -837,17 +1036,25 @@ fn trap(m: &mut ListenModel, wildcard: &Socket, bound: &Socket, failing: &Addres
         file: l.file,
         line: l.line,
         listens: vec![wildcard.owner, bound.owner],
+        hint: None,
     });
 }
 
 /// nginx's checks for one address; returns the listen that owns its options.
-fn check_address(m: &mut ListenModel, proto: Proto, addr: &Address, idx: &[usize]) -> usize {
+fn check_address(
+    m: &mut ListenModel,
+    proto: Proto,
+    addr: &Address,
+    idx: &[usize],
+    at: Version,
+) -> usize {
     let mut owner: Option<usize> = None;
     let mut default: Option<usize> = None;
     let mut errors = Vec::new();
     for (n, &i) in idx.iter().enumerate() {
         let l = &m.listens[i];
-        if proto == Proto::Stream && n > 0 {
+        // Before virtual servers (1.25.5) a stream address belongs to one server.
+        if proto == Proto::Stream && n > 0 && at < versions::STREAM_VIRTUAL_SERVERS {
             errors.push((i, format!("duplicate \"{addr}\" address and port pair")));
             continue;
         }
@@ -879,6 +1086,7 @@ fn check_address(m: &mut ListenModel, proto: Proto, addr: &Address, idx: &[usize
             file,
             line,
             listens,
+            hint: None,
         });
     }
     owner.unwrap_or(idx[0])
@@ -1013,10 +1221,252 @@ mod tests {
     }
 
     fn model_of(text: &str) -> ListenModel {
+        model_at(text, "1.22.1")
+    }
+
+    fn model_at(text: &str, version: &str) -> ListenModel {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nginx.conf");
         std::fs::write(&path, text).unwrap();
-        model(&crate::host::nginx::load(std::path::Path::new("/"), &path).unwrap())
+        model(
+            &crate::host::nginx::load(std::path::Path::new("/"), &path).unwrap(),
+            Version::parse(version).unwrap(),
+        )
+    }
+
+    /// Releases other than the suite's oracle (1.22), as their sources read (the
+    /// releases and commits are cited in versions.rs): what nginx -t says first, and
+    /// what it warns.
+    #[test]
+    fn other_releases_as_their_sources_read() {
+        let first = |text: &str, v: &str| {
+            let m = model_at(text, v);
+            let p = m.problems.iter().find(|p| p.when == When::Test);
+            (
+                p.map(|p| p.message.clone()),
+                m.warnings
+                    .iter()
+                    .map(|w| w.message.clone())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let refused = |text: &str, v: &str| first(text, v).0.unwrap_or_default();
+        let fine = |text: &str, v: &str| {
+            let (p, _) = first(text, v);
+            assert_eq!(p, None, "{v}: {text}");
+        };
+        // Port ranges from 1.15.10.
+        assert_eq!(
+            refused("http { server { listen 8000-8001; } }", "1.15.9"),
+            "host not found in \"8000-8001\" of the \"listen\" directive"
+        );
+        assert_eq!(
+            refused("http { server { listen 127.0.0.1:8000-8001; } }", "1.15.9"),
+            "invalid port in \"127.0.0.1:8000-8001\" of the \"listen\" directive"
+        );
+        fine("http { server { listen [::1]:8000-8001; } }", "1.15.10");
+        // The stream module from 1.9.0, udp from 1.9.13, in its old words.
+        assert_eq!(
+            refused("stream { server { listen 1; } }", "1.8.1"),
+            "unknown directive \"stream\""
+        );
+        assert_eq!(
+            refused("stream { server { listen 53 udp; } }", "1.9.12"),
+            "the invalid \"udp\" parameter"
+        );
+        // quic from 1.25.0: a UDP socket; ssl, http2, proxy_protocol refused with it,
+        // backlog and the rest only from 1.25.4.
+        assert_eq!(
+            refused("http { server { listen 443 quic; } }", "1.24.0"),
+            "invalid parameter \"quic\""
+        );
+        let m = model_at(
+            "http { ssl_certificate c; server { listen 443 quic; listen 443 ssl; } }",
+            "1.25.0",
+        );
+        assert!(m.problems.is_empty(), "{:?}", m.problems);
+        assert_eq!(
+            m.sockets.iter().map(|s| s.udp).collect::<Vec<_>>(),
+            [true, false]
+        );
+        fine(
+            "http { ssl_certificate c; server { listen 443 quic backlog=5; } }",
+            "1.25.3",
+        );
+        assert_eq!(
+            refused(
+                "http { server { listen 443 quic backlog=5 ssl; } }",
+                "1.25.3"
+            ),
+            "\"listen\" directive \"ssl\" parameter is incompatible with \"quic\""
+        );
+        assert_eq!(
+            refused(
+                "http { server { listen 443 quic ssl backlog=5; } }",
+                "1.25.4"
+            ),
+            "\"listen\" directive \"backlog\" parameter is incompatible with \"quic\""
+        );
+        // multipath from 1.29.7, refused with quic and udp.
+        assert_eq!(
+            refused("http { server { listen 80 multipath; } }", "1.29.6"),
+            "invalid parameter \"multipath\""
+        );
+        fine("http { server { listen 80 multipath; } }", "1.29.7");
+        assert_eq!(
+            refused(
+                "http { server { listen 443 quic multipath ssl; } }",
+                "1.29.7"
+            ),
+            "\"listen\" directive \"multipath\" parameter is incompatible with \"quic\""
+        );
+        // Stream from 1.25.5: http's words, virtual servers, default_server, deferred,
+        // and udp's refusals in the new order.
+        assert_eq!(
+            refused("stream { server { listen 1 nonsense; } }", "1.25.5"),
+            "invalid parameter \"nonsense\""
+        );
+        assert_eq!(
+            refused(
+                "stream { server { listen 1; } server { listen 1; } }",
+                "1.25.4"
+            ),
+            "duplicate \"0.0.0.0:1\" address and port pair"
+        );
+        fine(
+            "stream { server { listen 1 default_server deferred; } server { listen 1; } }",
+            "1.25.5",
+        );
+        assert_eq!(
+            refused("stream { server { listen 1 default_server; } server { listen 1 default_server; } }", "1.25.5"),
+            "a duplicate default server for 0.0.0.0:1"
+        );
+        assert_eq!(
+            refused(
+                "stream { server { listen 53 udp ssl deferred; } }",
+                "1.25.5"
+            ),
+            "\"listen\" directive \"deferred\" parameter is incompatible with \"udp\""
+        );
+        assert_eq!(
+            refused(
+                "stream { server { listen 53 udp ssl backlog=5; } }",
+                "1.25.4"
+            ),
+            "\"listen\" directive \"backlog\" parameter is incompatible with \"udp\""
+        );
+        // What nginx -t warns about, and still accepts.
+        assert_eq!(
+            first("http { ssl_certificate c; server { listen 443 ssl http2; } }", "1.25.1"),
+            (
+                None,
+                vec!["the \"listen ... http2\" directive is deprecated, use the \"http2\" directive instead".to_string()]
+            )
+        );
+        assert_eq!(
+            first(
+                "http { ssl_certificate c; server { listen 443 ssl http2; } }",
+                "1.25.0"
+            )
+            .1
+            .len(),
+            0
+        );
+        assert_eq!(
+            first("http { server { listen 443 spdy; } }", "1.9.4")
+                .1
+                .len(),
+            0
+        );
+        assert_eq!(
+            first("http { server { listen 443 spdy; } }", "1.9.5")
+                .1
+                .len(),
+            1
+        );
+        assert_eq!(
+            refused("http { server { listen 443 spdy; } }", "1.19.7"),
+            "invalid parameter \"spdy\""
+        );
+        // Directives: http2 from 1.25.1, HTTP/3's and QUIC's from 1.25.0.
+        assert_eq!(
+            refused("http { server { listen 80; http2 on; } }", "1.25.0"),
+            "unknown directive \"http2\""
+        );
+        fine(
+            "http { http2 on; server { listen 80; http3 on; } }",
+            "1.25.1",
+        );
+        // `ssl on;`: warned about from 1.15.0, refused from 1.25.1.
+        assert_eq!(
+            first("http { server { listen 443; ssl on; } }", "1.14.2")
+                .1
+                .len(),
+            0
+        );
+        assert_eq!(
+            first("http { ssl on; server { listen 443; } }", "1.25.0")
+                .1
+                .len(),
+            1
+        );
+        assert_eq!(
+            refused("http { server { listen 443; ssl on; } }", "1.25.1"),
+            "unknown directive \"ssl\""
+        );
+        assert_eq!(
+            refused("quic_bpf on; http { quic_retry on; }", "1.24.0"),
+            "unknown directive \"quic_bpf\""
+        );
+    }
+
+    #[test]
+    fn certificates_by_release() {
+        let first = |text: &str, v: &str| {
+            model_at(text, v)
+                .problems
+                .iter()
+                .find(|p| p.when == When::Test)
+                .map(|p| (p.message.clone(), p.line))
+        };
+        let none = |what: &str, name: &str| {
+            format!("no \"{what}\" is defined for the \"listen ... {name}\" directive")
+        };
+        let ssl = "http {\nserver { listen 443 ssl; }\n}";
+        assert_eq!(first(ssl, "1.14.2"), None);
+        assert_eq!(
+            first(ssl, "1.15.0"),
+            Some((none("ssl_certificate", "ssl"), 2))
+        );
+        // Inherited from http{}; a server's own reject_handshake covers itself only.
+        assert_eq!(
+            first(
+                "http { ssl_certificate c; server { listen 443 ssl; } }",
+                "1.22.1"
+            ),
+            None
+        );
+        let reject = "http {\nserver { listen 443 ssl; ssl_reject_handshake on; }\nserver { server_name b; listen 443 ssl; }\n}";
+        assert_eq!(
+            first(reject, "1.22.1"),
+            Some((none("ssl_certificate", "ssl"), 3))
+        );
+        // The stream module before 1.25.5 names the ssl listen and wants the key too;
+        // from 1.25.5 the server, as http{}.
+        let stream = "stream {\nserver {\nlisten 1 ssl; ssl_certificate c; } }";
+        assert_eq!(
+            first(stream, "1.22.1"),
+            Some((none("ssl_certificate_key", "ssl"), 3))
+        );
+        let stream = "stream {\nserver {\nlisten 1 ssl; } }";
+        assert_eq!(
+            first(stream, "1.22.1"),
+            Some((none("ssl_certificate", "ssl"), 3))
+        );
+        assert_eq!(
+            first(stream, "1.25.5"),
+            Some((none("ssl_certificate", "ssl"), 2))
+        );
     }
 
     fn addrs(m: &ListenModel) -> Vec<(String, i32)> {

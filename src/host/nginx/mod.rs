@@ -2,12 +2,14 @@
 //! includes, `nginx -T` dumps, and the listening sockets the configuration asks for.
 //! Nothing here knows about profiles.
 
+pub mod binary;
 pub mod discover;
 mod glob;
 mod lexer;
 pub mod listen;
 mod parse;
-pub mod ssl;
+mod tls;
+pub mod versions;
 
 pub use parse::Files;
 use std::collections::BTreeMap;
