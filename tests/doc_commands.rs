@@ -201,6 +201,13 @@ fn run_block(block: &Block, repo: &Path, ns: &Netns) -> Result<(), String> {
     // `target/release/tuneguard`, as the docs build it, is the binary under test.
     std::fs::create_dir_all(work.join("target/release")).unwrap();
     std::os::unix::fs::symlink(common::bin(), work.join("target/release/tuneguard")).unwrap();
+    // So is the portable binary `scripts/release` leaves in `target/dist`.
+    std::fs::create_dir_all(work.join("target/dist")).unwrap();
+    let portable = format!(
+        "target/dist/tuneguard-{}-x86_64-linux-gnu",
+        env!("CARGO_PKG_VERSION")
+    );
+    std::os::unix::fs::symlink(common::bin(), work.join(portable)).unwrap();
     let wrapper = bin.join("tuneguard");
     std::fs::write(&wrapper, WRAPPER).unwrap();
     std::fs::set_permissions(
