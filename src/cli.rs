@@ -174,6 +174,10 @@ pub struct Select {
     /// Audit the network namespace of process PID.
     #[arg(long)]
     pub pid: Option<u32>,
+    /// Audit every network namespace on the host once: the `ip netns` ones and every
+    /// process's (containers, pods, services with PrivateNetwork=); needs root.
+    #[arg(long, conflicts_with_all = ["netns", "pid", "proc"])]
+    pub all_netns: bool,
     /// Read configuration files (site profiles, sysctl.d, nginx) under DIR.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
@@ -202,6 +206,8 @@ pub struct Selected {
     pub sysctl: bool,
     /// Journals and the lock (apply).
     pub state_dir: PathBuf,
+    /// `--all-netns`: every namespace on the host, each entered on a thread of its own.
+    pub all_netns: bool,
 }
 
 impl Select {
@@ -245,6 +251,7 @@ impl Select {
             root: self.root.clone(),
             nginx,
             sysctl: self.only != Some(Only::Nginx),
+            all_netns: self.all_netns,
             state_dir: self
                 .state_dir
                 .clone()

@@ -14,9 +14,12 @@
 //! - `state`: the state directory and every file read or written in it (root only,
 //!   0700, no links followed, no FIFOs), and that apply, rollback and recover run as root.
 //! - `journal`: what a journal may say before recover or rollback acts on it.
+//! - `netns`: which namespace files `--all-netns` opens to enter (/run/netns only while
+//!   root's alone, never a link or a FIFO, only nsfs files, still the namespace found).
 
 pub mod exec;
 pub mod journal;
+pub mod netns;
 pub mod owner;
 pub mod profiles;
 pub mod state;
