@@ -64,6 +64,7 @@ pub fn document(r: &AuditReport) -> serde_json::Value {
             "kernel": snap.kernel_release,
             "netns": snap.netns.label,
             "initial_netns": snap.netns.initial,
+            "workload": snap.netns.workload,
         },
         "profiles": r.profiles,
         "profiles_overridden": r.overrides,
