@@ -489,3 +489,58 @@ fn needs_root_and_refuses_what_it_cannot_do() {
         assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
     }
 }
+
+/// Entries planted in /run/netns (as root: a non-root user cannot write there, and
+/// tuneguard ignores the names while the directory is not root's alone): a FIFO, a link
+/// to the host's namespace and a plain file are passed over with a note, never opened
+/// as a namespace, and nothing hangs.
+#[test]
+fn planted_run_netns_entries_are_passed_over() {
+    require_root();
+    struct Planted(Vec<PathBuf>);
+    impl Drop for Planted {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = std::fs::remove_file(p);
+            }
+        }
+    }
+    let at = |what: &str| {
+        PathBuf::from(format!(
+            "/run/netns/{NETNS_PREFIX}{}-{what}",
+            std::process::id()
+        ))
+    };
+    let planted = Planted(vec![at("fifo"), at("link"), at("file")]);
+    let ns = Netns::new(); // makes sure /run/netns exists
+    let status = Command::new("mkfifo").arg(&planted.0[0]).status().unwrap();
+    assert!(status.success());
+    std::os::unix::fs::symlink("/proc/1/ns/net", &planted.0[1]).unwrap();
+    std::fs::write(&planted.0[2], "").unwrap();
+    let r = all_netns(&[]);
+    let fleet = r.json();
+    let name = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().into_owned();
+    for p in &planted.0 {
+        let n = name(p);
+        assert!(
+            !fleet["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|ns| ns["ip_netns"].as_array().unwrap().iter().any(|x| x == &n)),
+            "{n} was taken for a namespace: {fleet:#}"
+        );
+        assert!(
+            fleet["notes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|note| note.as_str().unwrap().contains(&format!("/run/netns/{n} "))),
+            "no note about {n}: {:#}",
+            fleet["notes"]
+        );
+    }
+    // The real one beside them is audited.
+    let ino = std::fs::metadata(ns.path()).unwrap().ino();
+    assert_eq!(by_ino(&fleet, ino)[0]["status"], "pass");
+}
