@@ -11,7 +11,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 /// A container id (64 hex digits) and a pod UID of this test process's own: tests run
@@ -543,4 +543,177 @@ fn planted_run_netns_entries_are_passed_over() {
     // The real one beside them is audited.
     let ino = std::fs::metadata(ns.path()).unwrap().ino();
     assert_eq!(by_ino(&fleet, ino)[0]["status"], "pass");
+}
+
+/// Debian's systemd-nspawn and busybox-static, unpacked by scripts/test into
+/// target/debian-nspawn (named in TUNEGUARD_TEST_NSPAWN).
+fn nspawn_dir() -> PathBuf {
+    let dir = std::env::var_os("TUNEGUARD_TEST_NSPAWN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/debian-nspawn"));
+    assert!(
+        dir.join("usr/bin/systemd-nspawn").exists() && dir.join("bin/busybox").exists(),
+        "no systemd-nspawn and busybox under {}: run ./scripts/test once (it unpacks Debian's systemd-container and busybox-static there)",
+        dir.display()
+    );
+    dir
+}
+
+/// A real container: systemd-nspawn with --private-network runs `sleep` in a busybox tree.
+/// This host runs no systemd to register it, so the test puts nspawn in the cgroup
+/// systemd-machined would make (machine.slice/machine-NAME.scope) before it starts.
+#[test]
+fn a_systemd_nspawn_container_is_found_named_and_audited() {
+    require_root();
+    let nspawn = nspawn_dir();
+    let name = format!("{NETNS_PREFIX}{}-nspawn", std::process::id());
+    let tree = tempfile::tempdir().unwrap();
+    for d in ["bin", "usr/lib", "etc", "proc", "sys", "dev", "tmp", "run"] {
+        std::fs::create_dir_all(tree.path().join(d)).unwrap();
+    }
+    std::fs::copy(nspawn.join("bin/busybox"), tree.path().join("bin/busybox")).unwrap();
+    std::os::unix::fs::symlink("busybox", tree.path().join("bin/sleep")).unwrap();
+    std::fs::write(tree.path().join("usr/lib/os-release"), "ID=tgtest\n").unwrap();
+    std::fs::write(tree.path().join("etc/machine-id"), "").unwrap();
+    let run_dir = Path::new("/run/systemd/nspawn");
+    let existed: Vec<bool> = [
+        run_dir.join("propagate"),
+        run_dir.join("locks"),
+        run_dir.to_path_buf(),
+    ]
+    .iter()
+    .map(|p| p.exists())
+    .collect();
+    let base = cgroup2().join(format!("{name}-cg"));
+    let scope = base
+        .join("machine.slice")
+        .join(format!("machine-{}.scope", name.replace('-', "\\x2d")));
+    std::fs::create_dir_all(&scope).unwrap();
+    struct Running {
+        child: Child,
+        cgroups: Vec<PathBuf>,
+        run: Vec<(PathBuf, bool)>,
+    }
+    impl Drop for Running {
+        fn drop(&mut self) {
+            // The container's processes (its sleep is its PID 1, which ignores SIGTERM):
+            // nspawn sees its container end, reaps it and leaves by itself.
+            if let Ok(procs) = std::fs::read_to_string(self.cgroups[0].join("cgroup.procs")) {
+                for p in procs
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok())
+                {
+                    // SAFETY: kill has no memory preconditions.
+                    unsafe { libc::kill(p, libc::SIGKILL) };
+                }
+            }
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+            while self.child.try_wait().ok().flatten().is_none()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            for cg in &self.cgroups {
+                for _ in 0..1000 {
+                    if std::fs::remove_dir(cg).is_ok() || !cg.exists() {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            }
+            for (p, existed) in &self.run {
+                if !existed {
+                    let _ = std::fs::remove_dir_all(p);
+                }
+            }
+        }
+    }
+    let child = Command::new("sh")
+        .args([
+            "-c",
+            r#"echo $$ > "$0/cgroup.procs" && exec "$1" --keep-unit --register=no --private-network -q -D "$2" -M "$3" /bin/sleep 600"#,
+        ])
+        .arg(&scope)
+        .arg(nspawn.join("usr/bin/systemd-nspawn"))
+        .arg(tree.path())
+        .arg(&name)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _running = Running {
+        child,
+        // nspawn puts itself in `supervisor` and the container in `payload` below it.
+        cgroups: vec![
+            scope.join("payload"),
+            scope.join("supervisor"),
+            scope.clone(),
+            scope.parent().unwrap().to_path_buf(),
+            base.clone(),
+        ],
+        run: vec![
+            (run_dir.join("propagate").join(&name), false),
+            (run_dir.join("propagate"), existed[0]),
+            (run_dir.join("locks"), existed[1]),
+            (run_dir.to_path_buf(), existed[2]),
+        ],
+    };
+    // The container's sleep: in the scope, in a namespace of its own.
+    let mine = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+    let mut pid = None;
+    for _ in 0..1000 {
+        let procs = std::fs::read_to_string(scope.join("payload/cgroup.procs")).unwrap_or_default();
+        pid = procs
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .find(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "sleep")
+                    && std::fs::metadata(format!("/proc/{p}/ns/net")).is_ok_and(|m| m.ino() != mine)
+            });
+        if pid.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let pid = pid.expect("systemd-nspawn did not start its container");
+    let netns = format!("--net=/proc/{pid}/ns/net");
+    let set = Command::new("nsenter")
+        .args([
+            netns.as_str(),
+            "sysctl",
+            "-q",
+            "-w",
+            "net.core.somaxconn=128",
+        ])
+        .status()
+        .unwrap();
+    assert!(set.success());
+    let ino = std::fs::metadata(format!("/proc/{pid}/ns/net"))
+        .unwrap()
+        .ino();
+    let fleet = all_netns(&[]).json();
+    let found = by_ino(&fleet, ino);
+    assert_eq!(found.len(), 1, "{fleet:#}");
+    let ns = found[0];
+    assert_eq!(ns["name"], format!("systemd-nspawn machine {name}"));
+    assert_eq!(
+        ns["workload"],
+        serde_json::json!({"kind": "machine", "name": name})
+    );
+    assert_eq!(ns["status"], "fail");
+    // nspawn's own process stays in the host's namespace: its pids are the container's.
+    let alone = single(&["--pid", &ns["named_processes"][0]["pid"].to_string()]);
+    assert_eq!(findings(&ns["report"]), findings(&alone));
+    let f = finding(&ns["report"], "net.core.somaxconn");
+    assert_eq!(f["live"], 128);
+    let remedy = f["remedy"].as_str().unwrap();
+    assert!(
+        remedy.contains(&format!(
+            "net.core.somaxconn=4096 in /etc/sysctl.d/ of machine {name}"
+        )),
+        "{remedy}"
+    );
 }

@@ -35,6 +35,9 @@ pub fn remedy(
             };
             format!("start the container with {how}; `{now}` {lasts}")
         }
+        Workload::Machine { name } => format!(
+            "set it in the container's own files, {arg} in /etc/sysctl.d/ of machine {name}: its systemd-sysctl applies it when the container boots (systemd-nspawn -b), as the host's does for the host; `{now}` {lasts}"
+        ),
         Workload::Unit { name } => format!(
             "set it in the unit's own settings: a drop-in (`systemctl edit {name}`) with `ExecStartPre=+/usr/sbin/sysctl -w {arg}` runs in the unit's network namespace before the service; `{now}` {lasts}"
         ),

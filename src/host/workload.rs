@@ -46,6 +46,11 @@ pub enum Workload {
         container: Option<Container>,
     },
     Container(Container),
+    /// A systemd-nspawn container, as systemd-machined registers it
+    /// (machine.slice/machine-NAME.scope).
+    Machine {
+        name: String,
+    },
     /// A systemd unit (a service with PrivateNetwork= or NetworkNamespacePath=).
     Unit {
         name: String,
@@ -65,6 +70,7 @@ impl Workload {
                 Some(r) => format!("{} container {}", r.as_str(), short(&c.id)),
                 None => format!("container {}", short(&c.id)),
             },
+            Workload::Machine { name } => format!("systemd-nspawn machine {name}"),
             Workload::Unit { name } => format!("systemd unit {name}"),
         }
     }
@@ -73,7 +79,7 @@ impl Workload {
     fn rank(&self) -> u8 {
         match self {
             Workload::Pod { .. } => 0,
-            Workload::Container(_) => 1,
+            Workload::Container(_) | Workload::Machine { .. } => 1,
             Workload::Unit { .. } => 2,
         }
     }
@@ -122,6 +128,7 @@ fn of_path(path: &str) -> Option<Workload> {
     let mut pod = None;
     let mut container = None;
     let mut unit = None;
+    let mut machine = None;
     for (i, c) in comps.iter().enumerate() {
         if let Some(rest) = c.strip_suffix(".slice") {
             // kubepods-pod<uid>.slice, kubepods-burstable-pod<uid>.slice, ...
@@ -137,14 +144,22 @@ fn of_path(path: &str) -> Option<Workload> {
                 runtime: (!kube).then_some(Runtime::Docker),
                 id: c.to_string(),
             });
+        } else if let Some(name) = c
+            .strip_prefix("machine-")
+            .and_then(|m| m.strip_suffix(".scope"))
+            .filter(|m| !m.is_empty() && i > 0 && comps[i - 1] == "machine.slice")
+        {
+            // systemd escapes a '-' of the machine's name as \x2d.
+            machine = Some(name.replace("\\x2d", "-"));
         } else if c.ends_with(".service") && c.len() > ".service".len() {
             unit = Some(c.to_string());
         }
     }
-    match (pod, container, unit) {
-        (Some(uid), container, _) => Some(Workload::Pod { uid, container }),
-        (None, Some(c), _) => Some(Workload::Container(c)),
-        (None, None, Some(name)) => Some(Workload::Unit { name }),
+    match (pod, container, machine, unit) {
+        (Some(uid), container, _, _) => Some(Workload::Pod { uid, container }),
+        (None, Some(c), _, _) => Some(Workload::Container(c)),
+        (None, None, Some(name), _) => Some(Workload::Machine { name }),
+        (None, None, None, Some(name)) => Some(Workload::Unit { name }),
         _ => None,
     }
 }
@@ -226,6 +241,12 @@ mod tests {
             ),
             Some(Workload::Unit {
                 name: "nginx.service".into()
+            })
+        );
+        assert_eq!(
+            of_cgroup("0::/machine.slice/machine-web\\x2d1.scope/payload\n"),
+            Some(Workload::Machine {
+                name: "web-1".into()
             })
         );
         // A pod outranks the unit another hierarchy shows.
