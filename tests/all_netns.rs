@@ -641,6 +641,7 @@ fn a_systemd_nspawn_container_is_found_named_and_audited() {
         .arg(&name)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(tree.path().join("tmp/nspawn.err")).unwrap())
         .spawn()
         .unwrap();
     let _running = Running {
@@ -678,7 +679,12 @@ fn a_systemd_nspawn_container_is_found_named_and_audited() {
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let pid = pid.expect("systemd-nspawn did not start its container");
+    let pid = pid.unwrap_or_else(|| {
+        panic!(
+            "systemd-nspawn did not start its container: {}",
+            std::fs::read_to_string(tree.path().join("tmp/nspawn.err")).unwrap_or_default()
+        )
+    });
     let netns = format!("--net=/proc/{pid}/ns/net");
     let set = Command::new("nsenter")
         .args([
