@@ -218,6 +218,7 @@ fn parse(path: &Path) -> Result<Task, String> {
         only: None,
         netns,
         pid: None,
+        all_netns: false,
         root: root.map_or_else(|| PathBuf::from("/"), PathBuf::from),
         proc: None,
         kernel: None,

@@ -268,6 +268,10 @@ pub struct Select {
     /// Work on the network namespace of process PID.
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
+    /// Audit every network namespace on the host once: the `ip netns` ones and every
+    /// process's (containers, pods, services with PrivateNetwork=); needs root.
+    #[arg(long, conflicts_with_all = ["netns", "pid", "proc"])]
+    pub all_netns: bool,
     /// Read configuration files (site profiles, sysctl.d, nginx) under DIR.
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub root: PathBuf,
@@ -299,6 +303,8 @@ pub struct Selected {
     pub sysctl: bool,
     /// Journals and the lock (apply).
     pub state_dir: PathBuf,
+    /// `--all-netns`: every namespace on the host, each entered on a thread of its own.
+    pub all_netns: bool,
 }
 
 impl Select {
@@ -348,6 +354,7 @@ impl Select {
                 None => None,
             },
             sysctl: self.only != Some(Only::Nginx),
+            all_netns: self.all_netns,
             state_dir: self
                 .state_dir
                 .clone()

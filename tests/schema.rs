@@ -405,6 +405,31 @@ fn observe_json_with_every_view_filled_matches_the_schema() {
     );
 }
 
+/// `audit --all-netns`: the fleet document, and each namespace's report against the
+/// report schema it embeds; one namespace made here (others come and go) fails, so a
+/// report with findings, a remedy and a summary is among them.
+#[test]
+fn all_netns_json_matches_the_fleet_schema() {
+    let ns = Netns::new();
+    ns.set("net.core.somaxconn", "128");
+    let r = run(&["audit", "--all-netns", "--no-nginx", "--format", "json"]);
+    assert!(r.code >= 1, "{}", r.stderr);
+    let v = r.json();
+    valid("fleet", &v);
+    let mine = v["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|n| n["ip_netns"] == serde_json::json!([ns.name]))
+        .unwrap();
+    valid("report", &v["namespaces"][mine]["report"]);
+    renamed_fails(
+        "fleet",
+        &v,
+        &["namespaces", &mine.to_string(), "report", "host", "netns"],
+    );
+}
+
 #[test]
 fn profiles_show_prints_values_not_rust_debug_text() {
     for name in ["web-frontend", "baseline"] {
@@ -509,7 +534,7 @@ fn the_json_schema_page_and_the_schema_files_name_the_same_fields() {
             "docs/json-schema.md does not name the report's {key}"
         );
     }
-    for name in ["report", "apply", "history", "observe", "ansible"] {
+    for name in ["report", "apply", "history", "observe", "ansible", "fleet"] {
         assert!(
             page.contains(&format!("schema/{name}.schema.json")),
             "docs/json-schema.md does not point at schema/{name}.schema.json"

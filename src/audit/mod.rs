@@ -12,6 +12,7 @@ mod persist_remedy;
 mod persisted;
 mod sysctl;
 mod targets;
+mod workload_remedy;
 
 pub use cause::{Cause, Said};
 pub use finding::{Absence, Finding, Status};

@@ -332,7 +332,7 @@ fn remedy(snap: &Snapshot, key: &str, v: &Value) -> String {
         format!("{key}={value}")
     };
     let write = format!("sysctl -w {arg}");
-    match &snap.netns.target {
+    let now = match &snap.netns.target {
         _ if !snap.live => match &snap.persisted {
             Some(p) => super::persist_remedy::remedy(p, key, &value),
             None => format!("set {arg} in a file under /etc/sysctl.d/"),
@@ -341,5 +341,12 @@ fn remedy(snap: &Snapshot, key: &str, v: &Value) -> String {
         Some(Target::Pid(pid)) => format!("nsenter --net=/proc/{pid}/ns/net {write}"),
         Some(Target::Netns(n)) if n.contains('/') => format!("nsenter --net={n} {write}"),
         Some(Target::Netns(n)) => format!("ip netns exec {n} {write}"),
+    };
+    match &snap.netns.workload {
+        // Only the namespace's own keys: a host-wide one is the host's to set.
+        Some(w) if snap.live && snap.per_netns.contains(key) => {
+            super::workload_remedy::remedy(w, key, &arg, &now, snap.kernel)
+        }
+        _ => now,
     }
 }

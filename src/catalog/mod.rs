@@ -5,6 +5,7 @@
 pub mod accept;
 mod dependencies;
 mod keys;
+pub mod kubernetes;
 
 use crate::kversion::KernelVersion;
 

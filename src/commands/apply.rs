@@ -91,6 +91,9 @@ pub fn prepare(select: &Select, flags: &ApplyFlags) -> Result<Prepared> {
         trust::require_root("apply")?;
     }
     let mut sel = select.resolve()?;
+    if sel.all_netns {
+        bail!("--all-netns is for audit: apply changes one namespace at a time (--netns NAME or --pid PID)");
+    }
     if sel.live != LiveSource::Kernel {
         bail!("apply changes the running kernel; --proc reads a captured or absent one (use audit for that)");
     }

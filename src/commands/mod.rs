@@ -1,6 +1,7 @@
 //! Running a parsed command line: read, decide, tell. Returns the exit code of SPEC.md;
 //! errors (exit 2) are printed by main.
 
+mod all_netns;
 pub mod apply;
 pub mod generate;
 pub mod observe;
@@ -28,6 +29,15 @@ pub fn run(cli: Cli) -> Result<i32> {
             let sel = select.resolve()?;
             let library = Library::load(&sel.root)?;
             let profile = library.select(&sel.profiles)?;
+            if sel.all_netns {
+                let how = all_netns::How {
+                    format,
+                    fail_on: fail_on.into(),
+                    style,
+                    verbosity: talk.verbosity(),
+                };
+                return all_netns::audit(&sel, &library, &profile, how);
+            }
             let snap = read_host(&sel, &profile)?;
             let findings = audit::audit(&snap, &profile, audit::Scope { sysctl: sel.sysctl });
             let fail_on = fail_on.into();
@@ -132,6 +142,21 @@ fn read_host(sel: &Selected, profile: &Profile) -> Result<host::Snapshot> {
     if let Some(t) = &sel.netns {
         netns::enter(t)?;
     }
+    let mut snap = read_entered(sel, sel.netns.as_ref(), profile)?;
+    if sel.netns.is_some() && snap.netns.initial == Some(false) {
+        snap.netns.workload = host::namespaces::this_thread()
+            .and_then(|id| host::namespaces::workload_of(&host::namespaces::pids_in(id)));
+    }
+    Ok(snap)
+}
+
+/// `read_host` in the namespace this thread is already in (`target` says which, for the
+/// report and the remedies).
+pub(crate) fn read_entered(
+    sel: &Selected,
+    target: Option<&netns::Target>,
+    profile: &Profile,
+) -> Result<host::Snapshot> {
     let mut keys = if sel.sysctl {
         profile.keys_to_read()
     } else {
@@ -151,7 +176,7 @@ fn read_host(sel: &Selected, profile: &Profile) -> Result<host::Snapshot> {
     }
     let snap = host::snapshot(&host::Request {
         source: &sel.live,
-        target: sel.netns.as_ref(),
+        target,
         keys: &keys,
         root: &sel.root,
         root_explicit: sel.root_explicit,

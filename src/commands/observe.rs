@@ -75,6 +75,9 @@ fn wait(d: Duration, what: &str) {
 }
 
 pub fn observe(sel: &Selected, flags: Flags, style: Style, verbosity: Verbosity) -> Result<i32> {
+    if sel.all_netns {
+        bail!("--all-netns is for audit for now: observe one namespace at a time (--netns NAME or --pid PID)");
+    }
     host::check_source(&sel.live)?;
     let (proc_root, live) = match &sel.live {
         LiveSource::Kernel => (PathBuf::from("/proc"), true),

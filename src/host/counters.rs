@@ -9,6 +9,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The calling thread's view of /proc: its net/ follows the thread's network namespace.
+pub const THREAD_PROC: &str = "/proc/thread-self";
+
 /// The slab caches that hold TCP sockets: full sockets, TIME_WAIT minisocks and
 /// SYN_RECV request socks, for IPv4 and IPv6.
 pub const TCP_SLABS: [&str; 6] = [
@@ -297,7 +300,7 @@ pub fn delta(a: &Counters, b: &Counters) -> BTreeMap<String, i64> {
 /// capture is an error, not a hang).
 fn read_text(proc_root: &Path, path: &Path) -> std::io::Result<String> {
     use crate::safety::tree::{read_file, Cap, Confine, Tree};
-    let buf = if proc_root == Path::new("/proc") {
+    let buf = if proc_root == Path::new("/proc") || proc_root == Path::new(THREAD_PROC) {
         read_file(path, Cap::Config)?
     } else {
         let rel = path.strip_prefix(proc_root).unwrap_or(path);

@@ -5,12 +5,14 @@ pub mod census;
 pub mod counters;
 pub mod defaults;
 pub mod fnmatch;
+pub mod namespaces;
 pub mod netns;
 pub mod nginx;
 pub mod owners;
 pub mod sockets;
 pub mod sysctl;
 pub mod sysctl_d;
+pub mod workload;
 
 use crate::kversion::KernelVersion;
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,6 +57,10 @@ pub struct NetnsInfo {
     pub initial: Option<bool>,
     /// The selected namespace, when one was (for remedies that must run there).
     pub target: Option<netns::Target>,
+    /// The pod, container or unit running in a selected child namespace, told by its
+    /// processes' cgroups (display-only; `namespaces::workload_of`): where its values
+    /// are really set.
+    pub workload: Option<workload::Workload>,
 }
 
 /// Everything audit needs from the host, read once.
@@ -202,6 +208,7 @@ pub fn snapshot(req: &Request) -> Snapshot {
                 label: "none".into(),
                 initial: None,
                 target: None,
+                workload: None,
             },
             sysctl: BTreeMap::new(),
             per_netns: BTreeSet::new(),
@@ -343,6 +350,7 @@ pub fn identify(source: &LiveSource, target: Option<&netns::Target>) -> Identity
             label,
             initial,
             target: target.cloned(),
+            workload: None,
         },
     }
 }
@@ -377,9 +385,11 @@ fn read_live(source: &LiveSource, req: &Request) -> Snapshot {
         syn_backlog_default: None,
         nginx: NginxState::Off,
         listeners: None,
+        // /proc/net follows the process's main thread; thread-self/net this thread's
+        // (the one `--all-netns` moved into the namespace).
         counters: Some(counters::Counters::read_net(&match source {
             LiveSource::ProcDir(d) => d.clone(),
-            _ => PathBuf::from("/proc"),
+            _ => PathBuf::from(counters::THREAD_PROC),
         })),
     }
 }

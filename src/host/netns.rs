@@ -3,7 +3,8 @@
 //! (including /proc/sys/net, which follows the reader's namespace) sees the target.
 
 use anyhow::{bail, Context, Result};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::Path;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,14 +61,20 @@ pub fn enter(target: &Target) -> Result<()> {
             path.display()
         ),
     })?;
-    // SAFETY: setns takes a file descriptor we own for the duration of the call.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    enter_fd(file.as_fd(), &path)
+}
+
+/// Moves the calling thread into the namespace `fd` refers to (`path` names it in errors).
+pub fn enter_fd(fd: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    // SAFETY: setns takes a file descriptor the caller keeps open for the call.
+    let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
     if rc != 0 {
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() == Some(libc::EPERM) {
             bail!(
-                "entering network namespace {} needs CAP_SYS_ADMIN: run tuneguard as root (you are uid {uid})",
-                path.display()
+                "entering network namespace {} needs CAP_SYS_ADMIN: run tuneguard as root (you are uid {})",
+                path.display(),
+                crate::safety::state::euid()
             );
         }
         if err.raw_os_error() == Some(libc::EINVAL) {

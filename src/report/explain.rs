@@ -12,6 +12,8 @@ struct Facts {
     meaning: Option<String>,
     defaults: String,
     scope: &'static str,
+    /// How a Kubernetes pod gets it (per-namespace keys only).
+    kubernetes: Option<String>,
     history: Option<String>,
 }
 
@@ -64,11 +66,21 @@ fn facts(k: &KeyInfo) -> Facts {
         (None, Some(r)) => Some(format!("removed in Linux {r}")),
         (Some(a), Some(r)) => Some(format!("added in Linux {a}, removed in Linux {r}")),
     };
+    let kubernetes = (k.scope == Scope::PerNetns).then(|| match crate::catalog::kubernetes::safe_sysctl(k.name) {
+        Some(s) => format!(
+            "in the kubelet's safe set since Kubernetes {}.{}{}: a pod sets it in spec.securityContext.sysctls",
+            s.since.0,
+            s.since.1,
+            s.kernel.map(|v| format!(" (on Linux {v} or later)")).unwrap_or_default()
+        ),
+        None => "not in the kubelet's safe set: a pod's spec.securityContext.sysctls may set it only where the kubelet runs with --allowed-unsafe-sysctls naming it".to_string(),
+    });
     Facts {
         values,
         meaning,
         defaults,
         scope,
+        kubernetes,
         history,
     }
 }
@@ -92,6 +104,9 @@ pub fn text(k: &KeyInfo, style: Style) -> String {
     }
     row("default", &f.defaults);
     row("scope", f.scope);
+    if let Some(kube) = &f.kubernetes {
+        row("pods", kube);
+    }
     if let Some(h) = &f.history {
         row("history", h);
     }
@@ -143,6 +158,9 @@ pub fn markdown(k: &KeyInfo) -> String {
     }
     let _ = writeln!(o, "| default | {} |", f.defaults);
     let _ = writeln!(o, "| scope | {} |", f.scope);
+    if let Some(kube) = &f.kubernetes {
+        let _ = writeln!(o, "| Kubernetes pods | {kube} |");
+    }
     if let Some(h) = &f.history {
         let _ = writeln!(o, "| history | {h} |");
     }

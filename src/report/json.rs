@@ -60,8 +60,13 @@ fn nginx(snap: &crate::host::Snapshot) -> serde_json::Value {
 }
 
 pub fn render(r: &AuditReport) -> String {
+    pretty(&document(r))
+}
+
+/// The report as a JSON value (one of `--all-netns`'s reports).
+pub fn document(r: &AuditReport) -> serde_json::Value {
     let snap = r.snapshot;
-    let doc = json!({
+    json!({
         "schema": SCHEMA,
         "tool": { "name": "tuneguard", "version": env!("CARGO_PKG_VERSION") },
         "host": {
@@ -69,6 +74,7 @@ pub fn render(r: &AuditReport) -> String {
             "kernel": snap.kernel_release,
             "netns": snap.netns.label,
             "initial_netns": snap.netns.initial,
+            "workload": snap.netns.workload,
         },
         "profiles": r.profiles,
         "profiles_overridden": r.overrides,
@@ -77,9 +83,13 @@ pub fn render(r: &AuditReport) -> String {
         "fail_on": r.fail_on,
         "summary": Summary::of(r.findings),
         "findings": r.findings,
-    });
+    })
+}
+
+/// Pretty-printed, with a final newline.
+pub fn pretty(doc: &serde_json::Value) -> String {
     let mut s =
-        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        serde_json::to_string_pretty(doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
 }

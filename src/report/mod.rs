@@ -2,6 +2,7 @@
 
 pub mod escape;
 pub mod explain;
+pub mod fleet;
 pub mod json;
 pub mod junit;
 pub mod observe;

@@ -16,10 +16,13 @@
 //! - `journal`: what a journal may say before recover or rollback acts on it.
 //! - `binary`: which program file's bytes are believed (the nginx version, read from
 //!   the binary, never by running it): root's alone, inside `--root` when given.
+//! - `netns`: which namespace files `--all-netns` opens to enter (/run/netns only while
+//!   root's alone, never a link or a FIFO, only nsfs files, still the namespace found).
 
 pub mod binary;
 pub mod exec;
 pub mod journal;
+pub mod netns;
 pub mod owner;
 pub mod profiles;
 pub mod state;

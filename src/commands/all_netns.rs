@@ -1,0 +1,152 @@
+//! `audit --all-netns`: every network namespace on the host, each audited once as
+//! `audit --netns NAME` (an `ip netns` one) or `audit --pid PID` (its lowest pid) would,
+//! then one report. Each namespace is entered by a worker thread (setns(2) moves only
+//! the calling thread), so the main thread stays where it was and a few workers share
+//! the waits on the kernel. A namespace gone before it is entered is reported as such.
+
+use crate::audit;
+use crate::cli::{Format, Selected};
+use crate::host::namespaces::{self, Found};
+use crate::host::netns::{self, Target};
+use crate::host::LiveSource;
+use crate::profile::{Library, Profile, Severity};
+use crate::report::fleet::{self, Audited, Namespace, Outcome};
+use crate::report::style::Style;
+use crate::report::text::Verbosity;
+use crate::safety::netns::{self as policy, Kind};
+use anyhow::{bail, Result};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+pub struct How {
+    pub format: Format,
+    pub fail_on: Severity,
+    pub style: Style,
+    pub verbosity: Verbosity,
+}
+
+pub fn audit(sel: &Selected, library: &Library, profile: &Profile, how: How) -> Result<i32> {
+    if sel.live != LiveSource::Kernel {
+        bail!(
+            "--all-netns reads the running kernel's namespaces; it cannot be combined with --proc"
+        );
+    }
+    if how.format == Format::Junit {
+        bail!("--all-netns prints text or JSON (--format json has one report per namespace)");
+    }
+    if !crate::host::is_root() {
+        bail!("--all-netns enters every network namespace, which needs CAP_SYS_ADMIN: run tuneguard as root (sudo tuneguard audit --all-netns)");
+    }
+    let discovery = namespaces::discover();
+    // Tests hold the run here and make namespaces vanish (fault-injection builds only).
+    crate::txn::fault::boundary("all-netns:discovered")?;
+    let outcomes = run_all(&discovery.found, sel, profile);
+    let namespaces: Vec<Namespace> = discovery
+        .found
+        .into_iter()
+        .zip(outcomes)
+        .map(|(found, outcome)| Namespace { found, outcome })
+        .chain(discovery.vanished.iter().map(|name| Namespace {
+            found: Found {
+                id: policy::Id { dev: 0, ino: 0 },
+                names: vec![name.clone()],
+                pids: Vec::new(),
+                processes: Vec::new(),
+                workload: None,
+                own: false,
+            },
+            outcome: Outcome::Vanished,
+        }))
+        .collect();
+    let fleet = fleet::Fleet {
+        namespaces: &namespaces,
+        profiles: &profile.names,
+        overrides: &library.overrides(),
+        fail_on: how.fail_on,
+        notes: &discovery.notes,
+    };
+    let out = match how.format {
+        Format::Json => fleet::json(&fleet),
+        _ => fleet::text(&fleet, how.style, how.verbosity),
+    };
+    super::write_stdout(&out)?;
+    let code = fleet.exit_code();
+    // As `audit`: the process ends here, freeing nothing piece by piece.
+    std::mem::forget(namespaces);
+    Ok(code)
+}
+
+/// Audits each namespace on a pool of worker threads; the outcomes in `found`'s order.
+fn run_all(found: &[Found], sel: &Selected, profile: &Profile) -> Vec<Outcome> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..found.len()).map(|_| None).collect());
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get() * 2)
+        .clamp(1, 16)
+        .min(found.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(f) = found.get(i) else { break };
+                let outcome = audit_one(f, sel, profile);
+                if let Ok(mut r) = results.lock() {
+                    r[i] = Some(outcome);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Outcome::Failed("the thread that audited it failed".into())))
+        .collect()
+}
+
+/// Opens the namespace by the first of its files that still refers to it: tuneguard's
+/// own (as a plain `audit` reads it), its `ip netns` name, else its processes' lowest
+/// pid first (as `--netns NAME` or `--pid PID`).
+fn open(f: &Found) -> Option<(OwnedFd, PathBuf, Option<Target>)> {
+    if f.own {
+        let path = PathBuf::from("/proc/self/ns/net");
+        if let Ok((fd, _)) = policy::open(&path, Kind::Process, Some(f.id)) {
+            return Some((fd, path, None));
+        }
+    }
+    for name in &f.names {
+        let path = PathBuf::from(policy::NAMED_DIR).join(name);
+        if let Ok((fd, _)) = policy::open(&path, Kind::Named, Some(f.id)) {
+            return Some((fd, path, Some(Target::Netns(name.clone()))));
+        }
+    }
+    f.pids.iter().find_map(|&pid| {
+        let t = Target::Pid(pid);
+        let path = t.path();
+        policy::open(&path, Kind::Process, Some(f.id))
+            .ok()
+            .map(|(fd, _)| (fd, path, Some(t)))
+    })
+}
+
+fn audit_one(f: &Found, sel: &Selected, profile: &Profile) -> Outcome {
+    let Some((fd, path, target)) = open(f) else {
+        return Outcome::Vanished;
+    };
+    if let Err(e) = netns::enter_fd(fd.as_fd(), &path) {
+        return Outcome::Failed(format!("{e:#}"));
+    }
+    drop(fd);
+    match super::read_entered(sel, target.as_ref(), profile) {
+        Ok(mut snapshot) => {
+            if target.is_some() && snapshot.netns.initial == Some(false) {
+                snapshot.netns.workload = f.workload.clone();
+            }
+            let findings = audit::audit(&snapshot, profile, audit::Scope { sysctl: sel.sysctl });
+            Outcome::Audited(Box::new(Audited { snapshot, findings }))
+        }
+        Err(e) => Outcome::Failed(format!("{e:#}")),
+    }
+}

@@ -1,0 +1,269 @@
+//! `audit --all-netns`: every namespace's report under one summary. Text: the summary
+//! (how many namespaces, how many fail, which keys), then each namespace's grouped report
+//! under a line naming it. JSON (tuneguard.fleet/v1): the summary and, per namespace,
+//! its identity and its tuneguard.report/v1 report.
+
+use super::escape::line;
+use super::style::Style;
+use super::text::Verbosity;
+use super::AuditReport;
+use crate::audit::{self, Finding};
+use crate::host::namespaces::Found;
+use crate::host::Snapshot;
+use crate::profile::load::Override;
+use crate::profile::Severity;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+pub const SCHEMA: &str = "tuneguard.fleet/v1";
+
+/// How many processes a namespace's name lists when nothing else names it.
+const SHOWN_PROCESSES: usize = 3;
+
+pub struct Audited {
+    pub snapshot: Snapshot,
+    pub findings: Vec<Finding>,
+}
+
+pub enum Outcome {
+    Audited(Box<Audited>),
+    /// Gone before it could be entered: its processes exited, `ip netns del` ran.
+    Vanished,
+    /// Entered but not audited (exit 2 for a single run): why.
+    Failed(String),
+}
+
+pub struct Namespace {
+    pub found: Found,
+    pub outcome: Outcome,
+}
+
+pub struct Fleet<'a> {
+    pub namespaces: &'a [Namespace],
+    pub profiles: &'a [String],
+    pub overrides: &'a [Override],
+    pub fail_on: Severity,
+    /// What discovery passed over.
+    pub notes: &'a [String],
+}
+
+impl Namespace {
+    /// What a person calls it: "the host (initial namespace)", "ip netns blue", "docker
+    /// container 0123456789ab", "processes sleep[812], nginx[813]"; display-only text.
+    pub fn name(&self) -> String {
+        let f = &self.found;
+        let initial = match &self.outcome {
+            Outcome::Audited(a) => a.snapshot.netns.initial,
+            _ => None,
+        };
+        if f.own && initial == Some(true) {
+            return "the host (initial network namespace)".into();
+        }
+        if f.own {
+            return "tuneguard's own network namespace".into();
+        }
+        if !f.names.is_empty() {
+            return format!("ip netns {}", f.names.join(" = "));
+        }
+        if let Some(w) = &f.workload {
+            return w.describe();
+        }
+        let mut shown: Vec<String> = f
+            .processes
+            .iter()
+            .take(SHOWN_PROCESSES)
+            .map(|p| format!("{}[{}]", p.name, p.pid))
+            .collect();
+        if f.pids.len() > shown.len() {
+            shown.push(format!("{} more", f.pids.len() - shown.len()));
+        }
+        match shown.is_empty() {
+            true => format!("network namespace {}", f.id.ino),
+            false => format!("processes {}", shown.join(", ")),
+        }
+    }
+
+    fn status(&self, fail_on: Severity) -> &'static str {
+        match &self.outcome {
+            Outcome::Audited(a) if a.findings.iter().any(|f| f.fails_at(fail_on)) => "fail",
+            Outcome::Audited(_) => "pass",
+            Outcome::Vanished => "vanished",
+            Outcome::Failed(_) => "error",
+        }
+    }
+
+    /// The exit code a single `audit` of it would give; a vanished one has nothing left
+    /// to fail.
+    fn exit_code(&self, fail_on: Severity) -> i32 {
+        match &self.outcome {
+            Outcome::Audited(a) => audit::exit_code(&a.findings, fail_on),
+            Outcome::Vanished => 0,
+            Outcome::Failed(_) => 2,
+        }
+    }
+
+    fn report<'a>(&'a self, fleet: &'a Fleet) -> Option<AuditReport<'a>> {
+        match &self.outcome {
+            Outcome::Audited(a) => Some(AuditReport {
+                snapshot: &a.snapshot,
+                profiles: fleet.profiles,
+                findings: &a.findings,
+                fail_on: fleet.fail_on,
+                overrides: fleet.overrides,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl Fleet<'_> {
+    /// The worst over every namespace (SPEC's codes: 2 when one could not be audited).
+    pub fn exit_code(&self) -> i32 {
+        self.namespaces
+            .iter()
+            .map(|n| n.exit_code(self.fail_on))
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn count(&self, status: &str) -> usize {
+        self.namespaces
+            .iter()
+            .filter(|n| n.status(self.fail_on) == status)
+            .count()
+    }
+
+    /// Each subject failing at --fail-on, with the number of namespaces it fails in.
+    fn failing_keys(&self) -> BTreeMap<&str, usize> {
+        let mut keys: BTreeMap<&str, usize> = BTreeMap::new();
+        for n in self.namespaces {
+            if let Outcome::Audited(a) = &n.outcome {
+                let mut mine: Vec<&str> = a
+                    .findings
+                    .iter()
+                    .filter(|f| f.fails_at(self.fail_on))
+                    .map(|f| f.subject.as_str())
+                    .collect();
+                mine.sort_unstable();
+                mine.dedup();
+                for k in mine {
+                    *keys.entry(k).or_default() += 1;
+                }
+            }
+        }
+        keys
+    }
+}
+
+pub fn text(fleet: &Fleet, style: Style, verbosity: Verbosity) -> String {
+    let mut out = String::new();
+    let n = fleet.namespaces.len();
+    let (fail, error, vanished) = (
+        fleet.count("fail"),
+        fleet.count("error"),
+        fleet.count("vanished"),
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        style.bold(&line(&format!(
+            "tuneguard audit --all-netns · {n} network namespace{} · profile {}",
+            if n == 1 { "" } else { "s" },
+            fleet.profiles.join(" + ")
+        )))
+    );
+    let mut parts = vec![format!(
+        "{fail} fail (at or above {})",
+        fleet.fail_on.as_str()
+    )];
+    parts.push(format!("{} pass", fleet.count("pass")));
+    if error > 0 {
+        parts.push(format!("{error} could not be audited"));
+    }
+    if vanished > 0 {
+        parts.push(format!("{vanished} vanished before they could be read"));
+    }
+    let _ = writeln!(out, "{}", parts.join(", "));
+    let keys = fleet.failing_keys();
+    if !keys.is_empty() {
+        let listed: Vec<String> = keys
+            .iter()
+            .map(|(k, c)| format!("{} ({c})", line(k)))
+            .collect();
+        let _ = writeln!(out, "failing: {}", listed.join(", "));
+    }
+    for note in fleet.notes {
+        let _ = writeln!(out, "{} {}", style.yellow("note:"), line(note));
+    }
+    for ns in fleet.namespaces {
+        let status = ns.status(fleet.fail_on);
+        if verbosity == Verbosity::Quiet && status == "pass" {
+            continue;
+        }
+        let mark = match status {
+            "fail" => style.red("FAIL"),
+            "error" => style.red("ERROR"),
+            "vanished" => style.yellow("GONE"),
+            _ => style.green("OK"),
+        };
+        let _ = writeln!(out, "\n{} {mark} {}", style.bold("==="), line(&ns.name()));
+        match (&ns.outcome, ns.report(fleet)) {
+            // A namespace that passes is one line unless -v asks for each finding.
+            (_, Some(r)) if status == "pass" && verbosity != Verbosity::Verbose => {
+                let _ = writeln!(out, "{}: OK", audit::Summary::of(r.findings).counts());
+            }
+            (_, Some(r)) => out.push_str(&super::text::render(&r, style, verbosity)),
+            (Outcome::Failed(why), _) => {
+                let _ = writeln!(out, "could not audit it: {}", line(why));
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "it was gone before it could be entered (its processes exited, or `ip netns del` ran)"
+                );
+            }
+        }
+    }
+    out
+}
+
+pub fn json(fleet: &Fleet) -> String {
+    let namespaces: Vec<serde_json::Value> = fleet
+        .namespaces
+        .iter()
+        .map(|ns| {
+            let f = &ns.found;
+            json!({
+                "name": ns.name(),
+                "nsfs": (f.id.ino != 0).then_some(f.id),
+                "own": f.own,
+                "ip_netns": f.names,
+                "workload": f.workload,
+                "processes": f.pids.len(),
+                "named_processes": f.processes,
+                "status": ns.status(fleet.fail_on),
+                "exit_code": ns.exit_code(fleet.fail_on),
+                "error": match &ns.outcome { Outcome::Failed(why) => Some(why), _ => None },
+                "report": ns.report(fleet).map(|r| super::json::document(&r)),
+            })
+        })
+        .collect();
+    let doc = json!({
+        "schema": SCHEMA,
+        "tool": { "name": "tuneguard", "version": env!("CARGO_PKG_VERSION") },
+        "profiles": fleet.profiles,
+        "fail_on": fleet.fail_on,
+        "summary": {
+            "namespaces": fleet.namespaces.len(),
+            "pass": fleet.count("pass"),
+            "fail": fleet.count("fail"),
+            "error": fleet.count("error"),
+            "vanished": fleet.count("vanished"),
+            "failing": fleet.failing_keys().iter().map(|(k, c)| json!({ "subject": k, "namespaces": c })).collect::<Vec<_>>(),
+        },
+        "notes": fleet.notes,
+        "namespaces": namespaces,
+    });
+    super::json::pretty(&doc)
+}
