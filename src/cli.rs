@@ -44,6 +44,10 @@ pub enum Command {
         /// Exit 1 when a finding is at or above this severity.
         #[arg(long, value_enum, default_value = "error")]
         fail_on: FailOn,
+        /// Write the report to FILE instead of stdout, atomically: a temp file in FILE's
+        /// directory, renamed over FILE (for node_exporter's textfile collector).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Bring the host to the profile, all or nothing: live values, persisted files, nginx.
     Apply {
@@ -116,10 +120,14 @@ pub enum Command {
         #[arg(long)]
         no_owners: bool,
         #[arg(long, value_enum, default_value = "text")]
-        format: PlanFormat,
+        format: ObserveFormat,
         /// Exit 1 when a diagnosis is at or above this severity.
         #[arg(long, value_enum, default_value = "error")]
         fail_on: FailOn,
+        /// Write the report to FILE instead of stdout, atomically: a temp file in FILE's
+        /// directory, renamed over FILE (for node_exporter's textfile collector).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 }
 
@@ -301,6 +309,16 @@ pub enum Format {
     Text,
     Json,
     Junit,
+    /// The Prometheus text exposition format (docs/prometheus.md).
+    Prometheus,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObserveFormat {
+    Text,
+    Json,
+    /// The Prometheus text exposition format (docs/prometheus.md).
+    Prometheus,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use crate::profile::Library;
 use crate::profile::Profile;
 use crate::report::style::Style;
 use crate::report::text::Verbosity;
-use crate::report::{self, explain, json, junit, text, AuditReport};
+use crate::report::{self, explain, json, junit, prometheus, text, AuditReport};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 
@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             select,
             format,
             fail_on,
+            output,
         } => {
             let sel = select.resolve()?;
             let library = Library::load(&sel.root)?;
@@ -46,8 +47,9 @@ pub fn run(cli: Cli) -> Result<i32> {
                 Format::Text => text::render(&report, style, verbosity),
                 Format::Json => json::render(&report),
                 Format::Junit => junit::render(&report),
+                Format::Prometheus => prometheus::render_audit(&report),
             };
-            write_stdout(&out)?;
+            write_output(&out, output.as_deref())?;
             let code = audit::exit_code(&findings, fail_on);
             // The process ends here: freeing a large nginx configuration and its
             // findings piece by piece costs a tenth of the audit, for nothing.
@@ -98,6 +100,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             no_owners,
             format,
             fail_on,
+            output,
         } => observe::observe(
             &{
                 let sel = select.resolve()?;
@@ -113,6 +116,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 },
                 format,
                 fail_on: fail_on.into(),
+                output,
             },
             style,
             verbosity,
@@ -194,6 +198,15 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
             write_stdout(&format!("{}\n", report::escape::line(&said)))?;
             Ok(0)
         }
+    }
+}
+
+/// The report on stdout, or in `--output FILE`: replaced atomically, so a reader
+/// (node_exporter's textfile collector) sees the old file or the new one, never half.
+pub(crate) fn write_output(s: &str, file: Option<&std::path::Path>) -> Result<()> {
+    match file {
+        None => write_stdout(s),
+        Some(f) => crate::txn::fsio::publish(f, s.as_bytes()),
     }
 }
 
