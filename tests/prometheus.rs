@@ -811,3 +811,40 @@ fn the_units_verify_and_stay_hardened() {
     // host's network namespace is the floor of what an audit of that host needs.
     assert!(score <= 2.5, "exposure {score}:\n{text}");
 }
+
+/// A file name is the one label value another user may choose (a persisted file's
+/// problem is labelled with its `file:line`): quotes, backslashes, a newline and a
+/// terminal escape in it stay one escaped label value that promtool parses.
+#[test]
+fn a_hostile_file_name_stays_one_escaped_label() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("etc/sysctl.d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let name = "99-a\"b\\c\n# HELP x\x1b]0;t\x07.conf";
+    std::fs::write(dir.join(name), "not a sysctl line\n").unwrap();
+    let r = run(&[
+        "audit",
+        "--root",
+        root.path().to_str().unwrap(),
+        "--proc",
+        "none",
+        "--no-nginx",
+        "--format",
+        "prometheus",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        !r.stdout.bytes().any(|b| b == 0x1b || b == 0x07),
+        "no raw control byte"
+    );
+    assert_eq!(check_metrics(&r.stdout), (0, String::new()), "{}", r.stdout);
+    let got = samples(&r.stdout);
+    let persisted = find(&got, "tuneguard_audit_finding", &[("kind", "persisted")]);
+    assert_eq!(persisted.len(), 1, "{}", r.stdout);
+    // The value as every tuneguard report shows it: control characters as \xNN.
+    assert_eq!(
+        persisted[0].labels["subject"],
+        "/etc/sysctl.d/99-a\"b\\c\\x0a# HELP x\\x1b]0;t\\x07.conf:1"
+    );
+    assert_eq!(persisted[0].value, 1.0);
+}
