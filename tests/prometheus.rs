@@ -684,8 +684,8 @@ fn the_units_capabilities_give_the_findings_of_full_root() {
     }
 }
 
-/// The real node_exporter, in the namespace, serves what the unit's command wrote into
-/// its textfile directory.
+/// The real node_exporter, in the namespace, serves what the unit's command (and an
+/// observe beside it) wrote into its textfile directory.
 #[test]
 fn node_exporter_serves_what_the_timer_writes() {
     let s = Scene::new();
@@ -694,7 +694,22 @@ fn node_exporter_serves_what_the_timer_writes() {
     let file = dir.path().join("tuneguard.prom");
     let r = run_unit(&s.ns, Some(&u.caps), "prometheus", Some(&file));
     assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{}", r.stderr);
-    let written = samples(&std::fs::read_to_string(&file).unwrap());
+    let mut written = samples(&std::fs::read_to_string(&file).unwrap());
+    // observe's file beside it: the families both export (build info, the counters)
+    // must not clash in node_exporter.
+    let observed = dir.path().join("tuneguard-observe.prom");
+    let r = run(&[
+        "observe",
+        "--netns",
+        &s.ns.name,
+        "--once",
+        "--format",
+        "prometheus",
+        "--output",
+        observed.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    written.extend(samples(&std::fs::read_to_string(&observed).unwrap()));
 
     let mut exporter = Command::new("ip")
         .args(["netns", "exec", &s.ns.name])
@@ -732,6 +747,11 @@ fn node_exporter_serves_what_the_timer_writes() {
     );
     let ours: Vec<&Sample> = written.iter().collect();
     assert!(ours.len() > 10);
+    assert_eq!(
+        find(&got, "tuneguard_build_info", &[]).len(),
+        2,
+        "audit's and observe's"
+    );
     for x in ours {
         let want: Vec<(&str, &str)> = x
             .labels
