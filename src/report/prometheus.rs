@@ -191,7 +191,7 @@ fn snake(name: &str) -> String {
 fn counter_metric(name: &str) -> Option<(String, &'static str, String)> {
     if let Some(field) = name.strip_prefix("TcpExt:") {
         // The *Chrono fields count milliseconds, not events: shown in seconds, the
-        // base unit (`value` divides them).
+        // base unit (`counters` divides them).
         let (base, unit) = match field.strip_suffix("Chrono") {
             Some(b) => (b, "_seconds_total"),
             None => (field, "_total"),
