@@ -49,6 +49,10 @@ pub enum Command {
         /// Exit 1 when a finding is at or above this severity.
         #[arg(long, value_enum, default_value = "error")]
         fail_on: FailOn,
+        /// Write the report to FILE instead of stdout, atomically: a temp file in FILE's
+        /// directory, renamed over FILE (for node_exporter's textfile collector).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Bring the host to the profile, all or nothing: live values, persisted files, nginx.
     Apply {
@@ -134,10 +138,14 @@ pub enum Command {
         talk: Talk,
         /// The report's format.
         #[arg(long, value_enum, default_value = "text")]
-        format: PlanFormat,
+        format: ObserveFormat,
         /// Exit 1 when a diagnosis is at or above this severity.
         #[arg(long, value_enum, default_value = "error")]
         fail_on: FailOn,
+        /// Write the report to FILE instead of stdout, atomically: a temp file in FILE's
+        /// directory, renamed over FILE (for node_exporter's textfile collector).
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Man pages and shell completions, from this command line's own definition (for
     /// packagers: scripts/release).
@@ -419,6 +427,16 @@ pub enum Format {
     Json,
     /// JUnit XML, one test case per check, for CI dashboards.
     Junit,
+    /// The Prometheus text exposition format (docs/prometheus.md).
+    Prometheus,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObserveFormat {
+    Text,
+    Json,
+    /// The Prometheus text exposition format (docs/prometheus.md).
+    Prometheus,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

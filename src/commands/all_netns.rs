@@ -25,6 +25,8 @@ pub struct How {
     pub fail_on: Severity,
     pub style: Style,
     pub verbosity: Verbosity,
+    /// `--output FILE`: written atomically instead of printed.
+    pub output: Option<std::path::PathBuf>,
 }
 
 pub fn audit(sel: &Selected, library: &Library, profile: &Profile, how: How) -> Result<i32> {
@@ -34,7 +36,7 @@ pub fn audit(sel: &Selected, library: &Library, profile: &Profile, how: How) -> 
         );
     }
     if how.format == Format::Junit {
-        bail!("--all-netns prints text or JSON (--format json has one report per namespace)");
+        bail!("--all-netns prints text, JSON (one report per namespace) or Prometheus metrics (each namespace under its netns label)");
     }
     if !crate::host::is_root() {
         bail!("--all-netns enters every network namespace, which needs CAP_SYS_ADMIN: run tuneguard as root (sudo tuneguard audit --all-netns)");
@@ -69,9 +71,16 @@ pub fn audit(sel: &Selected, library: &Library, profile: &Profile, how: How) -> 
     };
     let out = match how.format {
         Format::Json => fleet::json(&fleet),
+        Format::Prometheus => {
+            let reports: Vec<_> = namespaces
+                .iter()
+                .filter_map(|n| Some((n.metric_label(), n.report(&fleet)?)))
+                .collect();
+            crate::report::prometheus::render_fleet(&reports)
+        }
         _ => fleet::text(&fleet, how.style, how.verbosity),
     };
-    super::write_stdout(&out)?;
+    super::write_output(&out, how.output.as_deref())?;
     let code = fleet.exit_code();
     // As `audit`: the process ends here, freeing nothing piece by piece.
     std::mem::forget(namespaces);

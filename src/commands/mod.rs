@@ -13,7 +13,7 @@ use crate::host::{self, netns};
 use crate::profile::Library;
 use crate::profile::Profile;
 use crate::report::style::Style;
-use crate::report::{self, explain, json, junit, text, AuditReport};
+use crate::report::{self, explain, json, junit, prometheus, text, AuditReport};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 
@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             talk,
             format,
             fail_on,
+            output,
         } => {
             let sel = select.resolve()?;
             let library = Library::load(&sel.root)?;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     fail_on: fail_on.into(),
                     style,
                     verbosity: talk.verbosity(),
+                    output: output.clone(),
                 };
                 return all_netns::audit(&sel, &library, &profile, how);
             }
@@ -52,8 +54,9 @@ pub fn run(cli: Cli) -> Result<i32> {
                 Format::Text => text::render(&report, style, talk.verbosity()),
                 Format::Json => json::render(&report),
                 Format::Junit => junit::render(&report),
+                Format::Prometheus => prometheus::render_audit(&report),
             };
-            write_stdout(&out)?;
+            write_output(&out, output.as_deref())?;
             let code = audit::exit_code(&findings, fail_on);
             // The process ends here: freeing a large nginx configuration and its
             // findings piece by piece costs a tenth of the audit, for nothing.
@@ -111,6 +114,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             talk,
             format,
             fail_on,
+            output,
         } => observe::observe(
             &{
                 let sel = select.resolve()?;
@@ -126,6 +130,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 },
                 format,
                 fail_on: fail_on.into(),
+                output,
             },
             style,
             talk.verbosity(),
@@ -224,6 +229,15 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
             write_stdout(&format!("{}\n", report::escape::line(&said)))?;
             Ok(0)
         }
+    }
+}
+
+/// The report on stdout, or in `--output FILE`: replaced atomically, so a reader
+/// (node_exporter's textfile collector) sees the old file or the new one, never half.
+pub(crate) fn write_output(s: &str, file: Option<&std::path::Path>) -> Result<()> {
+    match file {
+        None => write_stdout(s),
+        Some(f) => crate::txn::fsio::publish(f, s.as_bytes()),
     }
 }
 

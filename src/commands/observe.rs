@@ -2,7 +2,7 @@
 //! the owners of the sockets worth naming, decide, tell. Exit 0, or 1 when a diagnosis
 //! is at or above --fail-on; 2 when the sockets or the counters cannot be read.
 
-use crate::cli::{PlanFormat, Select, Selected};
+use crate::cli::{ObserveFormat, Select, Selected};
 use crate::host::{self, census, netns, sockets, LiveSource};
 use crate::observe::{self, Observation};
 use crate::profile::Severity;
@@ -21,8 +21,10 @@ pub struct Flags {
     pub owners: bool,
     /// Which socket states to look at (1 << state).
     pub states: u32,
-    pub format: PlanFormat,
+    pub format: ObserveFormat,
     pub fail_on: Severity,
+    /// `--output FILE` instead of stdout.
+    pub output: Option<PathBuf>,
 }
 
 /// observe reads the running kernel (or a captured proc tree), never configuration
@@ -136,10 +138,11 @@ pub fn observe(sel: &Selected, flags: Flags, style: Style, verbosity: Verbosity)
         states: flags.states,
     };
     let out = match flags.format {
-        PlanFormat::Text => render::text(&report, style, verbosity),
-        PlanFormat::Json => render::json(&report),
+        ObserveFormat::Text => render::text(&report, style, verbosity),
+        ObserveFormat::Json => render::json(&report),
+        ObserveFormat::Prometheus => crate::report::prometheus::render_observe(&report),
     };
-    super::write_stdout(&out)?;
+    super::write_output(&out, flags.output.as_deref())?;
     let failing = analysis
         .diagnoses
         .iter()

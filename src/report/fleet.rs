@@ -84,6 +84,22 @@ impl Namespace {
         }
     }
 
+    /// Its `netns` label in metrics: stable while it lives and bounded (no pids):
+    /// `host`, the `ip netns` name, the container or pod, else `netns-INODE`.
+    pub fn metric_label(&self) -> String {
+        let f = &self.found;
+        let initial = match &self.outcome {
+            Outcome::Audited(a) => a.snapshot.netns.initial,
+            _ => None,
+        };
+        match (f.own, initial, f.names.first(), &f.workload) {
+            (true, Some(true), _, _) => "host".into(),
+            (_, _, Some(n), _) => n.clone(),
+            (_, _, None, Some(w)) => w.describe(),
+            _ => format!("netns-{}", f.id.ino),
+        }
+    }
+
     fn status(&self, fail_on: Severity) -> &'static str {
         match &self.outcome {
             Outcome::Audited(a) if a.findings.iter().any(|f| f.fails_at(fail_on)) => "fail",
@@ -103,7 +119,7 @@ impl Namespace {
         }
     }
 
-    fn report<'a>(&'a self, fleet: &'a Fleet) -> Option<AuditReport<'a>> {
+    pub fn report<'a>(&'a self, fleet: &'a Fleet) -> Option<AuditReport<'a>> {
         match &self.outcome {
             Outcome::Audited(a) => Some(AuditReport {
                 snapshot: &a.snapshot,

@@ -1,4 +1,5 @@
-//! Telling: the same findings as text for a person, JSON for scripts, JUnit for CI.
+//! Telling: the same findings as text for a person, JSON for scripts, JUnit for CI,
+//! Prometheus' text format for monitoring.
 
 pub mod escape;
 pub mod explain;
@@ -8,6 +9,7 @@ pub mod junit;
 pub mod observe;
 pub mod plan;
 pub mod profiles;
+pub mod prometheus;
 pub mod status;
 pub mod style;
 pub mod text;

@@ -162,6 +162,42 @@ pub fn write_atomic(root: &Path, real: &Path, bytes: &[u8], meta: Meta) -> Resul
         .with_context(|| format!("syncing the directory of {}", real.display()))
 }
 
+/// A report file (`--output FILE`): written as `write_atomic` writes, from `/`, through
+/// no link at all, mode 0644 and owned by whoever runs tuneguard. The temp file's name
+/// (`.FILE.tuneguard-tmp`) does not end in `.prom`, so node_exporter's textfile
+/// collector never reads it half-written. Its directory (node_exporter's, owned by the
+/// prometheus user on Debian) may be writable by others: a link or FIFO planted at the
+/// temp name is removed, not followed, and the rename replaces whatever FILE was
+/// without writing into it.
+pub fn publish(path: &Path, bytes: &[u8]) -> Result<()> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .context("reading the current directory")?
+            .join(path)
+    };
+    let mut on_the_way = std::path::PathBuf::new();
+    for c in abs.parent().unwrap_or(Path::new("/")).components() {
+        on_the_way.push(c);
+        if std::fs::symlink_metadata(&on_the_way).is_ok_and(|m| m.file_type().is_symlink()) {
+            bail!(
+                "--output {}: {} is a symbolic link, and tuneguard writes its report only through real directories; give the path the link leads to",
+                path.display(),
+                on_the_way.display()
+            );
+        }
+    }
+    // SAFETY: geteuid and getegid have no preconditions.
+    let meta = Meta {
+        mode: 0o644,
+        uid: unsafe { libc::geteuid() },
+        gid: unsafe { libc::getegid() },
+    };
+    write_atomic(Path::new("/"), &abs, bytes, meta)
+        .with_context(|| format!("--output {}", path.display()))
+}
+
 /// Removes a file tuneguard created.
 pub fn remove(root: &Path, real: &Path) -> Result<()> {
     let a = at(root, real)?;
