@@ -468,16 +468,16 @@ fn needs_root_and_refuses_what_it_cannot_do() {
     assert!(nobody.stdout.is_empty());
     for (args, says) in [
         (
-            vec!["audit", "--all-netns", "--format", "junit"],
-            "--all-netns prints text or JSON",
-        ),
-        (
             vec!["apply", "--all-netns", "--dry-run"],
             "--all-netns is for audit",
         ),
         (
             vec!["observe", "--all-netns", "--once"],
             "--all-netns is for audit for now",
+        ),
+        (
+            vec!["audit", "--all-netns", "--format", "junit"],
+            "--all-netns prints text, JSON",
         ),
         (
             vec!["audit", "--all-netns", "--pid", "1"],
