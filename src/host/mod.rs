@@ -1,6 +1,7 @@
 //! Reading the machine. Nothing here writes, and nothing here knows about profiles: the
 //! caller says which keys to read, and gets back what the kernel showed.
 
+pub mod capture;
 pub mod census;
 pub mod counters;
 pub mod defaults;
@@ -101,7 +102,7 @@ pub struct Snapshot {
 }
 
 /// Listening sockets and who holds them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Listeners {
     pub tcp: Vec<sockets::TcpSocket>,
     pub unix: Vec<sockets::UnixListener>,

@@ -30,7 +30,7 @@ pub const DIRS: [&str; 5] = [
 ];
 pub const SYSCTL_CONF: &str = "/etc/sysctl.conf";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Loader {
     /// procps `sysctl --system`.
