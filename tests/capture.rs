@@ -1,0 +1,283 @@
+//! `tuneguard capture -o DIR` then `audit --capture DIR`: a namespace with somaxconn 128
+//! and real nginx (TLS, a certificate and its key), with sysctl.d files under a temp
+//! --root, audited live and from its capture: the same findings. The key and the
+//! certificate never reach the capture; a non-root run, a non-empty directory and a
+//! link as the output are refused with nothing written.
+
+mod common;
+
+use common::nginx::Prefix;
+use common::{bin, require_root, run, Netns};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Every regular file under `dir`, recursively (links are not followed).
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                todo.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A self-signed certificate and its key, made by openssl.
+fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("site.crt"), dir.join("site.key"));
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=capture.test",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (cert, key)
+}
+
+/// The report without what depends on when or from where it was read.
+fn comparable(mut r: Value) -> Value {
+    r["persisted"].as_object_mut().unwrap().remove("root");
+    r
+}
+
+#[test]
+fn a_capture_audits_as_the_host_did_and_holds_no_key_or_certificate() {
+    let ns = Netns::new();
+    ns.set("net.core.somaxconn", "128");
+    let p = Prefix::new();
+    let root = p.path();
+    let (cert, key) = certificate(root);
+    let conf = format!(
+        "{}http {{ {}\n server {{ listen 127.0.0.1:8443 ssl backlog=4096; ssl_certificate {}; ssl_certificate_key {}; return 200 a; }}\n server {{ listen 127.0.0.1:8080; return 200 b; }}\n}}\n",
+        p.preamble(),
+        p.http_preamble(),
+        cert.display(),
+        key.display()
+    );
+    p.write("nginx.conf", &conf);
+    p.write("etc/nginx/nginx.conf", &conf);
+    p.write(
+        "etc/sysctl.d/90-web.conf",
+        "net.core.somaxconn = 4096\nnet.ipv4.tcp_syncookies = 1\n",
+    );
+    p.write("etc/sysctl.conf", "net.ipv4.tcp_keepalive_time = 600\n");
+    p.start(&ns).expect("nginx starts");
+    // The listeners' owners are part of the findings: wait for the worker, so that the
+    // capture and the live audit see the same processes.
+    let master = std::fs::read_to_string(p.path().join("nginx.pid")).unwrap();
+    let worker_up = || {
+        std::fs::read_to_string(format!(
+            "/proc/{}/task/{}/children",
+            master.trim(),
+            master.trim()
+        ))
+        .is_ok_and(|c| !c.trim().is_empty())
+    };
+    for _ in 0..250 {
+        if worker_up() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(worker_up(), "nginx's worker did not start");
+
+    let r = root.to_str().unwrap();
+    let select = [
+        "--netns",
+        &ns.name,
+        "--root",
+        r,
+        "--nginx-conf",
+        "/etc/nginx/nginx.conf",
+        "--profile",
+        "web-frontend",
+    ];
+    let out_parent = tempfile::tempdir().unwrap();
+    let out = out_parent.path().join("cap");
+    let o = out.to_str().unwrap();
+    let mut args = vec!["capture", "-o", o];
+    args.extend_from_slice(&select);
+    let c = run(&args);
+    assert_eq!(c.code, 0, "{}", c.stderr);
+
+    let mut args = vec!["audit", "--format", "json"];
+    args.extend_from_slice(&select);
+    let host = run(&args);
+    assert!(host.code == 0 || host.code == 1, "{}", host.stderr);
+    let captured = run(&[
+        "audit",
+        "--capture",
+        o,
+        "--profile",
+        "web-frontend",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(captured.code, host.code, "{}", captured.stderr);
+    let (host, captured) = (host.json(), captured.json());
+    // The findings the live checks make: the 8080 listener capped at 128 by somaxconn.
+    assert!(
+        host["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"].as_str().unwrap().starts_with("nginx/")),
+        "{host:#}"
+    );
+    assert!(!host["findings"].as_array().unwrap().is_empty());
+    assert_eq!(comparable(host), comparable(captured));
+
+    // Nothing of the key or the certificate is in the capture, and the manifest says
+    // both were left out.
+    let key_pem = std::fs::read_to_string(&key).unwrap();
+    let key_body = key_pem.lines().nth(1).unwrap().to_string();
+    let cert_pem = std::fs::read_to_string(&cert).unwrap();
+    let cert_body = cert_pem.lines().nth(1).unwrap().to_string();
+    let written = files(&out);
+    assert!(
+        written.iter().any(|f| f.ends_with("nginx-T.conf")),
+        "{written:?}"
+    );
+    assert!(
+        written
+            .iter()
+            .any(|f| f.ends_with("root/etc/sysctl.d/90-web.conf")),
+        "{written:?}"
+    );
+    assert!(
+        written
+            .iter()
+            .any(|f| f.ends_with("proc/sys/net/core/somaxconn")),
+        "{written:?}"
+    );
+    for f in &written {
+        let text = String::from_utf8_lossy(&std::fs::read(f).unwrap()).into_owned();
+        assert!(
+            !text.contains(&key_body) && !text.contains("PRIVATE KEY"),
+            "{}",
+            f.display()
+        );
+        assert!(
+            !text.contains(&cert_body) && !text.contains("BEGIN CERTIFICATE"),
+            "{}",
+            f.display()
+        );
+    }
+    let manifest = std::fs::read_to_string(out.join("MANIFEST")).unwrap();
+    for f in [&key, &cert] {
+        assert!(
+            manifest.contains(&format!("{}\tnamed by ssl_certificate", f.display())),
+            "{manifest}"
+        );
+    }
+    // MANIFEST lists every file written.
+    for f in &written {
+        let rel = f.strip_prefix(&out).unwrap().display().to_string();
+        assert!(
+            manifest.contains(&format!("  {rel}\t")),
+            "{rel} not in {manifest}"
+        );
+    }
+    // Root's alone: the directory 0700, the files 0600.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&out).unwrap().mode() & 0o7777, 0o700);
+    for f in &written {
+        assert_eq!(
+            std::fs::metadata(f).unwrap().mode() & 0o077,
+            0,
+            "{}",
+            f.display()
+        );
+    }
+
+    // observe reads the same capture: one sample, the namespace's counters.
+    let obs = run(&["observe", "--capture", o, "--format", "json"]);
+    assert!(obs.code == 0 || obs.code == 1, "{}", obs.stderr);
+    let _ = obs.json();
+    p.stop(&ns);
+}
+
+#[test]
+fn refuses_a_non_root_run_a_non_empty_directory_and_a_link() {
+    require_root();
+    let parent = tempfile::tempdir().unwrap();
+    let out = parent.path().join("cap");
+    let nobody = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin())
+        .args(["capture", "-o"])
+        .arg(&out)
+        .arg("--no-nginx")
+        .output()
+        .unwrap();
+    assert_eq!(nobody.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&nobody.stderr);
+    assert!(err.contains("tuneguard capture runs as root"), "{err}");
+    assert!(!out.exists());
+
+    // A directory that already holds something: left as it was.
+    std::fs::create_dir(&out).unwrap();
+    std::fs::write(out.join("planted"), "x").unwrap();
+    let r = run(&["capture", "-o", out.to_str().unwrap(), "--no-nginx"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("not empty: refused, nothing written"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(files(&out), vec![out.join("planted")]);
+
+    // A link to an empty directory: nothing written through it.
+    let target = parent.path().join("elsewhere");
+    std::fs::create_dir(&target).unwrap();
+    let link = parent.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let r = run(&["capture", "-o", link.to_str().unwrap(), "--no-nginx"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("a symbolic link: refused, nothing written"),
+        "{}",
+        r.stderr
+    );
+    assert!(files(&target).is_empty());
+
+    // A directory another user owns.
+    let theirs = parent.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    let r = run(&["capture", "-o", theirs.to_str().unwrap(), "--no-nginx"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("not root's alone (uid 65534"),
+        "{}",
+        r.stderr
+    );
+    assert!(files(&theirs).is_empty());
+}
