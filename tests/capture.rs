@@ -107,6 +107,16 @@ fn a_capture_audits_as_the_host_did_and_holds_no_key_or_certificate() {
     }
     assert!(worker_up(), "nginx's worker did not start");
 
+    // One connection, so that the namespace's counters are not all zero.
+    let got = ns.exec(&[
+        "bash",
+        "-c",
+        "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&got.stdout).contains("200"),
+        "{got:?}"
+    );
     let r = root.to_str().unwrap();
     let select = [
         "--netns",
@@ -219,7 +229,29 @@ fn a_capture_audits_as_the_host_did_and_holds_no_key_or_certificate() {
     // observe reads the same capture: one sample, the namespace's counters.
     let obs = run(&["observe", "--capture", o, "--format", "json"]);
     assert!(obs.code == 0 || obs.code == 1, "{}", obs.stderr);
-    let _ = obs.json();
+    let obs = obs.json();
+    let live = run(&["observe", "--netns", &ns.name, "--once", "--format", "json"]);
+    assert!(live.code == 0 || live.code == 1, "{}", live.stderr);
+    let live = live.json();
+    assert_eq!(obs["host"], live["host"], "{obs:#}");
+    // The counters are the namespace's (one connection was made there before the
+    // capture), the settings the namespace's.
+    let own = |r: &Value| -> Vec<Value> {
+        r["counters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["scope"] == "namespace")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(own(&obs), own(&live));
+    let opens = own(&obs)
+        .into_iter()
+        .find(|c| c["name"] == "Tcp:PassiveOpens")
+        .unwrap();
+    assert!(opens["total"].as_u64().unwrap() >= 1, "{opens}");
+    assert_eq!(obs["settings"], live["settings"]);
     p.stop(&ns);
 }
 

@@ -89,7 +89,13 @@ pub fn observe(sel: &Selected, flags: Flags, style: Style, verbosity: Verbosity)
     if let Some(t) = &sel.netns {
         netns::enter(t)?;
     }
-    let id = host::identify(&sel.live, sel.netns.as_ref());
+    let mut id = host::identify(&sel.live, sel.netns.as_ref());
+    if let Some(m) = &sel.capture {
+        // Who was captured, as the host named it (the tree alone says "proc:DIR").
+        id.hostname = m.hostname.clone();
+        id.netns.label = m.netns.label.clone();
+        id.netns.initial = m.netns.initial;
+    }
     let settings = host::read_values(&sel.live, observe::SETTINGS);
 
     let first = census::sample(&proc_root, live.then_some(flags.states));
