@@ -93,6 +93,8 @@ pub fn capture(out: &Path, select: &Select) -> Result<i32> {
         files: Vec::new(),
         left_out: Vec::new(),
     };
+    // The root tree is there even when no file is: `--root` wants a directory.
+    fsio::create_dirs(out, Path::new(capture::ROOT), 0o700)?;
     let mut unreadable = BTreeMap::new();
     for (key, reading) in &snap.sysctl {
         match reading {
