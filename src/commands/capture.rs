@@ -127,21 +127,53 @@ pub fn capture(out: &Path, select: &Select) -> Result<i32> {
         }
     }
     if let Some(p) = &snap.persisted {
+        let root = Path::new(capture::ROOT);
+        let mut written = std::collections::HashSet::new();
         for f in &p.files {
-            match plain(&f.path) {
-                Some(rel) => w.write(
-                    &Path::new(capture::ROOT).join(rel),
-                    &f.bytes,
-                    &match &f.target {
-                        Some(t) => format!(
+            let Some(rel) = plain(&f.path) else {
+                w.leave(&f.path.display().to_string(), "not a plain absolute path");
+                continue;
+            };
+            // A link is kept a link (which files the loaders read, and in which order,
+            // depends on it), pointing inside the root tree; the file it leads to is
+            // written under its own name.
+            let file = match &f.target {
+                Some(t) => {
+                    w.link(
+                        &root.join(&rel),
+                        &link_text(&f.path, t),
+                        &format!(
                             "{} (a link to {} on the host)",
                             f.path.display(),
                             t.display()
                         ),
-                        None => format!("{} (persisted sysctl file)", f.path.display()),
-                    },
+                    )?;
+                    plain(t).filter(|_| t != Path::new(DEV_NULL))
+                }
+                None => Some(rel),
+            };
+            if let Some(rel) = file {
+                if written.insert(rel.clone()) {
+                    w.write(
+                        &root.join(&rel),
+                        &f.bytes,
+                        &format!("/{} (persisted sysctl file)", rel.display()),
+                    )?;
+                }
+            }
+        }
+        for (link, t) in &p.dangling {
+            match plain(link) {
+                Some(rel) => w.link(
+                    &root.join(rel),
+                    &link_text(link, t),
+                    &format!(
+                        "{} (a link to {}, which does not exist on the host)",
+                        link.display(),
+                        t.display()
+                    ),
                 )?,
-                None => w.leave(&f.path.display().to_string(), "not a plain absolute path"),
+                None => w.leave(&link.display().to_string(), "not a plain absolute path"),
             }
         }
         for prob in &p.problems {
@@ -227,6 +259,24 @@ pub fn capture(out: &Path, select: &Select) -> Result<i32> {
     Ok(0)
 }
 
+const DEV_NULL: &str = "/dev/null";
+
+/// What a link at host path `link` to host path `target` holds in the capture: relative,
+/// so that it leads inside the root tree whoever follows it (`/dev/null`, a mask, as is).
+fn link_text(link: &Path, target: &Path) -> PathBuf {
+    if target == Path::new(DEV_NULL) {
+        return target.to_path_buf();
+    }
+    let up = link
+        .parent()
+        .map_or(0, |d| d.components().count().saturating_sub(1));
+    let mut out = PathBuf::new();
+    for _ in 0..up {
+        out.push("..");
+    }
+    out.join(target.strip_prefix("/").unwrap_or(target))
+}
+
 /// `/etc/sysctl.d/x.conf` as `etc/sysctl.d/x.conf`, when it has no `..` or `.`.
 fn plain(path: &Path) -> Option<PathBuf> {
     let rel = path.strip_prefix("/").ok()?;
@@ -250,6 +300,18 @@ impl Writer<'_> {
         self.files.push(Entry {
             path: rel.display().to_string(),
             what: what.to_string(),
+        });
+        Ok(())
+    }
+
+    fn link(&mut self, rel: &Path, target: &Path, what: &str) -> Result<()> {
+        if let Some(dir) = rel.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fsio::create_dirs(self.out, dir, 0o700)?;
+        }
+        fsio::symlink(self.out, &self.out.join(rel), target)?;
+        self.files.push(Entry {
+            path: rel.display().to_string(),
+            what: format!("{what}, kept as a link to {}", target.display()),
         });
         Ok(())
     }

@@ -144,6 +144,15 @@ pub fn create_dirs(root: &Path, rel: &Path, mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// Makes `real` a symbolic link to `target` (a new name only: an existing entry is
+/// refused), through its directory's descriptor.
+pub fn symlink(root: &Path, real: &Path, target: &Path) -> Result<()> {
+    let a = at(root, real)?;
+    rustix::fs::symlinkat(target, &a.dir, a.name)
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("making the link {} -> {}", real.display(), target.display()))
+}
+
 /// Replaces (or creates) `real` with `bytes`, owned and moded as `meta`.
 pub fn write_atomic(root: &Path, real: &Path, bytes: &[u8], meta: Meta) -> Result<()> {
     if meta.mode & 0o6000 != 0 {
