@@ -237,6 +237,7 @@ pub fn capture(out: &Path, select: &Select) -> Result<i32> {
         persisted: snap.persisted.as_ref().map(|p| Boot {
             boot: p.boot,
             boot_known: p.boot_known,
+            problems: p.problems.clone(),
         }),
         persisted_skipped: snap.persisted_skipped.clone(),
         new_netns: snap.new_netns.clone(),

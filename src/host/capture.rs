@@ -64,6 +64,8 @@ pub struct Netns {
 pub struct Boot {
     pub boot: Loader,
     pub boot_known: bool,
+    /// Files and directories that could not be read on the host (not in root/).
+    pub problems: Vec<super::sysctl_d::Problem>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -146,6 +148,7 @@ impl Manifest {
             (Some(b), Some(p)) => {
                 p.boot = b.boot;
                 p.boot_known = b.boot_known;
+                p.problems = b.problems.clone();
             }
             (None, p) => {
                 if p.is_some() {
@@ -157,10 +160,11 @@ impl Manifest {
         }
         snap.new_netns = self.new_netns.clone();
         snap.syn_backlog_default = self.syn_backlog_default.clone();
-        snap.listeners = self.listeners.clone();
         if snap.nginx_off() {
+            // `--no-nginx` or `--only sysctl` now: the listeners were not asked for.
             return;
         }
+        snap.listeners = self.listeners.clone();
         snap.nginx = match &self.nginx {
             Nginx::Off => NginxState::Off,
             Nginx::NotFound { why } => NginxState::NotFound(why.clone()),
