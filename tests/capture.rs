@@ -264,6 +264,12 @@ fn a_capture_audits_as_the_host_did_and_holds_no_key_or_certificate() {
         .unwrap();
     assert!(opens["total"].as_u64().unwrap() >= 1, "{opens}");
     assert_eq!(obs["settings"], live["settings"]);
+    // The socket census and what observe makes of it: nginx's listeners with their
+    // owners, the connection's TIME_WAIT.
+    for part in ["sockets", "owners", "diagnoses", "summary"] {
+        assert_eq!(obs[part], live[part], "{part}: {obs:#}");
+    }
+    assert!(obs["sockets"].to_string().contains("8080"), "{obs:#}");
     p.stop(&ns);
 }
 

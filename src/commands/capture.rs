@@ -88,6 +88,25 @@ pub fn capture(out: &Path, select: &Select) -> Result<i32> {
             .and_then(|id| host::namespaces::workload_of(&host::namespaces::pids_in(id)));
     }
 
+    // observe's census, taken here too, with the owners of what its diagnoses name.
+    let census = host::census::census(host::sockets::TCP_ALL_STATES)
+        .map_err(|e| format!("reading sockets through sock_diag: {e}"));
+    let census_owners = census.as_ref().ok().map(|c| {
+        let sample = host::census::Sample {
+            at: std::time::Instant::now(),
+            counters: host::counters::Counters::read_net(Path::new(host::counters::THREAD_PROC)),
+            sockets: Some(Ok(c.clone())),
+        };
+        let settings = host::read_values(&sel.live, crate::observe::SETTINGS);
+        host::sockets::owners(&crate::observe::wanted_inodes(
+            &crate::observe::Observation {
+                first: &sample,
+                second: None,
+                settings: &settings,
+            },
+        ))
+    });
+
     let mut w = Writer {
         out,
         files: Vec::new(),
@@ -244,6 +263,8 @@ pub fn capture(out: &Path, select: &Select) -> Result<i32> {
         syn_backlog_default: snap.syn_backlog_default.clone(),
         nginx,
         listeners: snap.listeners.clone(),
+        census: Some(census),
+        census_owners,
         files: Vec::new(),
         left_out: Vec::new(),
     };
@@ -360,7 +381,7 @@ impl Writer<'_> {
         for e in &m.left_out {
             text.push_str(&format!("  {}\t{}\n", e.path, e.what));
         }
-        text.push_str("\nNot captured at all: private keys and certificates, any file nginx's configuration names but does not include, site profiles, apply's journals, the socket census observe takes.\n");
+        text.push_str("\nNot captured at all: private keys and certificates, any file nginx's configuration names but does not include, site profiles, apply's journals, the contents of any connection.\n");
         fsio::write_atomic(
             self.out,
             &self.out.join(capture::MANIFEST),

@@ -44,6 +44,10 @@ pub struct Manifest {
     pub syn_backlog_default: Option<(String, String)>,
     pub nginx: Nginx,
     pub listeners: Option<Result<Listeners, String>>,
+    /// observe's socket census of the namespace (every state), and the owners of the
+    /// sockets its diagnoses name.
+    pub census: Option<Result<super::census::SocketSample, String>>,
+    pub census_owners: Option<super::sockets::Owners>,
     /// Every file written, with what it holds.
     pub files: Vec<Entry>,
     /// What was deliberately not copied, and why.

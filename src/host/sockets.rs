@@ -111,7 +111,7 @@ pub struct Extras {
 
 /// The fields of `struct tcp_info` observe uses (include/uapi/linux/tcp.h). Fields a
 /// kernel's shorter struct lacks are None.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TcpInfo {
     /// Milliseconds since the peer's last ACK arrived (any segment, the FIN included).
     pub last_ack_recv_ms: u32,
