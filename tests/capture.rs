@@ -318,6 +318,29 @@ fn refuses_a_non_root_run_a_non_empty_directory_and_a_link() {
     );
     assert!(files(&target).is_empty());
 
+    // --capture reads a capture, alone: not with another host's flags, not for apply.
+    let dir = parent.path().join("none");
+    let d = dir.to_str().unwrap();
+    for (args, says) in [
+        (vec!["audit", "--capture", d], "manifest.json"),
+        (
+            vec!["audit", "--capture", d, "--root", "/tmp"],
+            "give --capture or --root, not both",
+        ),
+        (
+            vec!["audit", "--capture", d, "--netns", "x"],
+            "cannot be used with",
+        ),
+        (
+            vec!["apply", "--capture", d, "--dry-run"],
+            "apply changes this host: it does not take --capture",
+        ),
+    ] {
+        let r = run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stdout);
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+    }
+
     // A directory another user owns.
     let theirs = parent.path().join("theirs");
     std::fs::create_dir(&theirs).unwrap();

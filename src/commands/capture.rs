@@ -390,3 +390,35 @@ impl Writer<'_> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_lead_inside_the_root_tree() {
+        let t = |l: &str, to: &str| link_text(Path::new(l), Path::new(to));
+        assert_eq!(
+            t("/etc/sysctl.d/99-sysctl.conf", "/etc/sysctl.conf"),
+            Path::new("../../etc/sysctl.conf")
+        );
+        assert_eq!(
+            t("/etc/sysctl.conf", "/opt/x.conf"),
+            Path::new("../opt/x.conf")
+        );
+        assert_eq!(
+            t("/etc/sysctl.d/10-x.conf", "/dev/null"),
+            Path::new("/dev/null")
+        );
+    }
+
+    #[test]
+    fn only_plain_absolute_paths_are_written() {
+        assert_eq!(
+            plain(Path::new("/etc/sysctl.d/a.conf")),
+            Some(PathBuf::from("etc/sysctl.d/a.conf"))
+        );
+        assert_eq!(plain(Path::new("/etc/../../x")), None);
+        assert_eq!(plain(Path::new("etc/x")), None);
+    }
+}
