@@ -354,3 +354,48 @@ fn refuses_a_non_root_run_a_non_empty_directory_and_a_link() {
     );
     assert!(files(&theirs).is_empty());
 }
+
+/// The host's own namespace (read only: a temp --root, no nginx): the defaults a new
+/// namespace shows are learned for every catalog key by capture, and used by the
+/// capture's audit only where the host's audit of that profile learns them.
+#[test]
+fn the_initial_namespace_audits_the_same_from_its_capture() {
+    require_root();
+    let root = tempfile::tempdir().unwrap();
+    let d = root.path().join("etc/sysctl.d");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("90-web.conf"), "net.core.somaxconn = 8192\n").unwrap();
+    let r = root.path().to_str().unwrap();
+    let parent = tempfile::tempdir().unwrap();
+    let out = parent.path().join("cap");
+    let o = out.to_str().unwrap();
+    let c = run(&["capture", "-o", o, "--root", r, "--no-nginx"]);
+    assert_eq!(c.code, 0, "{}", c.stderr);
+    for profile in ["baseline", "web-frontend"] {
+        let host = run(&[
+            "audit",
+            "--root",
+            r,
+            "--no-nginx",
+            "--profile",
+            profile,
+            "--format",
+            "json",
+        ]);
+        assert!(host.code == 0 || host.code == 1, "{}", host.stderr);
+        let captured = run(&[
+            "audit",
+            "--capture",
+            o,
+            "--no-nginx",
+            "--profile",
+            profile,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(captured.code, host.code, "{}", captured.stderr);
+        let (host, captured) = (host.json(), captured.json());
+        assert_eq!(host["host"]["initial_netns"], true);
+        assert_eq!(comparable(host), comparable(captured), "{profile}");
+    }
+}

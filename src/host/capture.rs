@@ -162,8 +162,7 @@ impl Manifest {
             }
             (Some(_), None) => {}
         }
-        snap.new_netns = self.new_netns.clone();
-        snap.syn_backlog_default = self.syn_backlog_default.clone();
+        self.restore_defaults(snap);
         if snap.nginx_off() {
             // `--no-nginx` or `--only sysctl` now: the listeners were not asked for.
             return;
@@ -205,6 +204,40 @@ impl Manifest {
                 }))
             }
         };
+    }
+}
+
+impl Manifest {
+    /// The kernel defaults, as far as an audit of these keys on the host would have
+    /// learned them: the capture learned them for every catalog key, and an audit uses
+    /// a learned default where the host's audit would have taken the catalog's.
+    fn restore_defaults(&self, snap: &mut Snapshot) {
+        use super::defaults::SYN_BACKLOG;
+        let Some(p) = &snap.persisted else {
+            return;
+        };
+        if snap.sysctl.contains_key(SYN_BACKLOG) && !super::set_by_both(p, SYN_BACKLOG) {
+            snap.syn_backlog_default = self.syn_backlog_default.clone();
+        }
+        let learn = snap.sysctl.keys().any(|k| super::needs_default(snap, p, k));
+        snap.new_netns = self.new_netns.as_ref().filter(|_| learn).map(|n| {
+            let asked = |k: &String| snap.sysctl.contains_key(k);
+            NewNetns {
+                values: n
+                    .values
+                    .iter()
+                    .filter(|(k, _)| asked(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                not_default: n
+                    .not_default
+                    .iter()
+                    .filter(|(k, _)| asked(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                failed: n.failed.clone(),
+            }
+        });
     }
 }
 

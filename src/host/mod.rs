@@ -277,7 +277,7 @@ pub fn snapshot(req: &Request) -> Snapshot {
 /// not the catalog's default for this kernel (which would settle it: a fixed default is
 /// the same on every machine). Making a namespace costs about half a millisecond, so a
 /// host whose files set every key, or whose values are the catalog's, never pays it.
-fn needs_default(snap: &Snapshot, p: &sysctl_d::Persisted, key: &str) -> bool {
+pub(crate) fn needs_default(snap: &Snapshot, p: &sysctl_d::Persisted, key: &str) -> bool {
     let Some(live) = snap.value(key) else {
         return false;
     };
@@ -302,7 +302,7 @@ fn needs_default(snap: &Snapshot, p: &sysctl_d::Persisted, key: &str) -> bool {
 
 /// Whether a file sets `key` under both loaders (what the kernel then keeps is audit's
 /// business: a default is needed only where no file's value applies).
-fn set_by_both(p: &sysctl_d::Persisted, key: &str) -> bool {
+pub(crate) fn set_by_both(p: &sysctl_d::Persisted, key: &str) -> bool {
     let r = sysctl_d::resolve::resolve(p, key);
     r.procps.is_some() && r.systemd.is_some()
 }
