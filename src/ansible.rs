@@ -222,6 +222,7 @@ fn parse(path: &Path) -> Result<Task, String> {
         root: root.map_or_else(|| PathBuf::from("/"), PathBuf::from),
         proc: None,
         kernel: None,
+        capture: None,
         state_dir: state_dir.map(PathBuf::from),
     };
     let check = flag("_ansible_check_mode");

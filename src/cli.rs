@@ -64,6 +64,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: PlanFormat,
     },
+    /// Write what audit and observe read from this host into a new directory, for an
+    /// audit elsewhere (`audit --capture DIR`): no private keys, no certificates.
+    Capture {
+        /// The directory to write: made 0700, or an empty directory of root's.
+        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        output: PathBuf,
+        #[command(flatten)]
+        select: Select,
+    },
     /// Undo a committed apply (or rollback), refusing if what it wrote changed since.
     Rollback {
         /// The transaction id, as `tuneguard history` lists it.
@@ -290,6 +299,10 @@ pub struct Select {
     /// The kernel version to assume where none can be read (`--proc none`), e.g. 6.1.
     #[arg(long, value_name = "VERSION")]
     pub kernel: Option<String>,
+    /// Read the host from a directory `tuneguard capture -o DIR` wrote, instead of this
+    /// machine: its proc tree, its files and what the kernel told at capture time.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["netns", "pid", "proc", "all_netns", "nginx_conf", "nginx_dump", "kernel"])]
+    pub capture: Option<PathBuf>,
     /// Where apply keeps its journals and lock (default /var/lib/tuneguard; rollback,
     /// history and recover read them there).
     #[arg(long, value_name = "DIR")]
@@ -313,6 +326,8 @@ pub struct Selected {
     pub state_dir: PathBuf,
     /// `--all-netns`: every namespace on the host, each entered on a thread of its own.
     pub all_netns: bool,
+    /// `--capture DIR`: what the kernel told at capture time (manifest.json).
+    pub capture: Option<crate::host::capture::Manifest>,
 }
 
 impl Select {
@@ -321,6 +336,9 @@ impl Select {
             if n.is_empty() {
                 bail!("--netns needs a name (see `ip netns list`) or a path");
             }
+        }
+        if let Some(dir) = &self.capture {
+            return self.resolve_capture(dir);
         }
         check_root(&self.root)?;
         let cwd = || std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
@@ -363,11 +381,34 @@ impl Select {
             },
             sysctl: self.only != Some(Only::Nginx),
             all_netns: self.all_netns,
+            capture: None,
             state_dir: self
                 .state_dir
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
         })
+    }
+}
+
+impl Select {
+    /// `--capture DIR`: the capture's proc tree, its root tree and its nginx dump, read as
+    /// `--proc`, `--root` and `--nginx-dump` read them, and its manifest.
+    fn resolve_capture(&self, dir: &std::path::Path) -> Result<Selected> {
+        use crate::host::capture;
+        if self.root != std::path::Path::new("/") {
+            bail!("--capture holds its own root tree: give --capture or --root, not both");
+        }
+        let manifest = capture::Manifest::read(dir)?;
+        let mut plain = self.clone();
+        plain.capture = None;
+        plain.proc = Some(dir.join(capture::PROC));
+        plain.root = dir.join(capture::ROOT);
+        if matches!(manifest.nginx, capture::Nginx::Read { error: None, .. }) {
+            plain.nginx_dump = Some(dir.join(capture::NGINX_DUMP));
+        }
+        let mut sel = plain.resolve()?;
+        sel.capture = Some(manifest);
+        Ok(sel)
     }
 }
 

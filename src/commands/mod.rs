@@ -3,6 +3,7 @@
 
 mod all_netns;
 pub mod apply;
+mod capture;
 pub mod generate;
 pub mod observe;
 
@@ -94,7 +95,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             select,
             apply: flags,
             format,
-        } => apply::apply(select, flags, format, style),
+        } => {
+            if select.capture.is_some() {
+                bail!("apply changes this host: it does not take --capture (audit a capture with `tuneguard audit --capture DIR`)");
+            }
+            apply::apply(select, flags, format, style)
+        }
+        Command::Capture { output, select } => capture::capture(&output, &select),
         Command::Rollback {
             id,
             last,
@@ -179,7 +186,7 @@ pub(crate) fn read_entered(
             }
         }
     }
-    let snap = host::snapshot(&host::Request {
+    let mut snap = host::snapshot(&host::Request {
         source: &sel.live,
         target,
         keys: &keys,
@@ -191,6 +198,9 @@ pub(crate) fn read_entered(
         listeners: sel.nginx != host::NginxWant::Off,
         persisted: sel.sysctl,
     });
+    if let Some(m) = &sel.capture {
+        m.restore(&mut snap);
+    }
     if let Some(why) = audit::unreadable(&snap) {
         bail!("{why}");
     }

@@ -91,10 +91,22 @@ pub fn observe(sel: &Selected, flags: Flags, style: Style, verbosity: Verbosity)
     if let Some(t) = &sel.netns {
         netns::enter(t)?;
     }
-    let id = host::identify(&sel.live, sel.netns.as_ref());
+    let mut id = host::identify(&sel.live, sel.netns.as_ref());
+    if let Some(m) = &sel.capture {
+        // Who was captured, as the host named it (the tree alone says "proc:DIR").
+        id.hostname = m.hostname.clone();
+        id.netns.label = m.netns.label.clone();
+        id.netns.initial = m.netns.initial;
+    }
     let settings = host::read_values(&sel.live, observe::SETTINGS);
 
-    let first = census::sample(&proc_root, live.then_some(flags.states));
+    let mut first = census::sample(&proc_root, live.then_some(flags.states));
+    if let Some(m) = &sel.capture {
+        if flags.states != sockets::TCP_ALL_STATES {
+            bail!("--state is for a live observe: a capture holds the census of every state (observe --capture DIR shows them all)");
+        }
+        first.sockets = m.census.clone();
+    }
     if let Some(Err(e)) = &first.sockets {
         bail!("{e}");
     }
@@ -127,7 +139,10 @@ pub fn observe(sel: &Selected, flags: Flags, style: Style, verbosity: Verbosity)
         second: second.as_ref(),
         settings: &settings,
     };
-    let owners = (flags.owners && live).then(|| sockets::owners(&observe::wanted_inodes(&obs)));
+    let owners = match &sel.capture {
+        Some(m) if flags.owners => m.census_owners.clone(),
+        _ => (flags.owners && live).then(|| sockets::owners(&observe::wanted_inodes(&obs))),
+    };
     let analysis = observe::analyze(&obs, owners.as_ref());
     let report = ObserveReport {
         identity: &id,

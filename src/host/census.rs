@@ -15,6 +15,31 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Instant;
 
+/// A map as a list of pairs in JSON (a capture's manifest): its keys are not strings.
+mod pairs {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::HashMap;
+    use std::hash::Hash;
+
+    pub fn serialize<K: Serialize + Ord, V: Serialize, S: Serializer>(
+        m: &HashMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut v: Vec<(&K, &V)> = m.iter().collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<HashMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Eq + Hash,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
+}
+
 /// What one look at the namespace gave.
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -24,7 +49,7 @@ pub struct Sample {
     pub sockets: Option<Result<SocketSample, String>>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SocketSample {
     /// Every TCP socket of both families, listeners included.
     pub total: u64,
@@ -39,14 +64,18 @@ pub struct SocketSample {
     pub to_self: Vec<SelfConn>,
     /// TIME_WAIT sockets by what they were connected to: the remote address for the
     /// connecting side, the local listener for the accepting side.
+    #[serde(with = "pairs")]
     pub time_wait_by: HashMap<TimeWaitKey, u32>,
     /// Request sockets (SYN received, handshake not completed) by local address.
+    #[serde(with = "pairs")]
     pub syn_recv_by_local: HashMap<SocketAddr, u32>,
 }
 
 /// How TIME_WAIT sockets are grouped: a server's TIME_WAIT are to clients on ephemeral
 /// ports, which say nothing one by one; they belong to the listener they came through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum TimeWaitKey {
     /// This side connected: the remote address it dialled.
     Peer(SocketAddr),
@@ -56,7 +85,7 @@ pub enum TimeWaitKey {
 
 /// A socket with queued bytes and, when the kernel gave it, its tcp_info (byte counters
 /// that tell progress from a stall).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Queued {
     pub socket: TcpSocket,
     pub info: Option<TcpInfo>,
@@ -65,21 +94,21 @@ pub struct Queued {
 /// How many queued sockets get their tcp_info asked for, one request each (about 10 us).
 pub const QUEUED_INFO_MAX: usize = 4096;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Listener {
     pub socket: TcpSocket,
     /// Listen drops of this socket (SK_MEMINFO_DROPS), when the kernel gives them.
     pub drops: Option<u32>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CloseWait {
     pub socket: TcpSocket,
     pub info: Option<TcpInfo>,
 }
 
 /// One end of a connection from this namespace to its own listener.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SelfConn {
     pub cookie: u64,
     /// 0 for TIME_WAIT (no file, no owner) and for accepted ends not yet accepted.

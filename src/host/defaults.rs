@@ -15,7 +15,7 @@ use super::{LiveSource, Reading};
 use std::collections::BTreeMap;
 
 /// What a brand-new network namespace showed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NewNetns {
     /// The kernel default of each key asked for that a new namespace shows, as the
     /// kernel printed it.

@@ -1,6 +1,7 @@
 //! Reading the machine. Nothing here writes, and nothing here knows about profiles: the
 //! caller says which keys to read, and gets back what the kernel showed.
 
+pub mod capture;
 pub mod census;
 pub mod counters;
 pub mod defaults;
@@ -101,7 +102,7 @@ pub struct Snapshot {
 }
 
 /// Listening sockets and who holds them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Listeners {
     pub tcp: Vec<sockets::TcpSocket>,
     pub unix: Vec<sockets::UnixListener>,
@@ -276,7 +277,7 @@ pub fn snapshot(req: &Request) -> Snapshot {
 /// not the catalog's default for this kernel (which would settle it: a fixed default is
 /// the same on every machine). Making a namespace costs about half a millisecond, so a
 /// host whose files set every key, or whose values are the catalog's, never pays it.
-fn needs_default(snap: &Snapshot, p: &sysctl_d::Persisted, key: &str) -> bool {
+pub(crate) fn needs_default(snap: &Snapshot, p: &sysctl_d::Persisted, key: &str) -> bool {
     let Some(live) = snap.value(key) else {
         return false;
     };
@@ -301,7 +302,7 @@ fn needs_default(snap: &Snapshot, p: &sysctl_d::Persisted, key: &str) -> bool {
 
 /// Whether a file sets `key` under both loaders (what the kernel then keeps is audit's
 /// business: a default is needed only where no file's value applies).
-fn set_by_both(p: &sysctl_d::Persisted, key: &str) -> bool {
+pub(crate) fn set_by_both(p: &sysctl_d::Persisted, key: &str) -> bool {
     let r = sysctl_d::resolve::resolve(p, key);
     r.procps.is_some() && r.systemd.is_some()
 }

@@ -18,7 +18,7 @@ use rustix::io::Errno;
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsFd, OwnedFd};
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Owner {
     pub pid: u32,
     /// /proc/PID/comm, trimmed (at most 15 bytes: the kernel truncates it).
@@ -28,7 +28,7 @@ pub struct Owner {
 /// Which processes hold each of these socket inodes, found by reading /proc/*/fd/* links
 /// "socket:[INODE]". Processes we may not read are skipped silently; report how many
 /// were skipped so the caller can say "owner unknown (not permitted)".
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Owners {
     /// One entry per process (not per fd); a socket shared after fork() has several.
     pub by_inode: HashMap<u64, Vec<Owner>>,

@@ -47,7 +47,7 @@ pub fn state_by_name(name: &str) -> Option<u8> {
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Family {
     V4,
     /// Also a dual-stack `[::]` socket (ipv6only=0): the kernel reports it once, as
@@ -56,7 +56,7 @@ pub enum Family {
 }
 
 /// One TCP socket as the kernel describes it in `struct inet_diag_msg`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TcpSocket {
     pub family: Family,
     /// TCP_* state number as the kernel gives it (TIME_WAIT sockets may show their
@@ -111,7 +111,7 @@ pub struct Extras {
 
 /// The fields of `struct tcp_info` observe uses (include/uapi/linux/tcp.h). Fields a
 /// kernel's shorter struct lacks are None.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TcpInfo {
     /// Milliseconds since the peer's last ACK arrived (any segment, the FIN included).
     pub last_ack_recv_ms: u32,
@@ -261,7 +261,7 @@ pub fn tcp_listeners() -> io::Result<Vec<TcpSocket>> {
 
 /// A listening AF_UNIX stream socket: php-fpm, gunicorn and nginx upstreams queue on
 /// these just as on TCP listeners.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UnixListener {
     /// The bound path; abstract names as "@name" (every NUL shown as '@', as ss does).
     pub path: String,

@@ -20,6 +20,7 @@
 //!   root's alone, never a link or a FIFO, only nsfs files, still the namespace found).
 
 pub mod binary;
+pub mod capture;
 pub mod exec;
 pub mod journal;
 pub mod netns;

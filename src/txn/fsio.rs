@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::ffi::OsStr;
 use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
@@ -114,6 +114,43 @@ pub fn read(root: &Path, real: &Path) -> Result<Option<(Vec<u8>, Meta)>> {
             gid: st.st_gid,
         },
     )))
+}
+
+/// Makes the directories of `rel` under `root` that are missing, with `mode`, never
+/// through a link (a link on the way is refused, as for every write).
+pub fn create_dirs(root: &Path, rel: &Path, mode: u32) -> Result<()> {
+    let top = Tree::open(root, Confine::NoLinks)
+        .with_context(|| format!("opening the root {}", root.display()))?;
+    let mut done = PathBuf::new();
+    for part in rel.components() {
+        let std::path::Component::Normal(name) = part else {
+            bail!("{}: not a plain relative path: refused", rel.display());
+        };
+        let parent = top
+            .open_at(&done, OFlags::RDONLY | OFlags::DIRECTORY)
+            .map_err(|e| anyhow!("opening {}: {e}", root.join(&done).display()))?;
+        match rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(mode)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => {
+                return Err(std::io::Error::from(e))
+                    .with_context(|| format!("creating {}", root.join(&done).join(name).display()))
+            }
+        }
+        done.push(name);
+    }
+    // An existing entry of that name must be a directory, not a link to one.
+    top.open_at(&done, OFlags::RDONLY | OFlags::DIRECTORY)
+        .map_err(|e| anyhow!("opening {}: {e}", root.join(&done).display()))?;
+    Ok(())
+}
+
+/// Makes `real` a symbolic link to `target` (a new name only: an existing entry is
+/// refused), through its directory's descriptor.
+pub fn symlink(root: &Path, real: &Path, target: &Path) -> Result<()> {
+    let a = at(root, real)?;
+    rustix::fs::symlinkat(target, &a.dir, a.name)
+        .map_err(std::io::Error::from)
+        .with_context(|| format!("making the link {} -> {}", real.display(), target.display()))
 }
 
 /// Replaces (or creates) `real` with `bytes`, owned and moded as `meta`.

@@ -11,7 +11,7 @@ use crate::safety::exec::{FileId, Process};
 use std::path::{Path, PathBuf};
 
 /// Where the version came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Source {
     /// `--nginx-version`.
     Given,
@@ -34,7 +34,7 @@ impl Source {
 
 /// The version assumed for the configuration, where it came from, and what was passed
 /// over on the way (one sentence each).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Assumed {
     pub version: Version,
     pub source: Source,

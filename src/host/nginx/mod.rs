@@ -135,7 +135,7 @@ impl Config {
 }
 
 /// What nginx would say when it refuses the configuration, with where.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConfError {
     pub file: PathBuf,
     pub line: u32,

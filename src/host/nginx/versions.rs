@@ -8,7 +8,9 @@ use super::listen::Proto;
 use std::fmt;
 
 /// An nginx version, `MAJOR.MINOR.PATCH` as `nginx -v` prints it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Version(pub u16, pub u16, pub u16);
 
 impl Version {

@@ -30,7 +30,7 @@ pub const DIRS: [&str; 5] = [
 ];
 pub const SYSCTL_CONF: &str = "/etc/sysctl.conf";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Loader {
     /// procps `sysctl --system`.
@@ -64,7 +64,7 @@ pub struct ConfFile {
 
 /// A file or directory that exists but could not be read: named in a finding, and
 /// the answer for every key is uncertain while it stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
     pub path: PathBuf,
     pub error: String,
