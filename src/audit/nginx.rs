@@ -260,6 +260,14 @@ fn problems(conf: &Config, m: &ListenModel) -> Vec<Finding> {
             let mut f = Finding::new("nginx", "nginx config", Severity::Error);
             f.id = format!("nginx/config/{at}");
             let (msg, remedy) = match p.when {
+                // nginx names no place: the main context as a whole lacks something.
+                When::Test if p.line == 0 => {
+                    f.id = format!("nginx/config/{}", conf.path(p.file).display());
+                    (
+                        format!("nginx -t fails: {} (of {})", p.message, conf.path(p.file).display()),
+                        "add the block nginx names to the main context (`events {}` at the least)".to_string(),
+                    )
+                }
                 When::Test => (
                     format!("nginx -t fails: {} in {at}", p.message),
                     "keep socket options (backlog=, so_keepalive=, reuseport, ...) on one listen per address, and each address once per server".to_string(),

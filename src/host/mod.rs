@@ -475,9 +475,15 @@ fn read_nginx(req: &Request, running: Option<&Listeners>) -> NginxState {
         req.root_explicit,
         master.as_ref(),
     );
+    let root = req.root_explicit.then_some(req.root);
     let model = conf
         .as_ref()
-        .map(|c| nginx::listen::model(c, version.version))
+        .map(|c| {
+            let mut m = nginx::listen::model(c, version.version);
+            let modules = nginx::directives::modules(c, version.program.as_ref(), root);
+            nginx::directives::judge(&mut m, c, modules.as_deref());
+            m
+        })
         .unwrap_or_default();
     NginxState::Read(Box::new(NginxRead {
         main,

@@ -3,6 +3,7 @@
 //! Nothing here knows about profiles.
 
 pub mod binary;
+pub mod directives;
 pub mod discover;
 mod glob;
 mod lexer;
