@@ -943,6 +943,33 @@ server { listen 9000 ssl; proxy_pass 127.0.0.1:1; }
         r#"http { server { listen 8080;
  listen [::]:8080 ipv6only=off; } }"#,
     ),
+    // Directives: a name no module has (refused at its line), one only the loaded
+    // stream module has (accepted), one only that module has while it is not loaded
+    // (refused), the core directives' argument counts, users that exist, and the
+    // missing events{} ("main:" cases are the whole main file).
+    (
+        "unknown-directive",
+        r#"http {
+ server { listen 8080;
+  proxy_passs http://127.0.0.1:1; } }"#,
+    ),
+    (
+        "directive-of-a-loaded-module",
+        r#"stream { server { listen 9000; ssl_preread on; proxy_pass 127.0.0.1:1; } }"#,
+    ),
+    (
+        "directive-of-a-module-not-loaded",
+        "main:events {}\nhttp {\n server { listen 8080; ssl_preread on; } }",
+    ),
+    ("user-without-a-name", "main:user;\nevents {}"),
+    (
+        "user-three-names",
+        "main:\nuser www-data www-data x;\nevents {}",
+    ),
+    ("user-that-exists", "main:user www-data;\nevents {}"),
+    ("user-and-group", "main:user nobody nogroup;\nevents {}"),
+    ("events-with-an-argument", "main:events x {}"),
+    ("events-missing", "main:http { server { listen 8080; } }"),
     (
         "reuseport-per-worker",
         r#"worker_processes 2;
@@ -957,7 +984,10 @@ fn what_the_corpus_found_agrees_with_nginx() {
     let cases: Vec<Case> = FOCUSED
         .iter()
         .map(|(name, text)| {
-            let text = format!("load_module modules/ngx_stream_module.so;\nevents {{}}\n{text}\n");
+            let text = match text.strip_prefix("main:") {
+                Some(main) => format!("{main}\n"),
+                None => format!("load_module modules/ngx_stream_module.so;\nevents {{}}\n{text}\n"),
+            };
             Case::new(format!("focused/{name}"), "nginx.conf").text("nginx.conf", &text)
         })
         .collect();
