@@ -104,16 +104,27 @@ fn prefix(binary: &[u8]) -> Option<PathBuf> {
     p.starts_with('/').then(|| PathBuf::from(p))
 }
 
-/// Whether some module holds the name as a C string.
-fn known(modules: &[Program], name: &str) -> bool {
-    let mut needle = name.as_bytes().to_vec();
-    if needle.contains(&0) {
-        return true;
+/// Which names some module holds as a C string: each name is looked for once (a
+/// configuration repeats a few dozen names; a binary is a megabyte or more).
+struct Names<'m> {
+    modules: &'m [Program],
+    seen: std::collections::HashMap<&'m str, bool>,
+}
+
+impl<'m> Names<'m> {
+    fn known(&mut self, name: &'m str) -> bool {
+        let modules = self.modules;
+        *self.seen.entry(name).or_insert_with(|| {
+            let mut needle = name.as_bytes().to_vec();
+            if needle.contains(&0) {
+                return true;
+            }
+            needle.push(0);
+            modules
+                .iter()
+                .any(|m| memchr::memmem::find(&m.bytes, &needle).is_some())
+        })
     }
-    needle.push(0);
-    modules
-        .iter()
-        .any(|m| memchr::memmem::find(&m.bytes, &needle).is_some())
 }
 
 /// Adds what nginx -t says first, when it is one of these: a directive error replaces
@@ -177,17 +188,17 @@ fn parse_order(conf: &Config) -> Vec<(FileId, u32)> {
 /// it says.
 fn first_error<'c>(
     conf: &'c Config,
-    modules: Option<&[Program]>,
+    modules: Option<&'c [Program]>,
 ) -> Option<(&'c Directive, String)> {
     fn go<'c>(
         conf: &'c Config,
         dirs: Vec<&'c Directive>,
         main: bool,
-        modules: Option<&[Program]>,
+        names: &mut Option<Names<'c>>,
     ) -> Option<(&'c Directive, String)> {
         for d in dirs {
             let name = &*d.name;
-            if modules.is_some_and(|ms| !known(ms, name)) {
+            if names.as_mut().is_some_and(|n| !n.known(name)) {
                 return Some((d, format!("unknown directive \"{name}\"")));
             }
             if main {
@@ -196,14 +207,18 @@ fn first_error<'c>(
                 }
             }
             if matches!(d.body, Body::Block(_)) && CHECKED_BLOCKS.contains(&name) {
-                if let Some(e) = go(conf, d.children(), false, modules) {
+                if let Some(e) = go(conf, d.children(), false, names) {
                     return Some(e);
                 }
             }
         }
         None
     }
-    go(conf, conf.top(), true, modules)
+    let mut names = modules.map(|modules| Names {
+        modules,
+        seen: std::collections::HashMap::new(),
+    });
+    go(conf, conf.top(), true, &mut names)
 }
 
 /// A core directive of the main context with the wrong form or argument count.
