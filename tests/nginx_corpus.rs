@@ -373,7 +373,7 @@ mount --bind -o ro /usr/lib64 "$R/usr/lib64"
 mount --bind -o ro "$BIN" "$R/usr/sbin/nginx"
 mount --bind -o ro "$MODS" "$R/usr/lib/nginx/modules"
 mount --bind /dev/null "$R/dev/null"
-for f in passwd group hosts nsswitch.conf ld.so.cache; do mount --bind -o ro "/etc/$f" "$R/etc/$f"; done
+for f in passwd group hosts nsswitch.conf ld.so.cache; do [ -s "$R/etc/$f" ] || mount --bind -o ro "/etc/$f" "$R/etc/$f"; done
 exec chroot "$R" /usr/sbin/nginx "$@"
 "#;
 
@@ -991,6 +991,42 @@ fn what_the_corpus_found_agrees_with_nginx() {
             Case::new(format!("focused/{name}"), "nginx.conf").text("nginx.conf", &text)
         })
         .collect();
+    agree(&cases);
+}
+
+/// The users and groups `user` names, on a root whose nsswitch.conf sends them to its
+/// files alone (nginx, chrooted, reads the same files tuneguard reads): a user or group
+/// that is not there is refused at its line, ones that are pass, a second `user` is a
+/// duplicate.
+#[test]
+fn users_the_root_lacks_agree_with_nginx() {
+    common::require_root();
+    const ETC: &[(&str, &str)] = &[
+        ("../nsswitch.conf", "passwd: files\ngroup: files\n"),
+        (
+            "../passwd",
+            "root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33::/var/www:/usr/sbin/nologin\nweb:x:1000:1000::/:/bin/false\n",
+        ),
+        ("../group", "root:x:0:\nwww-data:x:33:\n"),
+    ];
+    let cases: Vec<Case> = [
+        ("user-exists", "user www-data;"),
+        ("user-and-group-exist", "user www-data www-data;"),
+        ("user-missing", "user nobody;"),
+        ("group-missing", "user www-data nogroup;"),
+        ("root", "user root;"),
+        ("group-of-the-users-name-missing", "user web;"),
+        ("user-twice", "user www-data;\nuser www-data;"),
+    ]
+    .iter()
+    .map(|(name, text)| {
+        let main = format!("# users\n{text}\nevents {{}}\nhttp {{ server {{ listen 8080; }} }}\n");
+        ETC.iter().fold(
+            Case::new(format!("users/{name}"), "nginx.conf").text("nginx.conf", &main),
+            |c, (dest, text)| c.text(dest, text),
+        )
+    })
+    .collect();
     agree(&cases);
 }
 

@@ -481,7 +481,8 @@ fn read_nginx(req: &Request, running: Option<&Listeners>) -> NginxState {
         .map(|c| {
             let mut m = nginx::listen::model(c, version.version);
             let modules = nginx::directives::modules(c, version.program.as_ref(), root);
-            nginx::directives::judge(&mut m, c, modules.as_deref());
+            let users = nginx::users::read(req.root);
+            nginx::directives::judge(&mut m, c, modules.as_deref(), users.as_ref());
             m
         })
         .unwrap_or_default();

@@ -13,6 +13,7 @@
 
 use super::binary::Program;
 use super::listen::{ListenModel, Problem, When};
+use super::users::Users;
 use super::{Body, Config, Directive, FileId};
 use std::path::{Path, PathBuf};
 
@@ -130,7 +131,12 @@ impl<'m> Names<'m> {
 /// Adds what nginx -t says first, when it is one of these: a directive error replaces
 /// the refusals the model found after it (nginx stops at the first) and the start
 /// failures (it never starts); the missing events{} comes after every other refusal.
-pub fn judge(m: &mut ListenModel, conf: &Config, modules: Option<&[Program]>) {
+pub fn judge(
+    m: &mut ListenModel,
+    conf: &Config,
+    modules: Option<&[Program]>,
+    users: Option<&Users>,
+) {
     let order = parse_order(conf);
     let place = |file: FileId, line: u32| {
         order
@@ -138,7 +144,7 @@ pub fn judge(m: &mut ListenModel, conf: &Config, modules: Option<&[Program]>) {
             .position(|&(f, l)| f == file && l >= line)
             .unwrap_or(order.len())
     };
-    if let Some((d, message)) = first_error(conf, modules) {
+    if let Some((d, message)) = first_error(conf, modules, users) {
         let at = place(d.file, d.line);
         m.problems
             .retain(|p| p.when == When::Test && place(p.file, p.line) <= at);
@@ -189,36 +195,67 @@ fn parse_order(conf: &Config) -> Vec<(FileId, u32)> {
 fn first_error<'c>(
     conf: &'c Config,
     modules: Option<&'c [Program]>,
+    users: Option<&Users>,
 ) -> Option<(&'c Directive, String)> {
-    fn go<'c>(
+    struct Walk<'c, 'u> {
         conf: &'c Config,
+        names: Option<Names<'c>>,
+        users: Option<&'u Users>,
+        user_seen: bool,
+    }
+    fn go<'c>(
+        w: &mut Walk<'c, '_>,
         dirs: Vec<&'c Directive>,
         main: bool,
-        names: &mut Option<Names<'c>>,
     ) -> Option<(&'c Directive, String)> {
         for d in dirs {
             let name = &*d.name;
-            if names.as_mut().is_some_and(|n| !n.known(name)) {
+            if w.names.as_mut().is_some_and(|n| !n.known(name)) {
                 return Some((d, format!("unknown directive \"{name}\"")));
             }
             if main {
-                if let Some(message) = core_form(conf, d) {
+                if let Some(message) = core_form(w.conf, d) {
                     return Some((d, message));
+                }
+                if name == "user" {
+                    if let Some(message) = user(w, d) {
+                        return Some((d, message));
+                    }
                 }
             }
             if matches!(d.body, Body::Block(_)) && CHECKED_BLOCKS.contains(&name) {
-                if let Some(e) = go(conf, d.children(), false, names) {
+                if let Some(e) = go(w, d.children(), false) {
                     return Some(e);
                 }
             }
         }
         None
     }
-    let mut names = modules.map(|modules| Names {
-        modules,
-        seen: std::collections::HashMap::new(),
-    });
-    go(conf, conf.top(), true, &mut names)
+    /// ngx_set_user, as nginx started as root runs it (not as root, nginx ignores
+    /// `user` with a warning).
+    fn user(w: &mut Walk<'_, '_>, d: &Directive) -> Option<String> {
+        if std::mem::replace(&mut w.user_seen, true) {
+            return Some("\"user\" directive is duplicate".into());
+        }
+        let users = w.users?;
+        let args = w.conf.values(d);
+        let name = args[0];
+        if !users.users.contains(name) {
+            return Some(format!("getpwnam(\"{name}\") failed"));
+        }
+        let group = args.get(1).copied().unwrap_or(name);
+        (!users.groups.contains(group)).then(|| format!("getgrnam(\"{group}\") failed"))
+    }
+    let mut w = Walk {
+        conf,
+        names: modules.map(|modules| Names {
+            modules,
+            seen: std::collections::HashMap::new(),
+        }),
+        users,
+        user_seen: false,
+    };
+    go(&mut w, conf.top(), true)
 }
 
 /// A core directive of the main context with the wrong form or argument count.
@@ -263,7 +300,16 @@ mod tests {
             path: PathBuf::from("/nginx"),
             bytes: bytes.into(),
         }];
-        judge(&mut m, &conf, (!names.is_empty()).then_some(&modules[..]));
+        let users = Users {
+            users: ["www-data".to_string()].into(),
+            groups: ["www-data".to_string(), "nogroup".to_string()].into(),
+        };
+        judge(
+            &mut m,
+            &conf,
+            (!names.is_empty()).then_some(&modules[..]),
+            Some(&users),
+        );
         m.problems
             .iter()
             .map(|p| (p.message.clone(), p.line))
@@ -296,7 +342,20 @@ mod tests {
                 1
             )]
         );
-        assert_eq!(judged("user a b;\nevents {}", &all), []);
+        assert_eq!(judged("user www-data nogroup;\nevents {}", &all), []);
+        assert_eq!(
+            judged("user nobody;\nevents {}", &all),
+            [("getpwnam(\"nobody\") failed".to_string(), 1)]
+        );
+        assert_eq!(judged("user www-data;\nevents {}", &all), []);
+        assert_eq!(
+            judged("user www-data staff;\nevents {}", &all),
+            [("getgrnam(\"staff\") failed".to_string(), 1)]
+        );
+        assert_eq!(
+            judged("user www-data;\nuser www-data;\nevents {}", &all),
+            [("\"user\" directive is duplicate".to_string(), 2)]
+        );
         assert_eq!(
             judged("events;", &all),
             [("directive \"events\" has no opening \"{\"".to_string(), 1)]

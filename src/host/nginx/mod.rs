@@ -10,6 +10,7 @@ mod lexer;
 pub mod listen;
 mod parse;
 mod tls;
+pub mod users;
 pub mod versions;
 
 pub use parse::Files;
