@@ -3,6 +3,7 @@
 //! configuration errors nginx itself would raise. The live side is in `listeners.rs`.
 
 use super::{human_seconds, waived, Cause, Finding, Targets};
+use crate::host::nginx::directives;
 use crate::host::nginx::listen::{ListenModel, SoKeepalive, Socket, When};
 use crate::host::nginx::Config;
 use crate::host::{NginxState, Snapshot};
@@ -265,7 +266,7 @@ fn problems(conf: &Config, m: &ListenModel) -> Vec<Finding> {
                     f.id = format!("nginx/config/{}", conf.path(p.file).display());
                     (
                         format!("nginx -t fails: {} (of {})", p.message, conf.path(p.file).display()),
-                        "add the block nginx names to the main context (`events {}` at the least)".to_string(),
+                        String::new(),
                     )
                 }
                 When::Test => (
@@ -312,6 +313,11 @@ fn problems(conf: &Config, m: &ListenModel) -> Vec<Finding> {
                     )
                 }
             };
+            if let (Some((why, fix)), None) = (directives::explain(&p.message), &p.hint) {
+                f.explanation = why.into();
+                f.remedy = Some(fix.into());
+                return f.fail(Severity::Error, msg);
+            }
             if let Some(hint) = &p.hint {
                 f.explanation = VERSION_EXPLAINED.into();
                 f.remedy = Some(hint.clone());

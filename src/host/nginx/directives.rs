@@ -155,10 +155,7 @@ pub fn judge(
                 file: d.file,
                 line: d.line,
                 listens: Vec::new(),
-                hint: Some(format!(
-                    "correct or remove the \"{}\" directive at this line (a directive of a module this nginx lacks needs its load_module line first)",
-                    d.name
-                )),
+                hint: None,
             });
         }
         return;
@@ -175,6 +172,44 @@ pub fn judge(
             hint: None,
         });
     }
+}
+
+/// Why nginx refuses, and what to do, for the refusals this file predicts (by nginx's
+/// words, which are the problem's message).
+pub fn explain(message: &str) -> Option<(&'static str, &'static str)> {
+    const CONF: &str = "nginx checks every directive as it reads it (ngx_conf_handler): its name \
+must be one a module of this nginx has (its binary's, or a load_module file's), and the main \
+context's core directives take a fixed number of arguments; once every file is read, the main \
+context must hold an events block. nginx -t stops at the first such error.";
+    const USER: &str = "nginx started as root looks the user and group of the user directive up \
+as it reads it (getpwnam, getgrnam; the group is the user's name when none is given) and stops \
+when one does not exist; tuneguard judges this only when nsswitch.conf sends passwd and group to \
+the files alone.";
+    let found = if message.starts_with("unknown directive") {
+        (CONF, "correct or remove the directive; one of a module this nginx lacks needs that module's load_module line first")
+    } else if message.starts_with("invalid number of arguments")
+        || message.starts_with("directive \"")
+    {
+        (
+            CONF,
+            "give the directive the arguments and form nginx's documentation lists",
+        )
+    } else if message.starts_with("no \"events\" section") {
+        (
+            CONF,
+            "add an events block to the main context (`events {}` at the least)",
+        )
+    } else if message.starts_with("getpwnam") || message.starts_with("getgrnam") {
+        (
+            USER,
+            "create the user or group, or name one that exists in the user directive",
+        )
+    } else if message == "\"user\" directive is duplicate" {
+        (USER, "keep one user directive")
+    } else {
+        return None;
+    };
+    Some(found)
 }
 
 /// Every directive's (file, line), in the order nginx reads them.
