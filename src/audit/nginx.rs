@@ -3,6 +3,7 @@
 //! configuration errors nginx itself would raise. The live side is in `listeners.rs`.
 
 use super::{human_seconds, waived, Cause, Finding, Targets};
+use crate::host::nginx::directives;
 use crate::host::nginx::listen::{ListenModel, SoKeepalive, Socket, When};
 use crate::host::nginx::Config;
 use crate::host::{NginxState, Snapshot};
@@ -260,6 +261,14 @@ fn problems(conf: &Config, m: &ListenModel) -> Vec<Finding> {
             let mut f = Finding::new("nginx", "nginx config", Severity::Error);
             f.id = format!("nginx/config/{at}");
             let (msg, remedy) = match p.when {
+                // nginx names no place: the main context as a whole lacks something.
+                When::Test if p.line == 0 => {
+                    f.id = format!("nginx/config/{}", conf.path(p.file).display());
+                    (
+                        format!("nginx -t fails: {} (of {})", p.message, conf.path(p.file).display()),
+                        String::new(),
+                    )
+                }
                 When::Test => (
                     format!("nginx -t fails: {} in {at}", p.message),
                     "keep socket options (backlog=, so_keepalive=, reuseport, ...) on one listen per address, and each address once per server".to_string(),
@@ -304,6 +313,11 @@ fn problems(conf: &Config, m: &ListenModel) -> Vec<Finding> {
                     )
                 }
             };
+            if let (Some((why, fix)), None) = (directives::explain(&p.message), &p.hint) {
+                f.explanation = why.into();
+                f.remedy = Some(fix.into());
+                return f.fail(Severity::Error, msg);
+            }
             if let Some(hint) = &p.hint {
                 f.explanation = VERSION_EXPLAINED.into();
                 f.remedy = Some(hint.clone());

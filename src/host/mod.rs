@@ -476,9 +476,16 @@ fn read_nginx(req: &Request, running: Option<&Listeners>) -> NginxState {
         req.root_explicit,
         master.as_ref(),
     );
+    let root = req.root_explicit.then_some(req.root);
     let model = conf
         .as_ref()
-        .map(|c| nginx::listen::model(c, version.version))
+        .map(|c| {
+            let mut m = nginx::listen::model(c, version.version);
+            let modules = nginx::directives::modules(c, version.program.as_ref(), root);
+            let users = nginx::users::read(req.root);
+            nginx::directives::judge(&mut m, c, modules.as_deref(), users.as_ref());
+            m
+        })
         .unwrap_or_default();
     NginxState::Read(Box::new(NginxRead {
         main,

@@ -42,7 +42,36 @@ pub struct Assumed {
     pub passed_over: Vec<String>,
     /// Where a binary was looked for and none was (for the default's reason).
     pub looked: Vec<PathBuf>,
+    /// The bytes of the binary the version was read from (directives.rs looks for
+    /// directive names in them); None with `--nginx-version` or the default.
+    pub program: Option<Program>,
 }
+
+/// A believed program file's bytes (the nginx binary, a module it loads).
+#[derive(Clone)]
+pub struct Program {
+    pub path: PathBuf,
+    pub bytes: std::sync::Arc<[u8]>,
+}
+
+impl std::fmt::Debug for Program {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Program({}, {} bytes)",
+            self.path.display(),
+            self.bytes.len()
+        )
+    }
+}
+
+impl PartialEq for Program {
+    fn eq(&self, other: &Program) -> bool {
+        self.path == other.path && self.bytes.len() == other.bytes.len()
+    }
+}
+
+impl Eq for Program {}
 
 impl Assumed {
     /// One sentence for the report: which version, and why that one.
@@ -133,13 +162,18 @@ fn candidates(root: &Path, root_explicit: bool) -> Vec<PathBuf> {
     out
 }
 
-/// The version in the binary at `path`, and which file it is, or why it was not read.
-fn read_version(path: &Path, within: Option<&Path>) -> Result<(Version, FileId), String> {
+/// The version in the binary at `path`, which file it is and its bytes, or why it was
+/// not read.
+fn read_version(path: &Path, within: Option<&Path>) -> Result<(Version, FileId, Program), String> {
     let (bytes, file) = crate::safety::binary::read_believed(path, within)
         .map_err(|u| format!("{u}: not read for the version"))?;
     let v = version_in(&bytes)
         .map_err(|e| format!("{}: {e}: not read for the version", path.display()))?;
-    Ok((v, file))
+    let program = Program {
+        path: path.to_path_buf(),
+        bytes: bytes.into(),
+    };
+    Ok((v, file, program))
 }
 
 /// The version to judge the configuration by. A running master (believed: it runs as
@@ -158,6 +192,7 @@ pub fn assume(
         source: Source::Default,
         passed_over: Vec::new(),
         looked: Vec::new(),
+        program: None,
     };
     if let Some(version) = given {
         return Assumed {
@@ -175,9 +210,10 @@ pub fn assume(
             return out;
         };
         match read_version(path, None) {
-            Ok((v, file)) if p.exe_file == Some(file) => {
+            Ok((v, file, program)) if p.exe_file == Some(file) => {
                 out.version = v;
                 out.source = Source::Binary(path.clone());
+                out.program = Some(program);
             }
             Ok(_) => out.passed_over.push(format!(
                 "{} is not the file {MASTER} pid {} runs (/proc/{}/exe: replaced or deleted since it started, or another mount namespace's): not read for the version",
@@ -196,9 +232,10 @@ pub fn assume(
             continue;
         }
         match read_version(&path, within) {
-            Ok((v, _)) => {
+            Ok((v, _, program)) => {
                 out.version = v;
                 out.source = Source::Binary(path);
+                out.program = Some(program);
                 return out;
             }
             Err(why) => out.passed_over.push(why),

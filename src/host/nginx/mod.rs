@@ -3,12 +3,14 @@
 //! Nothing here knows about profiles.
 
 pub mod binary;
+pub mod directives;
 pub mod discover;
 mod glob;
 mod lexer;
 pub mod listen;
 mod parse;
 mod tls;
+pub mod users;
 pub mod versions;
 
 pub use parse::Files;
