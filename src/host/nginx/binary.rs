@@ -43,7 +43,9 @@ pub struct Assumed {
     /// Where a binary was looked for and none was (for the default's reason).
     pub looked: Vec<PathBuf>,
     /// The bytes of the binary the version was read from (directives.rs looks for
-    /// directive names in them); None with `--nginx-version` or the default.
+    /// directive names in them); None with `--nginx-version` or the default. A capture
+    /// keeps no binary, so `audit --capture` judges no directive name.
+    #[serde(skip)]
     pub program: Option<Program>,
 }
 
