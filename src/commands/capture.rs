@@ -5,7 +5,7 @@
 
 use crate::cli::Select;
 use crate::host::capture::{self, Boot, Entry, Manifest, Netns};
-use crate::host::{self, netns, sysctl, NginxState, NginxWant, Reading};
+use crate::host::{self, netns, sysctl, NginxState, Reading};
 use crate::profile::Library;
 use crate::txn::fsio::{self, Meta};
 use anyhow::{bail, Result};
@@ -71,18 +71,7 @@ pub fn capture(out: &Path, select: &Select) -> Result<i32> {
             keys.push(k.to_string());
         }
     }
-    let mut snap = host::snapshot(&host::Request {
-        source: &sel.live,
-        target: sel.netns.as_ref(),
-        keys: &keys,
-        root: &sel.root,
-        root_explicit: sel.root_explicit,
-        kernel: sel.kernel,
-        nginx: &sel.nginx,
-        nginx_version: sel.nginx_version,
-        listeners: sel.nginx != NginxWant::Off,
-        persisted: sel.sysctl,
-    });
+    let mut snap = host::snapshot(&super::request(&sel, sel.netns.as_ref(), &keys));
     if sel.netns.is_some() && snap.netns.initial == Some(false) {
         snap.netns.workload = host::namespaces::this_thread()
             .and_then(|id| host::namespaces::workload_of(&host::namespaces::pids_in(id)));

@@ -186,18 +186,7 @@ pub(crate) fn read_entered(
             }
         }
     }
-    let mut snap = host::snapshot(&host::Request {
-        source: &sel.live,
-        target,
-        keys: &keys,
-        root: &sel.root,
-        root_explicit: sel.root_explicit,
-        kernel: sel.kernel,
-        nginx: &sel.nginx,
-        nginx_version: sel.nginx_version,
-        listeners: sel.nginx != host::NginxWant::Off,
-        persisted: sel.sysctl,
-    });
+    let mut snap = host::snapshot(&request(sel, target, &keys));
     if let Some(m) = &sel.capture {
         m.restore(&mut snap);
     }
@@ -205,6 +194,26 @@ pub(crate) fn read_entered(
         bail!("{why}");
     }
     Ok(snap)
+}
+
+/// What the selection asks the host for: `keys`, in `target` (None: this namespace).
+pub(crate) fn request<'a>(
+    sel: &'a crate::cli::Selected,
+    target: Option<&'a netns::Target>,
+    keys: &'a [String],
+) -> host::Request<'a> {
+    host::Request {
+        source: &sel.live,
+        target,
+        keys,
+        root: &sel.root,
+        root_explicit: sel.root_explicit,
+        kernel: sel.kernel,
+        nginx: &sel.nginx,
+        nginx_version: sel.nginx_version,
+        listeners: sel.nginx != host::NginxWant::Off,
+        persisted: sel.sysctl,
+    }
 }
 
 fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Result<i32> {

@@ -149,14 +149,7 @@ pub fn judge(
         m.problems
             .retain(|p| p.when == When::Test && place(p.file, p.line) <= at);
         if m.problems.is_empty() {
-            m.problems.push(Problem {
-                when: When::Test,
-                message,
-                file: d.file,
-                line: d.line,
-                listens: Vec::new(),
-                hint: None,
-            });
+            super::listen::problem(m, d, message);
         }
         return;
     }

@@ -369,7 +369,8 @@ fn no_listen(m: &mut ListenModel, proto: Proto, srv: &Directive, server: usize) 
     }
 }
 
-fn problem(m: &mut ListenModel, d: &Directive, message: String) {
+/// nginx -t refuses `d` with `message`, at its line.
+pub(super) fn problem(m: &mut ListenModel, d: &Directive, message: String) {
     m.problems.push(Problem {
         when: When::Test,
         message,
