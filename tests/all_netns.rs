@@ -723,3 +723,158 @@ fn a_systemd_nspawn_container_is_found_named_and_audited() {
         "{remedy}"
     );
 }
+
+/// `observe --all-netns` over the namespaces of this host.
+fn observe_all(extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["observe", "--all-netns", "--format", "json"];
+    args.extend_from_slice(extra);
+    let o = tg_within(&args, &[], 120);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "observe --all-netns gave no JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    assert_eq!(v["schema"], "tuneguard.observe-fleet/v1");
+    (o.status.code().unwrap_or(-1), v)
+}
+
+/// The entry of `fleet` for the `ip netns` namespace `ns`.
+fn named<'a>(fleet: &'a Value, ns: &Netns) -> &'a Value {
+    let mine: Vec<&Value> = fleet["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["ip_netns"] == serde_json::json!([ns.name]))
+        .collect();
+    assert_eq!(mine.len(), 1, "{fleet:#}");
+    mine[0]
+}
+
+/// A counter's total in an observe report.
+fn counter_total(report: &Value, name: &str) -> i64 {
+    report["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name}: {}", report["counters"]))["total"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Tcp:ActiveOpens of /proc/net/snmp read inside `ns` by cat(1): the kernel's count.
+fn active_opens(ns: &Netns) -> i64 {
+    let out = ns.exec(&["cat", "/proc/net/snmp"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("Tcp:")).collect();
+    let names: Vec<&str> = lines[0].split_whitespace().collect();
+    let values: Vec<&str> = lines[1].split_whitespace().collect();
+    let i = names.iter().position(|n| *n == "ActiveOpens").unwrap();
+    values[i].parse().unwrap()
+}
+
+/// A CLOSE_WAIT leak (examples/misbehave.rs) in one namespace, nothing in another: one
+/// `observe --all-netns` run diagnoses the leak in the first only, named as a single
+/// `observe --netns` names it (its owner's pid, found by the owner scan of that
+/// namespace); each namespace's counters and sockets are its own (cat and ss inside it
+/// are the oracles); and the recorded sample times show one interval for all.
+#[test]
+fn observe_finds_a_leak_in_its_namespace_only_with_every_sample_in_one_interval() {
+    use common::incident::{ss, wait_for, Misbehaving};
+    let sick = Netns::new();
+    let quiet = Netns::new();
+    let _peer = Misbehaving::start(&sick, &["closer", "--addr", "127.0.0.2:5000"]);
+    let leaky = Misbehaving::start(
+        &sick,
+        &["leaky", "--to", "127.0.0.2:5000", "--per-peer", "12"],
+    );
+    assert!(
+        wait_for(10, || ss(&sick, &["-tn", "state", "close-wait"]).len()
+            == 12),
+        "expected 12 CLOSE_WAIT sockets: {:?}",
+        ss(&sick, &["-tn", "state", "close-wait"])
+    );
+
+    let (code, fleet) = observe_all(&["--interval", "1", "--fail-on", "warning"]);
+    let s = named(&fleet, &sick);
+    let q = named(&fleet, &quiet);
+    assert_eq!(s["status"], "fail", "{s:#}");
+    assert_eq!(s["exit_code"], 1);
+    assert!(code >= 1, "the worst over the namespaces: {code}");
+    let leaks: Vec<&Value> = s["report"]["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["id"] == "close-wait-leak")
+        .collect();
+    assert_eq!(leaks.len(), 1, "{}", s["report"]["diagnoses"]);
+    assert_eq!(
+        leaks[0]["subject"],
+        format!("misbehave (pid {})", leaky.pid)
+    );
+    assert_eq!(leaks[0]["evidence"]["close_wait"], 12);
+    assert!(fleet["summary"]["failing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["id"] == "close-wait-leak" && f["namespaces"].as_u64() >= Some(1)));
+    // The same diagnosis as a single run of that namespace.
+    let one = run(&[
+        "observe", "--netns", &sick.name, "--once", "--format", "json",
+    ])
+    .json();
+    let single: Vec<&Value> = one["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["id"] == "close-wait-leak")
+        .collect();
+    assert_eq!(single.len(), 1);
+    assert_eq!(
+        (&single[0]["subject"], &single[0]["evidence"]["close_wait"]),
+        (&leaks[0]["subject"], &leaks[0]["evidence"]["close_wait"])
+    );
+    // The quiet one: nothing to say, no socket, no connection ever opened.
+    assert_eq!(q["status"], "pass", "{q:#}");
+    assert_eq!(q["report"]["diagnoses"], serde_json::json!([]));
+    assert_eq!(q["report"]["sockets"]["total"], 0);
+    assert_eq!(counter_total(&q["report"], "Tcp:ActiveOpens"), 0);
+    assert_eq!(active_opens(&quiet), 0);
+    // The sick one's counters are its own (/proc/net of the worker's namespace, not of
+    // the process's main thread): its 12 connections and the kernel's count there.
+    assert_eq!(
+        counter_total(&s["report"], "Tcp:ActiveOpens"),
+        active_opens(&sick)
+    );
+    assert!(active_opens(&sick) >= 12);
+    assert_eq!(s["report"]["sockets"]["by_state"]["CLOSE-WAIT"], 12);
+    assert_eq!(s["report"]["host"]["netns"], sick.name.as_str());
+
+    // One interval for all: every first sample before any second one, and each second
+    // one `--interval` after its own first.
+    let times: Vec<(f64, f64)> = fleet["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["status"] == "pass" || n["status"] == "fail")
+        .map(|n| {
+            (
+                n["sampled_at"]["first"].as_f64().unwrap(),
+                n["sampled_at"]["second"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(times.len() >= 3, "{fleet:#}");
+    let last_first = times.iter().map(|t| t.0).fold(f64::MIN, f64::max);
+    let first_second = times.iter().map(|t| t.1).fold(f64::MAX, f64::min);
+    assert!(
+        last_first < first_second,
+        "a second sample came before another namespace's first: {times:?}"
+    );
+    for (a, b) in &times {
+        assert!(b - a >= 0.99, "{times:?}");
+    }
+    assert_eq!(fleet["interval_s"], 1.0);
+}

@@ -5,6 +5,7 @@ mod all_netns;
 pub mod apply;
 pub mod generate;
 pub mod observe;
+mod observe_all;
 
 use crate::audit;
 use crate::catalog;
