@@ -878,3 +878,66 @@ fn observe_finds_a_leak_in_its_namespace_only_with_every_sample_in_one_interval(
     }
     assert_eq!(fleet["interval_s"], 1.0);
 }
+
+/// Namespaces that vanish between their two samples (a process exits, `ip netns del`
+/// runs) are reported as gone between samples, never half-reported; the rest are
+/// observed, and the run does not crash.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn observe_reports_a_namespace_gone_between_its_samples() {
+    let stays = Netns::new();
+    let goes = Netns::new();
+    let mut exits = Held::new("");
+    let exits_ino = exits.ino();
+    let d = Dirs::new();
+    let pause = d.root.path().join("paused");
+    let mut child = Command::new(bin())
+        .args([
+            "observe",
+            "--all-netns",
+            "--interval",
+            "0.2",
+            "--format",
+            "json",
+        ])
+        .env("TUNEGUARD_PAUSE", "observe-all-netns:first-samples")
+        .env("TUNEGUARD_PAUSE_FILE", &pause)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..3000 {
+        if pause.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(pause.exists(), "the run did not reach the pause");
+    exits.end();
+    let out = Command::new("ip")
+        .args(["netns", "del", &goes.name])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::remove_file(&pause).unwrap();
+    let out = wait_bounded(child.id(), &mut child);
+    let fleet: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(fleet["schema"], "tuneguard.observe-fleet/v1");
+    let proc_gone = by_ino(&fleet, exits_ino);
+    assert_eq!(proc_gone.len(), 1, "{fleet:#}");
+    for gone in [named(&fleet, &goes), proc_gone[0]] {
+        assert_eq!(gone["status"], "vanished", "{gone:#}");
+        assert_eq!(gone["vanished"], "between-samples");
+        assert_eq!(gone["exit_code"], 0);
+        assert_eq!(gone["report"], Value::Null);
+        assert_eq!(gone["sampled_at"], Value::Null);
+    }
+    let kept = named(&fleet, &stays);
+    assert_eq!(kept["status"], "pass", "{kept:#}");
+    assert!(kept["sampled_at"]["second"].is_f64());
+    assert!(fleet["summary"]["vanished"].as_u64().unwrap() >= 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.code().unwrap() <= 1, "{stderr}");
+}
