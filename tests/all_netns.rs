@@ -466,18 +466,35 @@ fn needs_root_and_refuses_what_it_cannot_do() {
         "{err}"
     );
     assert!(nobody.stdout.is_empty());
+    let nobody = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin())
+        .args(["observe", "--all-netns", "--once"])
+        .output()
+        .unwrap();
+    assert_eq!(nobody.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&nobody.stderr);
+    assert!(
+        err.contains("--all-netns enters every network namespace, which needs CAP_SYS_ADMIN"),
+        "{err}"
+    );
+    assert!(nobody.stdout.is_empty());
     for (args, says) in [
         (
             vec!["audit", "--all-netns", "--format", "junit"],
-            "--all-netns prints text or JSON",
+            "--all-netns prints text, JSON",
         ),
         (
             vec!["apply", "--all-netns", "--dry-run"],
             "--all-netns is for audit",
         ),
         (
-            vec!["observe", "--all-netns", "--once"],
-            "--all-netns is for audit for now",
+            vec!["observe", "--all-netns", "--proc", "/proc"],
+            "cannot be used with",
+        ),
+        (
+            vec!["observe", "--all-netns", "--netns", "x"],
+            "cannot be used with",
         ),
         (
             vec!["audit", "--all-netns", "--pid", "1"],
@@ -877,6 +894,54 @@ fn observe_finds_a_leak_in_its_namespace_only_with_every_sample_in_one_interval(
         assert!(b - a >= 0.99, "{times:?}");
     }
     assert_eq!(fleet["interval_s"], 1.0);
+
+    // The text: the summary first, the leak under its namespace's name, the quiet one
+    // a line (none with -q).
+    let text = |extra: &[&str]| {
+        let mut args = vec!["observe", "--all-netns", "--once", "--fail-on", "warning"];
+        args.extend_from_slice(extra);
+        let r = run(&args);
+        assert!(r.code >= 1, "{}", r.stderr);
+        r.stdout
+    };
+    let out = text(&[]);
+    let summary = out.split("\n===").next().unwrap();
+    assert!(
+        summary.starts_with("tuneguard observe --all-netns · ") && summary.contains(" · 1 sample"),
+        "{out}"
+    );
+    assert!(
+        summary.contains(" with diagnoses at or above warning, "),
+        "{out}"
+    );
+    assert!(
+        summary.contains("diagnoses: ") && summary.contains("close-wait-leak ("),
+        "{out}"
+    );
+    let block = |name: &str| {
+        out.split("\n=== ")
+            .find(|b| {
+                b.lines()
+                    .next()
+                    .unwrap()
+                    .ends_with(&format!(" ip netns {name}"))
+            })
+            .unwrap_or_else(|| panic!("no block for {name}: {out}"))
+            .to_string()
+    };
+    let sick_block = block(&sick.name);
+    assert!(sick_block.starts_with("DIAGNOSED "), "{sick_block}");
+    assert!(
+        sick_block.contains(&format!("close-wait-leak  misbehave (pid {})", leaky.pid)),
+        "{sick_block}"
+    );
+    assert_eq!(
+        block(&quiet.name),
+        format!("OK ip netns {}\nno diagnoses\n", quiet.name)
+    );
+    let q = text(&["-q"]);
+    assert!(q.contains(&format!("ip netns {}", sick.name)), "{q}");
+    assert!(!q.contains(&format!("ip netns {}\n", quiet.name)), "{q}");
 }
 
 /// Namespaces that vanish between their two samples (a process exits, `ip netns del`
