@@ -276,8 +276,8 @@ pub struct Select {
     /// Work on the network namespace of process PID.
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
-    /// Audit every network namespace on the host once: the `ip netns` ones and every
-    /// process's (containers, pods, services with PrivateNetwork=); needs root.
+    /// Audit (or observe) every network namespace on the host once: the `ip netns` ones
+    /// and every process's (containers, pods, services with PrivateNetwork=); needs root.
     #[arg(long, conflicts_with_all = ["netns", "pid", "proc"])]
     pub all_netns: bool,
     /// Read configuration files (site profiles, sysctl.d, nginx) under DIR.
@@ -433,7 +433,9 @@ pub enum Format {
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObserveFormat {
+    /// For a person: diagnoses worst first, then the evidence.
     Text,
+    /// tuneguard.observe/v1 (tuneguard.observe-fleet/v1 with --all-netns), for scripts.
     Json,
     /// The Prometheus text exposition format (docs/prometheus.md).
     Prometheus,
