@@ -433,9 +433,9 @@ pub enum Format {
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObserveFormat {
-    /// For a person: diagnoses worst first, then the evidence.
+    /// For a person: diagnoses first, then the evidence, colored on a terminal.
     Text,
-    /// tuneguard.observe/v1 (tuneguard.observe-fleet/v1 with --all-netns), for scripts.
+    /// tuneguard.observe/v1 (docs/json-schema.md), for scripts.
     Json,
     /// The Prometheus text exposition format (docs/prometheus.md).
     Prometheus,
