@@ -285,8 +285,8 @@ pub struct Select {
     /// Work on the network namespace of process PID.
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
-    /// Audit every network namespace on the host once: the `ip netns` ones and every
-    /// process's (containers, pods, services with PrivateNetwork=); needs root.
+    /// Audit (or observe) every network namespace on the host once: the `ip netns` ones
+    /// and every process's (containers, pods, services with PrivateNetwork=); needs root.
     #[arg(long, conflicts_with_all = ["netns", "pid", "proc"])]
     pub all_netns: bool,
     /// Read configuration files (site profiles, sysctl.d, nginx) under DIR.

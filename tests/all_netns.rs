@@ -466,14 +466,27 @@ fn needs_root_and_refuses_what_it_cannot_do() {
         "{err}"
     );
     assert!(nobody.stdout.is_empty());
+    let nobody = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin())
+        .args(["observe", "--all-netns", "--once"])
+        .output()
+        .unwrap();
+    assert_eq!(nobody.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&nobody.stderr);
+    assert!(
+        err.contains("--all-netns enters every network namespace, which needs CAP_SYS_ADMIN"),
+        "{err}"
+    );
+    assert!(nobody.stdout.is_empty());
     for (args, says) in [
         (
             vec!["apply", "--all-netns", "--dry-run"],
             "--all-netns is for audit",
         ),
         (
-            vec!["observe", "--all-netns", "--once"],
-            "--all-netns is for audit for now",
+            vec!["audit", "--all-netns", "--format", "junit"],
+            "--all-netns prints text, JSON",
         ),
         (
             vec!["audit", "--all-netns", "--format", "junit"],
@@ -481,6 +494,10 @@ fn needs_root_and_refuses_what_it_cannot_do() {
         ),
         (
             vec!["audit", "--all-netns", "--pid", "1"],
+            "cannot be used with",
+        ),
+        (
+            vec!["observe", "--all-netns", "--proc", "/proc"],
             "cannot be used with",
         ),
     ] {
@@ -722,4 +739,270 @@ fn a_systemd_nspawn_container_is_found_named_and_audited() {
         )),
         "{remedy}"
     );
+}
+
+/// `observe --all-netns` over the namespaces of this host.
+fn observe_all(extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["observe", "--all-netns", "--format", "json"];
+    args.extend_from_slice(extra);
+    let o = tg_within(&args, &[], 120);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let v: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "observe --all-netns gave no JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )
+    });
+    assert_eq!(v["schema"], "tuneguard.observe-fleet/v1");
+    (o.status.code().unwrap_or(-1), v)
+}
+
+/// The entry of `fleet` for the `ip netns` namespace `ns`.
+fn named<'a>(fleet: &'a Value, ns: &Netns) -> &'a Value {
+    let mine: Vec<&Value> = fleet["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["ip_netns"] == serde_json::json!([ns.name]))
+        .collect();
+    assert_eq!(mine.len(), 1, "{fleet:#}");
+    mine[0]
+}
+
+/// A counter's total in an observe report.
+fn counter_total(report: &Value, name: &str) -> i64 {
+    report["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name}: {}", report["counters"]))["total"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Tcp:ActiveOpens of /proc/net/snmp read inside `ns` by cat(1): the kernel's count.
+fn active_opens(ns: &Netns) -> i64 {
+    let out = ns.exec(&["cat", "/proc/net/snmp"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("Tcp:")).collect();
+    let names: Vec<&str> = lines[0].split_whitespace().collect();
+    let values: Vec<&str> = lines[1].split_whitespace().collect();
+    let i = names.iter().position(|n| *n == "ActiveOpens").unwrap();
+    values[i].parse().unwrap()
+}
+
+/// A CLOSE_WAIT leak (examples/misbehave.rs) in one namespace, nothing in another: one
+/// `observe --all-netns` run diagnoses the leak in the first only, named as a single
+/// `observe --netns` names it (its owner's pid, found by the owner scan of that
+/// namespace); each namespace's counters and sockets are its own (cat and ss inside it
+/// are the oracles); and the recorded sample times show one interval for all.
+#[test]
+fn observe_finds_a_leak_in_its_namespace_only_with_every_sample_in_one_interval() {
+    use common::incident::{ss, wait_for, Misbehaving};
+    let sick = Netns::new();
+    let quiet = Netns::new();
+    let _peer = Misbehaving::start(&sick, &["closer", "--addr", "127.0.0.2:5000"]);
+    let leaky = Misbehaving::start(
+        &sick,
+        &["leaky", "--to", "127.0.0.2:5000", "--per-peer", "12"],
+    );
+    assert!(
+        wait_for(10, || ss(&sick, &["-tn", "state", "close-wait"]).len()
+            == 12),
+        "expected 12 CLOSE_WAIT sockets: {:?}",
+        ss(&sick, &["-tn", "state", "close-wait"])
+    );
+
+    let (code, fleet) = observe_all(&["--interval", "1", "--fail-on", "warning"]);
+    let s = named(&fleet, &sick);
+    let q = named(&fleet, &quiet);
+    assert_eq!(s["status"], "fail", "{s:#}");
+    assert_eq!(s["exit_code"], 1);
+    assert!(code >= 1, "the worst over the namespaces: {code}");
+    let leaks: Vec<&Value> = s["report"]["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["id"] == "close-wait-leak")
+        .collect();
+    assert_eq!(leaks.len(), 1, "{}", s["report"]["diagnoses"]);
+    assert_eq!(
+        leaks[0]["subject"],
+        format!("misbehave (pid {})", leaky.pid)
+    );
+    assert_eq!(leaks[0]["evidence"]["close_wait"], 12);
+    assert!(fleet["summary"]["failing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["id"] == "close-wait-leak" && f["namespaces"].as_u64() >= Some(1)));
+    // The same diagnosis as a single run of that namespace.
+    let one = run(&[
+        "observe", "--netns", &sick.name, "--once", "--format", "json",
+    ])
+    .json();
+    let single: Vec<&Value> = one["diagnoses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["id"] == "close-wait-leak")
+        .collect();
+    assert_eq!(single.len(), 1);
+    assert_eq!(
+        (&single[0]["subject"], &single[0]["evidence"]["close_wait"]),
+        (&leaks[0]["subject"], &leaks[0]["evidence"]["close_wait"])
+    );
+    // The quiet one: nothing to say, no socket, no connection ever opened.
+    assert_eq!(q["status"], "pass", "{q:#}");
+    assert_eq!(q["report"]["diagnoses"], serde_json::json!([]));
+    assert_eq!(q["report"]["sockets"]["total"], 0);
+    assert_eq!(counter_total(&q["report"], "Tcp:ActiveOpens"), 0);
+    assert_eq!(active_opens(&quiet), 0);
+    // The sick one's counters are its own (/proc/net of the worker's namespace, not of
+    // the process's main thread): its 12 connections and the kernel's count there.
+    assert_eq!(
+        counter_total(&s["report"], "Tcp:ActiveOpens"),
+        active_opens(&sick)
+    );
+    assert!(active_opens(&sick) >= 12);
+    assert_eq!(s["report"]["sockets"]["by_state"]["CLOSE-WAIT"], 12);
+    assert_eq!(s["report"]["host"]["netns"], sick.name.as_str());
+
+    // One interval for all: every first sample before any second one, and each second
+    // one `--interval` after its own first.
+    let times: Vec<(f64, f64)> = fleet["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["status"] == "pass" || n["status"] == "fail")
+        .map(|n| {
+            (
+                n["sampled_at"]["first"].as_f64().unwrap(),
+                n["sampled_at"]["second"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(times.len() >= 3, "{fleet:#}");
+    let last_first = times.iter().map(|t| t.0).fold(f64::MIN, f64::max);
+    let first_second = times.iter().map(|t| t.1).fold(f64::MAX, f64::min);
+    assert!(
+        last_first < first_second,
+        "a second sample came before another namespace's first: {times:?}"
+    );
+    for (a, b) in &times {
+        assert!(b - a >= 0.99, "{times:?}");
+    }
+    assert_eq!(fleet["interval_s"], 1.0);
+
+    // The text: the summary first, the leak under its namespace's name, the quiet one
+    // a line (none with -q).
+    let text = |extra: &[&str]| {
+        let mut args = vec!["observe", "--all-netns", "--once", "--fail-on", "warning"];
+        args.extend_from_slice(extra);
+        let r = run(&args);
+        assert!(r.code >= 1, "{}", r.stderr);
+        r.stdout
+    };
+    let out = text(&[]);
+    let summary = out.split("\n===").next().unwrap();
+    assert!(
+        summary.starts_with("tuneguard observe --all-netns · ") && summary.contains(" · 1 sample"),
+        "{out}"
+    );
+    assert!(
+        summary.contains(" with diagnoses at or above warning, "),
+        "{out}"
+    );
+    assert!(
+        summary.contains("diagnoses: ") && summary.contains("close-wait-leak ("),
+        "{out}"
+    );
+    let block = |name: &str| {
+        out.split("\n=== ")
+            .find(|b| {
+                b.lines()
+                    .next()
+                    .unwrap()
+                    .ends_with(&format!(" ip netns {name}"))
+            })
+            .unwrap_or_else(|| panic!("no block for {name}: {out}"))
+            .to_string()
+    };
+    let sick_block = block(&sick.name);
+    assert!(sick_block.starts_with("DIAGNOSED "), "{sick_block}");
+    assert!(
+        sick_block.contains(&format!("close-wait-leak  misbehave (pid {})", leaky.pid)),
+        "{sick_block}"
+    );
+    assert_eq!(
+        block(&quiet.name),
+        format!("OK ip netns {}\nno diagnoses\n", quiet.name)
+    );
+    let q = text(&["-q"]);
+    assert!(q.contains(&format!("ip netns {}", sick.name)), "{q}");
+    assert!(!q.contains(&format!("ip netns {}\n", quiet.name)), "{q}");
+}
+
+/// Namespaces that vanish between their two samples (a process exits, `ip netns del`
+/// runs) are reported as gone between samples, never half-reported; the rest are
+/// observed, and the run does not crash.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn observe_reports_a_namespace_gone_between_its_samples() {
+    let stays = Netns::new();
+    let goes = Netns::new();
+    let mut exits = Held::new("");
+    let exits_ino = exits.ino();
+    let d = Dirs::new();
+    let pause = d.root.path().join("paused");
+    let mut child = Command::new(bin())
+        .args([
+            "observe",
+            "--all-netns",
+            "--interval",
+            "0.2",
+            "--format",
+            "json",
+        ])
+        .env("TUNEGUARD_PAUSE", "observe-all-netns:first-samples")
+        .env("TUNEGUARD_PAUSE_FILE", &pause)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..3000 {
+        if pause.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(pause.exists(), "the run did not reach the pause");
+    exits.end();
+    let out = Command::new("ip")
+        .args(["netns", "del", &goes.name])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    std::fs::remove_file(&pause).unwrap();
+    let out = wait_bounded(child.id(), &mut child);
+    let fleet: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(fleet["schema"], "tuneguard.observe-fleet/v1");
+    let proc_gone = by_ino(&fleet, exits_ino);
+    assert_eq!(proc_gone.len(), 1, "{fleet:#}");
+    for gone in [named(&fleet, &goes), proc_gone[0]] {
+        assert_eq!(gone["status"], "vanished", "{gone:#}");
+        assert_eq!(gone["vanished"], "between-samples");
+        assert_eq!(gone["exit_code"], 0);
+        assert_eq!(gone["report"], Value::Null);
+        assert_eq!(gone["sampled_at"], Value::Null);
+    }
+    let kept = named(&fleet, &stays);
+    assert_eq!(kept["status"], "pass", "{kept:#}");
+    assert!(kept["sampled_at"]["second"].is_f64());
+    assert!(fleet["summary"]["vanished"].as_u64().unwrap() >= 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.code().unwrap() <= 1, "{stderr}");
 }

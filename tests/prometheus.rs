@@ -921,3 +921,77 @@ fn all_netns_metrics_label_each_namespace_with_its_findings() {
     assert_eq!(somaxconn(&low), 1.0);
     assert_eq!(somaxconn(&high), 0.0);
 }
+
+/// `observe --all-netns --format prometheus`: one exposition that promtool accepts,
+/// each namespace's series under its own `netns` label and read in that namespace: the
+/// listener made in one (its backlog as `ss` shows it) appears there alone, and each
+/// namespace's Tcp:ActiveOpens is the kernel's count inside it (cat /proc/net/snmp).
+#[test]
+fn observe_all_netns_metrics_label_each_namespace_with_its_own_readings() {
+    use common::incident::{ss, Misbehaving};
+    let busy = Netns::new();
+    let quiet = Netns::new();
+    let _server = Misbehaving::start(
+        &busy,
+        &["listen", "--addr", "127.0.0.1:4000", "--backlog", "8"],
+    );
+    let _clients = Misbehaving::start(&busy, &["burst", "--to", "127.0.0.1:4000", "--count", "3"]);
+    assert!(common::incident::wait_for(10, || active_opens(&busy) >= 3));
+    let text = run(&[
+        "observe",
+        "--all-netns",
+        "--interval",
+        "0.5",
+        "--format",
+        "prometheus",
+    ]);
+    assert!(text.code <= 1, "{}", text.stderr);
+    assert_eq!(
+        check_metrics(&text.stdout),
+        (0, String::new()),
+        "{}",
+        text.stdout
+    );
+    let got = samples(&text.stdout);
+    let line = ss(&busy, &["-ltn", "sport = :4000"]);
+    let backlog: f64 = line[0].split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert_eq!(backlog, 8.0, "ss: {line:?}");
+    let listener = |ns: &Netns| {
+        find(
+            &got,
+            "tuneguard_observe_listener_backlog",
+            &[("netns", &ns.name), ("local", "127.0.0.1:4000")],
+        )
+    };
+    assert_eq!(listener(&busy).len(), 1, "{}", text.stdout);
+    assert_eq!(listener(&busy)[0].value, backlog);
+    assert!(listener(&quiet).is_empty());
+    for ns in [&busy, &quiet] {
+        let opens = find(
+            &got,
+            "tuneguard_tcp_active_opens_total",
+            &[("netns", &ns.name), ("command", "observe")],
+        );
+        assert_eq!(opens.len(), 1, "{}", ns.name);
+        assert_eq!(opens[0].value, active_opens(ns) as f64, "{}", ns.name);
+        let errors = find(
+            &got,
+            "tuneguard_observe_diagnoses",
+            &[("netns", &ns.name), ("severity", "error")],
+        );
+        assert_eq!(errors.len(), 1);
+    }
+    assert_eq!(active_opens(&quiet), 0);
+    assert!(active_opens(&busy) >= 3);
+}
+
+/// Tcp:ActiveOpens of /proc/net/snmp read inside `ns` by cat(1).
+fn active_opens(ns: &Netns) -> i64 {
+    let out = ns.exec(&["cat", "/proc/net/snmp"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("Tcp:")).collect();
+    let names: Vec<&str> = lines[0].split_whitespace().collect();
+    let values: Vec<&str> = lines[1].split_whitespace().collect();
+    let i = names.iter().position(|n| *n == "ActiveOpens").unwrap();
+    values[i].parse().unwrap()
+}

@@ -430,6 +430,58 @@ fn all_netns_json_matches_the_fleet_schema() {
     );
 }
 
+/// `observe --all-netns`: the fleet document, and each namespace's report against the
+/// observe schema it embeds; a namespace made here with a listener, so a report with a
+/// socket census is among them.
+#[test]
+fn observe_all_netns_json_matches_its_schema() {
+    let ns = Netns::new();
+    let _listener = common::incident::Misbehaving::start(
+        &ns,
+        &["listen", "--addr", "127.0.0.1:4000", "--backlog", "8"],
+    );
+    let r = run(&[
+        "observe",
+        "--all-netns",
+        "--interval",
+        "0.2",
+        "--format",
+        "json",
+    ]);
+    assert!(r.code <= 1, "{}", r.stderr);
+    let v = r.json();
+    valid("observe-fleet", &v);
+    let mine = v["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|n| n["ip_netns"] == serde_json::json!([ns.name]))
+        .unwrap();
+    assert_eq!(
+        v["namespaces"][mine]["report"]["sockets"]["by_state"]["LISTEN"],
+        1
+    );
+    valid("observe", &v["namespaces"][mine]["report"]);
+    renamed_fails(
+        "observe-fleet",
+        &v,
+        &["namespaces", &mine.to_string(), "sampled_at", "second"],
+    );
+    renamed_fails(
+        "observe-fleet",
+        &v,
+        &[
+            "namespaces",
+            &mine.to_string(),
+            "report",
+            "sockets",
+            "listeners",
+            "0",
+            "local",
+        ],
+    );
+}
+
 #[test]
 fn profiles_show_prints_values_not_rust_debug_text() {
     for name in ["web-frontend", "baseline"] {
@@ -534,7 +586,15 @@ fn the_json_schema_page_and_the_schema_files_name_the_same_fields() {
             "docs/json-schema.md does not name the report's {key}"
         );
     }
-    for name in ["report", "apply", "history", "observe", "ansible", "fleet"] {
+    for name in [
+        "report",
+        "apply",
+        "history",
+        "observe",
+        "ansible",
+        "fleet",
+        "observe-fleet",
+    ] {
         assert!(
             page.contains(&format!("schema/{name}.schema.json")),
             "docs/json-schema.md does not point at schema/{name}.schema.json"

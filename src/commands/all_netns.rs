@@ -51,14 +51,7 @@ pub fn audit(sel: &Selected, library: &Library, profile: &Profile, how: How) -> 
         .zip(outcomes)
         .map(|(found, outcome)| Namespace { found, outcome })
         .chain(discovery.vanished.iter().map(|name| Namespace {
-            found: Found {
-                id: policy::Id { dev: 0, ino: 0 },
-                names: vec![name.clone()],
-                pids: Vec::new(),
-                processes: Vec::new(),
-                workload: None,
-                own: false,
-            },
+            found: vanished(name),
             outcome: Outcome::Vanished,
         }))
         .collect();
@@ -87,38 +80,58 @@ pub fn audit(sel: &Selected, library: &Library, profile: &Profile, how: How) -> 
     Ok(code)
 }
 
+/// An `ip netns` name that vanished between the listing and the open: no id, no process.
+pub(super) fn vanished(name: &str) -> Found {
+    Found {
+        id: policy::Id { dev: 0, ino: 0 },
+        names: vec![name.to_string()],
+        pids: Vec::new(),
+        processes: Vec::new(),
+        workload: None,
+        own: false,
+    }
+}
+
 /// Audits each namespace on a pool of worker threads; the outcomes in `found`'s order.
 fn run_all(found: &[Found], sel: &Selected, profile: &Profile) -> Vec<Outcome> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..found.len()).map(|_| None).collect());
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get() * 2)
-        .clamp(1, 16)
-        .min(found.len().max(1));
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(f) = found.get(i) else { break };
-                let outcome = audit_one(f, sel, profile);
-                if let Ok(mut r) = results.lock() {
-                    r[i] = Some(outcome);
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap_or_default()
+    on_workers(found, |f| audit_one(f, sel, profile))
         .into_iter()
         .map(|o| o.unwrap_or_else(|| Outcome::Failed("the thread that audited it failed".into())))
         .collect()
 }
 
+/// Runs `each` on every item on a pool of worker threads, a few per core (each mostly
+/// waits on the kernel), taking the items in order; the results in the items' order,
+/// None where a worker panicked.
+pub(super) fn on_workers<I: Sync, T: Send>(
+    items: &[I],
+    each: impl Fn(&I) -> T + Sync,
+) -> Vec<Option<T>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get() * 2)
+        .clamp(1, 16)
+        .min(items.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                let result = each(item);
+                if let Ok(mut r) = results.lock() {
+                    r[i] = Some(result);
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap_or_default()
+}
+
 /// Opens the namespace by the first of its files that still refers to it: tuneguard's
 /// own (as a plain `audit` reads it), its `ip netns` name, else its processes' lowest
 /// pid first (as `--netns NAME` or `--pid PID`).
-fn open(f: &Found) -> Option<(OwnedFd, PathBuf, Option<Target>)> {
+pub(super) fn open(f: &Found) -> Option<(OwnedFd, PathBuf, Option<Target>)> {
     if f.own {
         let path = PathBuf::from("/proc/self/ns/net");
         if let Ok((fd, _)) = policy::open(&path, Kind::Process, Some(f.id)) {

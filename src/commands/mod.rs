@@ -6,6 +6,7 @@ pub mod apply;
 mod capture;
 pub mod generate;
 pub mod observe;
+mod observe_all;
 
 use crate::audit;
 use crate::catalog;

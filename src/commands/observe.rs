@@ -78,7 +78,7 @@ fn wait(d: Duration, what: &str) {
 
 pub fn observe(sel: &Selected, flags: Flags, style: Style, verbosity: Verbosity) -> Result<i32> {
     if sel.all_netns {
-        bail!("--all-netns is for audit for now: observe one namespace at a time (--netns NAME or --pid PID)");
+        return super::observe_all::observe(sel, flags, style, verbosity);
     }
     host::check_source(&sel.live)?;
     let (proc_root, live) = match &sel.live {

@@ -2,8 +2,9 @@
 //! /proc/net/snmp, the socket counts of /proc/net/sockstat{,6}, the TCP slab caches of
 //! /proc/slabinfo and MemTotal from /proc/meminfo.
 //!
-//! /proc/net is a link to /proc/self/net, so these follow the network namespace of the
-//! process's main thread (tuneguard reads there, after `netns::enter`). slabinfo and
+//! /proc/net is a link to /proc/self/net, which follows the network namespace of the
+//! process's main thread; tuneguard reads /proc/thread-self/net, the calling thread's
+//! (the main thread after `netns::enter`, or a worker of `--all-netns`). slabinfo and
 //! meminfo are host-wide whatever the namespace.
 
 use std::collections::BTreeMap;
@@ -97,7 +98,13 @@ impl Counters {
     /// out the same way). Never fails as a whole: each file that cannot be read or
     /// parsed lands in `problems` (slabinfo's in `slab`).
     pub fn read(proc_root: &Path) -> Counters {
-        let mut c = Counters::read_net(proc_root);
+        // The running kernel's /proc/net follows the process's main thread, which
+        // `observe --all-netns`'s workers never move: read the calling thread's.
+        let net_root = match proc_root == Path::new("/proc") {
+            true => Path::new(THREAD_PROC),
+            false => proc_root,
+        };
+        let mut c = Counters::read_net(net_root);
         c.read_memory(proc_root);
         c
     }

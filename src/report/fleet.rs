@@ -48,56 +48,84 @@ pub struct Fleet<'a> {
     pub notes: &'a [String],
 }
 
+/// What a person calls a namespace: "the host (initial network namespace)", "ip netns
+/// blue", "docker container 0123456789ab", "processes sleep[812], nginx[813]";
+/// display-only text. `initial`: whether it was read to be the host's initial one.
+pub fn name(f: &Found, initial: Option<bool>) -> String {
+    if f.own && initial == Some(true) {
+        return "the host (initial network namespace)".into();
+    }
+    if f.own {
+        return "tuneguard's own network namespace".into();
+    }
+    if !f.names.is_empty() {
+        return format!("ip netns {}", f.names.join(" = "));
+    }
+    if let Some(w) = &f.workload {
+        return w.describe();
+    }
+    let mut shown: Vec<String> = f
+        .processes
+        .iter()
+        .take(SHOWN_PROCESSES)
+        .map(|p| format!("{}[{}]", p.name, p.pid))
+        .collect();
+    if f.pids.len() > shown.len() {
+        shown.push(format!("{} more", f.pids.len() - shown.len()));
+    }
+    match shown.is_empty() {
+        true => format!("network namespace {}", f.id.ino),
+        false => format!("processes {}", shown.join(", ")),
+    }
+}
+
+/// A namespace's `netns` label in metrics: stable while it lives and bounded (no pids):
+/// `host`, the `ip netns` name, the container or pod, else `netns-INODE`.
+pub fn metric_label(f: &Found, initial: Option<bool>) -> String {
+    match (f.own, initial, f.names.first(), &f.workload) {
+        (true, Some(true), _, _) => "host".into(),
+        (_, _, Some(n), _) => n.clone(),
+        (_, _, None, Some(w)) => w.describe(),
+        _ => format!("netns-{}", f.id.ino),
+    }
+}
+
+/// The JSON fields every fleet document gives a namespace: who it is.
+pub fn identity_json(
+    f: &Found,
+    initial: Option<bool>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let v = json!({
+        "name": name(f, initial),
+        "nsfs": (f.id.ino != 0).then_some(f.id),
+        "own": f.own,
+        "ip_netns": f.names,
+        "workload": f.workload,
+        "processes": f.pids.len(),
+        "named_processes": f.processes,
+    });
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
 impl Namespace {
-    /// What a person calls it: "the host (initial namespace)", "ip netns blue", "docker
-    /// container 0123456789ab", "processes sleep[812], nginx[813]"; display-only text.
-    pub fn name(&self) -> String {
-        let f = &self.found;
-        let initial = match &self.outcome {
+    fn initial(&self) -> Option<bool> {
+        match &self.outcome {
             Outcome::Audited(a) => a.snapshot.netns.initial,
             _ => None,
-        };
-        if f.own && initial == Some(true) {
-            return "the host (initial network namespace)".into();
-        }
-        if f.own {
-            return "tuneguard's own network namespace".into();
-        }
-        if !f.names.is_empty() {
-            return format!("ip netns {}", f.names.join(" = "));
-        }
-        if let Some(w) = &f.workload {
-            return w.describe();
-        }
-        let mut shown: Vec<String> = f
-            .processes
-            .iter()
-            .take(SHOWN_PROCESSES)
-            .map(|p| format!("{}[{}]", p.name, p.pid))
-            .collect();
-        if f.pids.len() > shown.len() {
-            shown.push(format!("{} more", f.pids.len() - shown.len()));
-        }
-        match shown.is_empty() {
-            true => format!("network namespace {}", f.id.ino),
-            false => format!("processes {}", shown.join(", ")),
         }
     }
 
-    /// Its `netns` label in metrics: stable while it lives and bounded (no pids):
-    /// `host`, the `ip netns` name, the container or pod, else `netns-INODE`.
+    /// What a person calls it (see [`name`]).
+    pub fn name(&self) -> String {
+        name(&self.found, self.initial())
+    }
+
+    /// Its `netns` label in metrics (see [`metric_label`]).
     pub fn metric_label(&self) -> String {
-        let f = &self.found;
-        let initial = match &self.outcome {
-            Outcome::Audited(a) => a.snapshot.netns.initial,
-            _ => None,
-        };
-        match (f.own, initial, f.names.first(), &f.workload) {
-            (true, Some(true), _, _) => "host".into(),
-            (_, _, Some(n), _) => n.clone(),
-            (_, _, None, Some(w)) => w.describe(),
-            _ => format!("netns-{}", f.id.ino),
-        }
+        metric_label(&self.found, self.initial())
     }
 
     fn status(&self, fail_on: Severity) -> &'static str {
@@ -249,20 +277,21 @@ pub fn json(fleet: &Fleet) -> String {
         .namespaces
         .iter()
         .map(|ns| {
-            let f = &ns.found;
-            json!({
-                "name": ns.name(),
-                "nsfs": (f.id.ino != 0).then_some(f.id),
-                "own": f.own,
-                "ip_netns": f.names,
-                "workload": f.workload,
-                "processes": f.pids.len(),
-                "named_processes": f.processes,
-                "status": ns.status(fleet.fail_on),
-                "exit_code": ns.exit_code(fleet.fail_on),
-                "error": match &ns.outcome { Outcome::Failed(why) => Some(why), _ => None },
-                "report": ns.report(fleet).map(|r| super::json::document(&r)),
-            })
+            let mut v = identity_json(&ns.found, ns.initial());
+            v.insert("status".into(), json!(ns.status(fleet.fail_on)));
+            v.insert("exit_code".into(), json!(ns.exit_code(fleet.fail_on)));
+            v.insert(
+                "error".into(),
+                json!(match &ns.outcome {
+                    Outcome::Failed(why) => Some(why),
+                    _ => None,
+                }),
+            );
+            v.insert(
+                "report".into(),
+                json!(ns.report(fleet).map(|r| super::json::document(&r))),
+            );
+            serde_json::Value::Object(v)
         })
         .collect();
     let doc = json!({

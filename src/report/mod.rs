@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod json;
 pub mod junit;
 pub mod observe;
+pub mod observe_fleet;
 pub mod plan;
 pub mod profiles;
 pub mod prometheus;

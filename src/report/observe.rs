@@ -45,9 +45,17 @@ fn count(ds: &[Diagnosis], s: Severity) -> usize {
 }
 
 pub fn json(r: &ObserveReport) -> String {
+    let mut s = serde_json::to_string_pretty(&document(r))
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// The report as a JSON value (one of `observe --all-netns`'s reports).
+pub fn document(r: &ObserveReport) -> serde_json::Value {
     let a = r.analysis;
     let v = &a.views;
-    let doc = json!({
+    json!({
         "schema": SCHEMA,
         "tool": { "name": "tuneguard", "version": env!("CARGO_PKG_VERSION") },
         "host": {
@@ -78,11 +86,7 @@ pub fn json(r: &ObserveReport) -> String {
             "unreadable_processes": v.owners.unreadable_processes,
         },
         "unreadable": v.unreadable,
-    });
-    let mut s =
-        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
-    s.push('\n');
-    s
+    })
 }
 
 fn mark(s: Severity, style: Style) -> String {

@@ -354,6 +354,22 @@ pub fn render_observe(r: &ObserveReport) -> String {
     let mut e = Exposition::default();
     let netns = netns_label(&r.identity.netns);
     run_info(&mut e, "observe", netns);
+    observe_samples(&mut e, r, netns);
+    e.render()
+}
+
+/// `observe --all-netns`: one exposition, every namespace's samples under its own
+/// `netns` label, as [`render_fleet`] does for audit.
+pub fn render_observe_fleet(reports: &[(String, ObserveReport)]) -> String {
+    let mut e = Exposition::default();
+    for (netns, r) in reports {
+        run_info(&mut e, "observe", netns);
+        observe_samples(&mut e, r, netns);
+    }
+    e.render()
+}
+
+fn observe_samples(e: &mut Exposition, r: &ObserveReport, netns: &str) {
     let a = r.analysis;
     for s in severities() {
         e.gauge(
@@ -383,7 +399,7 @@ pub fn render_observe(r: &ObserveReport) -> String {
         .iter()
         .map(|c| (c.name.as_str(), c.total))
         .collect();
-    counters(&mut e, "observe", netns, &|n| totals.get(n).copied());
+    counters(e, "observe", netns, &|n| totals.get(n).copied());
     if let Some(s) = &v.sockets {
         for (state, n) in &s.by_state {
             e.gauge(
@@ -418,7 +434,6 @@ pub fn render_observe(r: &ObserveReport) -> String {
             }
         }
     }
-    e.render()
 }
 
 #[cfg(test)]
