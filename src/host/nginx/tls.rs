@@ -100,33 +100,33 @@ fn missing(what: &str, name: &str) -> String {
 }
 
 /// ngx_http_ssl_init: addresses in nginx's order (ports as first listened, then the
-/// addresses of each port as first listened).
+/// addresses of each port as first listened). Linear in the listens: a generated
+/// configuration has thousands of them (docs/performance.md).
 fn per_address(m: &ListenModel, first: usize, servers: &[Server], at: Version) -> Found {
+    use std::collections::hash_map::{Entry, HashMap};
     let listens = &m.listens[first..];
-    let port_of = |i: usize| {
-        let l = &listens[i];
+    // The listens of each address, in the order first listened, and the rank of its
+    // port: the index of the first listen on that port of that family.
+    let mut groups: Vec<(usize, Vec<&super::listen::Listen>)> = Vec::new();
+    let mut group_of: HashMap<_, usize> = HashMap::new();
+    let mut port_first = HashMap::new();
+    for (i, l) in listens.iter().enumerate() {
         let family = match &l.addr {
             super::listen::Address::Inet(a) => Some((a.is_ipv4(), a.port())),
             super::listen::Address::Unix(_) => None,
         };
-        (family, l.udp)
-    };
-    let mut order: Vec<usize> = Vec::new();
-    for i in 0..listens.len() {
-        if !order
-            .iter()
-            .any(|&j| listens[j].addr == listens[i].addr && listens[j].udp == listens[i].udp)
-        {
-            order.push(i);
+        let rank = *port_first.entry((family, l.udp)).or_insert(i);
+        match group_of.entry((&l.addr, l.udp)) {
+            Entry::Occupied(e) => groups[*e.get()].1.push(l),
+            Entry::Vacant(e) => {
+                e.insert(groups.len());
+                groups.push((rank, vec![l]));
+            }
         }
     }
-    let port_rank = |i: usize| (0..listens.len()).position(|j| port_of(j) == port_of(i));
-    order.sort_by_key(|&i| (port_rank(i), i));
-    for i in order {
-        let same: Vec<&super::listen::Listen> = listens
-            .iter()
-            .filter(|l| l.addr == listens[i].addr && l.udp == listens[i].udp)
-            .collect();
+    // Stable: equal ranks keep the order first listened.
+    groups.sort_by_key(|(rank, _)| *rank);
+    for (_, same) in groups {
         let quic = same.iter().any(|l| l.quic);
         if !quic && !same.iter().any(|l| l.ssl) {
             continue;
