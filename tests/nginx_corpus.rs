@@ -695,14 +695,9 @@ fn findings(r: &Value) -> Value {
 }
 
 /// Cases nginx refuses for what tuneguard does not model, with what nginx says and why
-/// tuneguard does not predict it: variables (set, map, geo, regex captures and the
-/// prefixed families $http_*, $arg_*, ... of every module) and the host's users and
-/// groups (nginx asks glibc, whose nsswitch.conf here adds systemd's synthesized and
-/// dynamic users to /etc/group).
-const OUTSIDE_MODEL: &[(&str, &str)] = &[
-    ("crossplane/empty-value-map", "unknown \"arg\" variable"),
-    ("crossplane/messy", "getgrnam(\"nobody\") failed"),
-];
+/// tuneguard does not predict it: the host's users and groups (nginx asks glibc, whose
+/// nsswitch.conf here adds systemd's synthesized and dynamic users to /etc/group).
+const OUTSIDE_MODEL: &[(&str, &str)] = &[("crossplane/messy", "getgrnam(\"nobody\") failed")];
 
 /// Checks one case; returns its disagreements and whether nginx ran it.
 fn check(case: &Case, ns: &Netns) -> (Vec<String>, &'static str) {
