@@ -1,7 +1,8 @@
 //! What nginx checks of every directive as it reads it (`ngx_conf_handler`), beyond the
 //! sockets: names no module of this nginx has, and the argument count and form of the
 //! main context's core directives; and what it checks of the main context once the
-//! files are read (`no "events" section`, from the events module's init_conf).
+//! files are read (`no "events" section`, from the events module's init_conf). Where
+//! an unknown variable (variables.rs) falls among these is decided here too.
 //!
 //! A name is unknown only when it is nowhere in the bytes of the modules that nginx has:
 //! its binary (the static modules) and the files its `load_module` lines name. nginx
@@ -128,7 +129,8 @@ impl<'m> Names<'m> {
     }
 }
 
-/// Adds what nginx -t says first, when it is one of these: a directive error replaces
+/// Adds what nginx -t says first, when it is one of these: a directive error, or an
+/// unknown variable at the end of the http{} or stream{} block that used it, replaces
 /// the refusals the model found after it (nginx stops at the first) and the start
 /// failures (it never starts); the missing events{} comes after every other refusal.
 pub fn judge(
@@ -138,32 +140,61 @@ pub fn judge(
     users: Option<&Users>,
 ) {
     let order = parse_order(conf);
+    // Ranks in nginx's order: a directive's is twice its place, the end of a block's
+    // one more than its last directive's.
     let place = |file: FileId, line: u32| {
-        order
+        2 * order
             .iter()
-            .position(|&(f, l)| f == file && l >= line)
+            .position(|d| d.file == file && d.line >= line)
             .unwrap_or(order.len())
     };
-    if let Some((d, message)) = first_error(conf, modules, users) {
-        let at = place(d.file, d.line);
+    let end = |block: &Directive| {
+        let at = order
+            .iter()
+            .position(|d| std::ptr::eq(*d, block))
+            .unwrap_or(order.len());
+        2 * (at + descendants(block)) + 1
+    };
+    let directive = first_error(conf, modules, users)
+        .map(|(d, message)| (place(d.file, d.line), Some(d), message));
+    let variable = modules
+        .and_then(|modules| super::variables::first_unknown(conf, modules))
+        .map(|(block, message)| (end(block), None, message));
+    let first = match (directive, variable) {
+        (Some(d), Some(v)) => Some(if v.0 < d.0 { v } else { d }),
+        (d, v) => d.or(v),
+    };
+    if let Some((at, d, message)) = first {
         m.problems
             .retain(|p| p.when == When::Test && place(p.file, p.line) <= at);
         if m.problems.is_empty() {
-            super::listen::problem(m, d, message);
+            match d {
+                Some(d) => super::listen::problem(m, d, message),
+                None => m.problems.push(placeless(conf, message)),
+            }
         }
         return;
     }
     let refused = m.problems.iter().any(|p| p.when == When::Test);
     if !refused && !conf.top().iter().any(|d| &*d.name == "events") {
         m.problems.retain(|p| p.when == When::Test);
-        m.problems.push(Problem {
-            when: When::Test,
-            message: "no \"events\" section in configuration".into(),
-            file: conf.main,
-            line: 0,
-            listens: Vec::new(),
-            hint: None,
-        });
+        m.problems.push(placeless(
+            conf,
+            "no \"events\" section in configuration".into(),
+        ));
+    }
+}
+
+/// A refusal nginx names no file or line for (it logs it without the configuration's
+/// place): the main file's, line 0.
+fn placeless(conf: &Config, message: String) -> Problem {
+    Problem {
+        when: When::Test,
+        message,
+        file: conf.main,
+        line: 0,
+        listens: Vec::new(),
+        hint: None,
     }
 }
 
@@ -200,22 +231,27 @@ the files alone.";
     } else if message == "\"user\" directive is duplicate" {
         (USER, "keep one user directive")
     } else {
-        return None;
+        return super::variables::explain(message);
     };
     Some(found)
 }
 
-/// Every directive's (file, line), in the order nginx reads them.
-fn parse_order(conf: &Config) -> Vec<(FileId, u32)> {
-    fn go(dirs: Vec<&Directive>, out: &mut Vec<(FileId, u32)>) {
+/// Every directive, in the order nginx reads them.
+fn parse_order(conf: &Config) -> Vec<&Directive> {
+    fn go<'c>(dirs: Vec<&'c Directive>, out: &mut Vec<&'c Directive>) {
         for d in dirs {
-            out.push((d.file, d.line));
+            out.push(d);
             go(d.children(), out);
         }
     }
     let mut out = Vec::new();
     go(conf.top(), &mut out);
     out
+}
+
+/// How many directives a block holds, at every depth.
+fn descendants(d: &Directive) -> usize {
+    d.children().iter().map(|c| 1 + descendants(c)).sum()
 }
 
 /// The first directive nginx stops at for its name, form or argument count, and what
@@ -396,6 +432,49 @@ mod tests {
         assert_eq!(
             judged("http { server { listen 80 bogus; } }", &all).len(),
             1
+        );
+    }
+
+    #[test]
+    fn an_unknown_variable_comes_at_the_end_of_its_block() {
+        let all = ["events", "http", "server", "listen", "return", "stream"];
+        let unknown = || vec![("unknown \"nope\" variable".to_string(), 0)];
+        assert_eq!(
+            judged("events {}\nhttp { server { return 200 $nope; } }", &all),
+            unknown()
+        );
+        // Before the missing events{}, and before what follows the block.
+        assert_eq!(
+            judged("http { server { return 200 $nope; } }", &all),
+            unknown()
+        );
+        assert_eq!(
+            judged(
+                "events {}\nhttp { server { return 200 $nope; } }\nstream {\nbogus; }",
+                &all
+            ),
+            unknown()
+        );
+        // After what nginx refuses inside the block, wherever the variable is.
+        assert_eq!(
+            judged(
+                "events {}\nhttp { server { return 200 $nope; }\nbogus; }",
+                &all
+            ),
+            [("unknown directive \"bogus\"".to_string(), 3)]
+        );
+        assert_eq!(
+            judged(
+                "events {}\nhttp { server { return 200 $nope;\nlisten 80 bogus; } }",
+                &all
+            )[0]
+            .1,
+            3
+        );
+        // Without the binary's bytes, nothing is judged.
+        assert_eq!(
+            judged("events {}\nhttp { server { return 200 $nope; } }", &[]),
+            []
         );
     }
 }

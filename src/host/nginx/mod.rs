@@ -11,6 +11,7 @@ pub mod listen;
 mod parse;
 mod tls;
 pub mod users;
+pub mod variables;
 pub mod versions;
 
 pub use parse::Files;
