@@ -685,7 +685,10 @@ fn to_self(
     let key = |c: &crate::host::census::SelfConn| (plain(c.target), plain(c.client));
     let earlier: Option<HashSet<(SocketAddr, SocketAddr)>> =
         before.map(|b| b.to_self.iter().map(key).collect());
-    let mut conns: BTreeMap<(SocketAddr, SocketAddr), (bool, Vec<u64>)> = BTreeMap::new();
+    // Hashed, not ordered: a host may hold tens of thousands of local connections (a
+    // proxy's keepalive pool to its own application), and nothing below depends on the
+    // order (groups are by target, owners sorted by pid).
+    let mut conns: HashMap<(SocketAddr, SocketAddr), (bool, Vec<u64>)> = HashMap::new();
     for c in &s.to_self {
         let e = conns.entry(key(c)).or_default();
         e.0 |= c.state == sockets::TCP_TIME_WAIT;
@@ -717,10 +720,15 @@ fn to_self(
         }
     }
     // Dialling ends of the first sample too: a short-lived loop may have none open at
-    // the second, and any still open when owners are looked up name the dialler.
+    // the second, and any still open when owners are looked up name the dialler. Each
+    // once: a set, since a group may hold tens of thousands of them.
+    let mut known: HashSet<u64> = groups
+        .values()
+        .flat_map(|g| g.client_inodes.iter().copied())
+        .collect();
     for c in before.iter().flat_map(|b| &b.to_self) {
         if let Some(g) = groups.get_mut(&plain(c.target)) {
-            if !c.accepted && c.inode != 0 && !g.client_inodes.contains(&c.inode) {
+            if !c.accepted && c.inode != 0 && known.insert(c.inode) {
                 g.client_inodes.push(c.inode);
             }
         }

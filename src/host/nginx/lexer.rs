@@ -49,6 +49,7 @@ pub struct Lexer<'a> {
     line: u32,
 }
 
+#[inline(always)]
 fn is_space(ch: u8) -> bool {
     matches!(ch, b' ' | b'\t' | b'\r' | b'\n')
 }

@@ -476,9 +476,21 @@ fn loaded(p: &Program) -> (&[u8], Vec<std::ops::Range<usize>>) {
     const SHT_STRTAB: u32 = 3;
     const SHT_NOBITS: u32 = 8;
     let b = &p.bytes[..];
-    let u16_at = |at: usize| Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?));
-    let u32_at = |at: usize| Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?));
-    let u64_at = |at: usize| Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?));
+    let u16_at = |at: usize| {
+        Some(u16::from_le_bytes(
+            b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+        ))
+    };
+    let u32_at = |at: usize| {
+        Some(u32::from_le_bytes(
+            b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+        ))
+    };
+    let u64_at = |at: usize| {
+        Some(u64::from_le_bytes(
+            b.get(at..at.checked_add(8)?)?.try_into().ok()?,
+        ))
+    };
     let sections = || -> Option<Vec<std::ops::Range<usize>>> {
         if !b.starts_with(b"\x7fELF\x02\x01") {
             return None;
@@ -489,9 +501,9 @@ fn loaded(p: &Program) -> (&[u8], Vec<std::ops::Range<usize>>) {
         let mut out = Vec::new();
         for i in 0..count {
             let h = shoff.checked_add(i.checked_mul(size)?)?;
-            let (kind, flags) = (u32_at(h + 4)?, u64_at(h + 8)?);
-            let offset = usize::try_from(u64_at(h + 0x18)?).ok()?;
-            let len = usize::try_from(u64_at(h + 0x20)?).ok()?;
+            let (kind, flags) = (u32_at(h.checked_add(4)?)?, u64_at(h.checked_add(8)?)?);
+            let offset = usize::try_from(u64_at(h.checked_add(0x18)?)?).ok()?;
+            let len = usize::try_from(u64_at(h.checked_add(0x20)?)?).ok()?;
             if flags & SHF_ALLOC == 0 || kind == SHT_STRTAB || kind == SHT_NOBITS {
                 continue;
             }
