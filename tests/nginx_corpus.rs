@@ -431,48 +431,11 @@ fn nginx_cmd(root: &Path, ns: Option<&Netns>, main: &str, args: &[&str]) -> Comm
 }
 
 fn nginx_run(root: &Path, main: &str, args: &[&str]) -> Output {
-    bounded(nginx_cmd(root, None, main, args), args)
-}
-
-/// Runs a command to its end, killed and failing the test after 60 s: a hang (a process
-/// stopped by someone else, a lookup that never returns) must not stall the suite.
-fn bounded(mut cmd: Command, what: &[&str]) -> Output {
-    use std::io::Read;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("nginx {what:?} did not finish within 60 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    };
-    Output {
-        status,
-        stdout: t_out.join().unwrap(),
-        stderr: t_err.join().unwrap(),
-    }
+    common::bounded(
+        nginx_cmd(root, None, main, args),
+        &format!("nginx {args:?}"),
+        60,
+    )
 }
 
 /// nginx's first `[emerg]`: (message, file, line); file and line are empty for an

@@ -168,16 +168,24 @@ pub fn tg_with(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 /// `tg_with`, killed and failing the test after `secs` seconds: a hang detector.
 pub fn tg_within(args: &[&str], env: &[(&str, &str)], secs: u64) -> Output {
-    use std::io::Read;
-    let mut child = Command::new(bin())
-        .args(args)
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
         .envs(env.iter().copied())
-        .env_remove("NO_COLOR")
+        .env_remove("NO_COLOR");
+    bounded(cmd, &format!("tuneguard {args:?}"), secs)
+}
+
+/// Runs a command to its end with stdin empty and both outputs collected, killed and
+/// failing the test after `secs` seconds: a hang (a process stopped by someone else, a
+/// lookup that never returns) must not stall the suite.
+pub fn bounded(mut cmd: Command, what: &str, secs: u64) -> Output {
+    use std::io::Read;
+    let mut child = cmd
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("running tuneguard");
+        .unwrap_or_else(|e| panic!("running {what}: {e}"));
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
     let t_out = std::thread::spawn(move || {
@@ -198,7 +206,7 @@ pub fn tg_within(args: &[&str], env: &[(&str, &str)], secs: u64) -> Output {
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("tuneguard {args:?} did not finish within {secs} s");
+            panic!("{what} did not finish within {secs} s");
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     };

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 /// nginx's own blocks whose bodies nginx reads directive by directive. Others (types,
 /// map, geo, ... and any third-party block) may read their bodies with handlers of
 /// their own, where any word starts an entry.
-const CHECKED_BLOCKS: &[&str] = &[
+pub(super) const CHECKED_BLOCKS: &[&str] = &[
     "events",
     "http",
     "server",

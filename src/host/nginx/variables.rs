@@ -74,23 +74,15 @@ const USES: &[(&str, Use)] = &[
     ("map", Use::At(0)),
 ];
 
-/// Blocks whose bodies tuneguard reads here: nginx's own directive blocks, and the
-/// handler blocks whose entries it knows. Any other block (a third-party module's, Lua
-/// or njs code) may define variables in ways not read here: nothing is judged.
-const READ_BLOCKS: &[&str] = &[
-    "http",
-    "server",
-    "location",
-    "upstream",
-    "if",
-    "limit_except",
-    "stream",
-    "map",
-    "geo",
-    "split_clients",
-    "types",
-    "charset_map",
-];
+/// Blocks whose bodies tuneguard reads here, besides nginx's own directive blocks
+/// (directives::CHECKED_BLOCKS): the handler blocks whose entries it knows. Any other
+/// block (a third-party module's, Lua or njs code) may define variables in ways not read
+/// here: nothing is judged.
+const HANDLER_BLOCKS: &[&str] = &["map", "geo", "split_clients", "types", "charset_map"];
+
+fn read_block(name: &str) -> bool {
+    super::directives::CHECKED_BLOCKS.contains(&name) || HANDLER_BLOCKS.contains(&name)
+}
 
 /// nginx's own modules that a build may make dynamic: their directives are the ones
 /// this file knows. Another `load_module` (njs, Lua, geoip2, ...) brings directives
@@ -199,7 +191,7 @@ impl Scan {
                     .any(|s| !s.children().iter().any(|c| c.name == d.name));
             self.directive(conf, d, !inherited)?;
             if let Body::Block(_) = d.body {
-                if !READ_BLOCKS.contains(&name) {
+                if !read_block(name) {
                     return None;
                 }
                 match name {
