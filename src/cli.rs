@@ -10,7 +10,7 @@ use crate::kversion::KernelVersion;
 use crate::profile::Severity;
 use crate::report::style::ColorChoice;
 use crate::report::text::Verbosity;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -64,11 +64,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: PlanFormat,
     },
-    /// Write what audit and observe read from this host into a new directory, for an
-    /// audit elsewhere (`audit --capture DIR`): no private keys, no certificates.
+    /// Write what audit and observe read from this host into a new directory or a
+    /// .tar.gz, for an audit elsewhere (`audit --capture DIR|FILE.tar.gz`): no private
+    /// keys, no certificates.
     Capture {
-        /// The directory to write: made 0700, or an empty directory of root's.
-        #[arg(short = 'o', long = "output", value_name = "DIR")]
+        /// The directory to write (made 0700, or an empty directory of root's), or, for a
+        /// name ending in .tar.gz or .tgz, a new archive file (mode 0600) holding that
+        /// directory; an existing file is never replaced.
+        #[arg(short = 'o', long = "output", value_name = "DIR|FILE.tar.gz")]
         output: PathBuf,
         #[command(flatten)]
         select: Select,
@@ -299,9 +302,11 @@ pub struct Select {
     /// The kernel version to assume where none can be read (`--proc none`), e.g. 6.1.
     #[arg(long, value_name = "VERSION")]
     pub kernel: Option<String>,
-    /// Read the host from a directory `tuneguard capture -o DIR` wrote, instead of this
-    /// machine: its proc tree, its files and what the kernel told at capture time.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["netns", "pid", "proc", "all_netns", "nginx_conf", "nginx_dump", "kernel"])]
+    /// Read the host from a directory or a .tar.gz `tuneguard capture -o` wrote, instead
+    /// of this machine: its proc tree, its files and what the kernel told at capture
+    /// time. An archive is hostile input: extracted by strict rules (docs/capture.md)
+    /// into a private temporary directory, removed when the command ends.
+    #[arg(long, value_name = "DIR|FILE.tar.gz", conflicts_with_all = ["netns", "pid", "proc", "all_netns", "nginx_conf", "nginx_dump", "kernel"])]
     pub capture: Option<PathBuf>,
     /// Where apply keeps its journals and lock (default /var/lib/tuneguard; rollback,
     /// history and recover read them there).
@@ -328,6 +333,9 @@ pub struct Selected {
     pub all_netns: bool,
     /// `--capture DIR`: what the kernel told at capture time (manifest.json).
     pub capture: Option<crate::host::capture::Manifest>,
+    /// `--capture FILE.tar.gz`: the private directory it was extracted into, removed
+    /// when the selection is dropped (the command's end, an error included).
+    pub extracted: Option<std::sync::Arc<crate::safety::archive::Extracted>>,
 }
 
 impl Select {
@@ -382,6 +390,7 @@ impl Select {
             sysctl: self.only != Some(Only::Nginx),
             all_netns: self.all_netns,
             capture: None,
+            extracted: None,
             state_dir: self
                 .state_dir
                 .clone()
@@ -393,10 +402,24 @@ impl Select {
 impl Select {
     /// `--capture DIR`: the capture's proc tree, its root tree and its nginx dump, read as
     /// `--proc`, `--root` and `--nginx-dump` read them, and its manifest.
+    /// `--capture FILE.tar.gz`: the same, from the archive extracted by
+    /// `safety::archive`'s rules into a private directory that lives as long as the
+    /// selection.
     fn resolve_capture(&self, dir: &std::path::Path) -> Result<Selected> {
         use crate::host::capture;
         if self.root != std::path::Path::new("/") {
             bail!("--capture holds its own root tree: give --capture or --root, not both");
+        }
+        if crate::safety::capture::is_archive(dir) && !dir.is_dir() {
+            let x = crate::safety::archive::extract(dir)?;
+            let mut sel = self.resolve_capture(&x.top).with_context(|| {
+                format!(
+                    "--capture {}: the archive holds no capture this tuneguard reads",
+                    dir.display()
+                )
+            })?;
+            sel.extracted = Some(std::sync::Arc::new(x));
+            return Ok(sel);
         }
         let manifest = capture::Manifest::read(dir)?;
         let mut plain = self.clone();

@@ -7,7 +7,7 @@
 mod common;
 
 use common::nginx::Prefix;
-use common::{bin, require_root, run, Netns};
+use common::{bin, require_root, run, run_with, Netns};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -153,6 +153,7 @@ fn a_capture_audits_as_the_host_did_and_holds_no_key_or_certificate() {
         "json",
     ]);
     assert_eq!(captured.code, host.code, "{}", captured.stderr);
+    let host_code = host.code;
     let (host, captured) = (host.json(), captured.json());
     // The findings the live checks make: the 8080 listener capped at 128 by somaxconn.
     assert!(
@@ -164,7 +165,7 @@ fn a_capture_audits_as_the_host_did_and_holds_no_key_or_certificate() {
         "{host:#}"
     );
     assert!(!host["findings"].as_array().unwrap().is_empty());
-    assert_eq!(comparable(host), comparable(captured));
+    assert_eq!(comparable(host), comparable(captured.clone()));
 
     // Nothing of the key or the certificate is in the capture, and the manifest says
     // both were left out.
@@ -270,7 +271,106 @@ fn a_capture_audits_as_the_host_did_and_holds_no_key_or_certificate() {
         assert_eq!(obs[part], live[part], "{part}: {obs:#}");
     }
     assert!(obs["sockets"].to_string().contains("8080"), "{obs:#}");
+
+    // The single-file form: `capture -o x.tar.gz`, then `audit|observe --capture
+    // x.tar.gz`: the directory form's findings, and no extracted tree left behind.
+    let tgz = out_parent.path().join("x.tar.gz");
+    let t = tgz.to_str().unwrap();
+    let mut args = vec!["capture", "-o", t];
+    args.extend_from_slice(&select);
+    let c = run(&args);
+    assert_eq!(c.code, 0, "{}", c.stderr);
+    assert!(c.stdout.contains("x.tar.gz"), "{}", c.stdout);
+    // Nothing but the archive was left beside it (the staging directory is gone).
+    let mut beside: Vec<String> = std::fs::read_dir(out_parent.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    beside.sort();
+    assert_eq!(beside, ["cap", "x.tar.gz"]);
+    assert_eq!(std::fs::metadata(&tgz).unwrap().mode() & 0o7777, 0o600);
+    let tmp = tempfile::tempdir().unwrap();
+    let env = [("TMPDIR", tmp.path().to_str().unwrap())];
+    let from_tgz = run_with(
+        &[
+            "audit",
+            "--capture",
+            t,
+            "--profile",
+            "web-frontend",
+            "--format",
+            "json",
+        ],
+        &env,
+    );
+    assert_eq!(from_tgz.code, host_code, "{}", from_tgz.stderr);
+    assert_eq!(comparable(from_tgz.json()), comparable(captured.clone()));
+    let obs_tgz = run_with(&["observe", "--capture", t, "--format", "json"], &env);
+    assert!(obs_tgz.code == 0 || obs_tgz.code == 1, "{}", obs_tgz.stderr);
+    let obs_tgz = obs_tgz.json();
+    assert_eq!(obs_tgz["host"], obs["host"]);
+    assert_eq!(own(&obs_tgz), own(&obs));
+    for part in ["settings", "sockets", "owners", "diagnoses", "summary"] {
+        assert_eq!(obs_tgz[part], obs[part], "{part}: {obs_tgz:#}");
+    }
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+    // The archive holds the directory's files and links, under one top directory,
+    // root's, 0644 and 0755, the links as they are in the directory.
+    let listing = archive_listing(&tgz);
+    for (path, kind, mode, link) in &listing {
+        assert!(path == "x" || path.starts_with("x/"), "{path}");
+        match kind {
+            'f' => assert_eq!(*mode, 0o644, "{path}"),
+            'd' => assert_eq!(*mode, 0o755, "{path}"),
+            'l' => {
+                let rel = path.strip_prefix("x/").unwrap();
+                assert_eq!(
+                    std::fs::read_link(out.join(rel)).unwrap(),
+                    Path::new(link),
+                    "{path}"
+                );
+            }
+            _ => panic!("{path}: {kind}"),
+        }
+    }
+    let in_archive: Vec<&str> = listing
+        .iter()
+        .filter(|e| e.1 != 'd')
+        .map(|e| e.0.strip_prefix("x/").unwrap())
+        .collect();
+    for f in &written {
+        let rel = f.strip_prefix(&out).unwrap().to_str().unwrap();
+        assert!(in_archive.contains(&rel), "{rel} not in {in_archive:?}");
+    }
     p.stop(&ns);
+}
+
+/// Every entry of a .tar.gz: name, kind (f, d, l), mode, link target; owners 0/0.
+fn archive_listing(tgz: &Path) -> Vec<(String, char, u32, String)> {
+    let f = std::fs::File::open(tgz).unwrap();
+    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    let mut out = Vec::new();
+    for e in a.entries().unwrap() {
+        let e = e.unwrap();
+        let h = e.header();
+        assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
+        let kind = match h.entry_type() {
+            tar::EntryType::Regular => 'f',
+            tar::EntryType::Directory => 'd',
+            tar::EntryType::Symlink => 'l',
+            other => panic!("{other:?}"),
+        };
+        out.push((
+            e.path().unwrap().to_string_lossy().into_owned(),
+            kind,
+            h.mode().unwrap(),
+            e.link_name()
+                .unwrap()
+                .map(|l| l.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        ));
+    }
+    out
 }
 
 #[test]
@@ -398,4 +498,371 @@ fn the_initial_namespace_audits_the_same_from_its_capture() {
         assert_eq!(host["host"]["initial_netns"], true);
         assert_eq!(comparable(host), comparable(captured), "{profile}");
     }
+}
+
+/// One raw entry of a hostile archive: written with its name as given (the tar crate's
+/// own path checks bypassed), as a hand-made archive would be.
+struct Raw<'a> {
+    name: &'a str,
+    kind: tar::EntryType,
+    mode: u32,
+    data: &'a [u8],
+    link: &'a str,
+}
+
+fn file<'a>(name: &'a str, data: &'a [u8]) -> Raw<'a> {
+    Raw {
+        name,
+        kind: tar::EntryType::Regular,
+        mode: 0o644,
+        data,
+        link: "",
+    }
+}
+
+fn link<'a>(name: &'a str, to: &'a str) -> Raw<'a> {
+    Raw {
+        name,
+        kind: tar::EntryType::Symlink,
+        mode: 0o777,
+        data: b"",
+        link: to,
+    }
+}
+
+fn raw_tar(entries: &[Raw]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(e.kind);
+        h.set_mode(e.mode);
+        h.set_size(e.data.len() as u64);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        let g = h.as_gnu_mut().unwrap();
+        g.name[..e.name.len()].copy_from_slice(e.name.as_bytes());
+        g.linkname[..e.link.len()].copy_from_slice(e.link.as_bytes());
+        h.set_cksum();
+        b.append(&h, e.data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(bytes).unwrap();
+    z.finish().unwrap()
+}
+
+/// Hostile capture archives: each is refused with exit 2, a message naming the file and
+/// the reason, nothing written outside the private directory, and that directory gone.
+#[test]
+fn hostile_archives_are_refused_and_leave_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let inbox = t.path().join("in");
+    let tmp = t.path().join("tmp");
+    std::fs::create_dir(&inbox).unwrap();
+    std::fs::create_dir(&tmp).unwrap();
+    let manifest = file("cap/manifest.json", b"{}");
+    let dir = |name| Raw {
+        name,
+        kind: tar::EntryType::Directory,
+        mode: 0o755,
+        data: b"",
+        link: "",
+    };
+    let special = |name, kind| Raw {
+        name,
+        kind,
+        mode: 0o644,
+        data: b"",
+        link: "",
+    };
+    let abs_victim = t.path().join("abs-victim");
+    let abs_name = abs_victim.to_str().unwrap().to_string();
+    let mut cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "dotdot",
+            gzip(&raw_tar(&[dir("cap"), file("cap/../../../x", b"x")])),
+            "a `..` component",
+        ),
+        (
+            "dotdot-top",
+            gzip(&raw_tar(&[file("../x", b"x")])),
+            "a `..` component",
+        ),
+        (
+            "absolute",
+            gzip(&raw_tar(&[dir("cap"), file(&abs_name, b"x")])),
+            "an absolute name",
+        ),
+        (
+            "link-shadow",
+            gzip(&raw_tar(&[dir("cap"), link("cap/s", "/etc/shadow")])),
+            "absolute path /etc/shadow",
+        ),
+        (
+            "link-up",
+            gzip(&raw_tar(&[dir("cap"), link("cap/root/x", "../../x")])),
+            "leads out of the archive's top directory",
+        ),
+        (
+            "through-link",
+            gzip(&raw_tar(&[
+                dir("cap"),
+                dir("cap/sub"),
+                link("cap/d", "sub"),
+                file("cap/d/x", b"x"),
+            ])),
+            "goes through d, which the archive made a symbolic link",
+        ),
+        (
+            "hard-link",
+            gzip(&raw_tar(&[
+                dir("cap"),
+                Raw {
+                    name: "cap/h",
+                    kind: tar::EntryType::Link,
+                    mode: 0o644,
+                    data: b"",
+                    link: "/etc/shadow",
+                },
+            ])),
+            "a hard link",
+        ),
+        (
+            "fifo",
+            gzip(&raw_tar(&[
+                dir("cap"),
+                special("cap/f", tar::EntryType::Fifo),
+            ])),
+            "a FIFO",
+        ),
+        (
+            "device",
+            gzip(&raw_tar(&[
+                dir("cap"),
+                special("cap/c", tar::EntryType::Char),
+            ])),
+            "a device",
+        ),
+        (
+            "setuid",
+            gzip(&raw_tar(&[
+                dir("cap"),
+                Raw {
+                    mode: 0o4755,
+                    ..file("cap/suid", b"#!/bin/sh\n")
+                },
+            ])),
+            "set-user-ID",
+        ),
+        (
+            "two-tops",
+            gzip(&raw_tar(&[dir("cap"), file("other/x", b"x")])),
+            "outside the archive's top directory cap",
+        ),
+        (
+            "twice",
+            gzip(&raw_tar(&[
+                dir("cap"),
+                file("cap/a", b"1"),
+                file("cap/a", b"2"),
+            ])),
+            "named twice",
+        ),
+        (
+            "not-gzip",
+            b"this is no archive\n".to_vec(),
+            "not a gzip-compressed tar",
+        ),
+        (
+            "not-tar",
+            gzip(b"hello, not a tar stream"),
+            "not a gzip-compressed tar",
+        ),
+        (
+            "plain-tar",
+            raw_tar(&[manifest]),
+            "not a gzip-compressed tar",
+        ),
+        ("empty", gzip(b""), "holds no entry"),
+    ];
+    let good = gzip(&raw_tar(&[dir("cap"), file("cap/a", &[7u8; 100_000])]));
+    let mut truncated = good.clone();
+    truncated.truncate(good.len() / 2);
+    cases.push(("truncated", truncated, "truncated or corrupt"));
+    let mut corrupt = good.clone();
+    let mid = corrupt.len() / 2;
+    for b in &mut corrupt[mid - 8..mid + 8] {
+        *b ^= 0x5a;
+    }
+    cases.push(("corrupt", corrupt, "truncated or corrupt"));
+    // Gzip bombs: one 300 MiB file of zeros (300 KB compressed), refused by its header;
+    // five of 60 MiB, refused at the total cap.
+    cases.push(("bomb", bomb(&[300 << 20]), "over the 64 MiB"));
+    cases.push((
+        "bomb-total",
+        bomb(&[60 << 20; 5]),
+        "more than 256 MiB in all",
+    ));
+    // A tree with no manifest: a well-formed archive, but no capture.
+    cases.push((
+        "no-manifest",
+        gzip(&raw_tar(&[dir("cap"), file("cap/x", b"x")])),
+        "the archive holds no capture",
+    ));
+
+    for (name, bytes, says) in &cases {
+        let path = inbox.join(format!("{name}.tar.gz"));
+        std::fs::write(&path, bytes).unwrap();
+        let p = path.to_str().unwrap();
+        for cmd in ["audit", "observe"] {
+            let r = run_with(
+                &[cmd, "--capture", p, "--no-nginx"][..if cmd == "audit" { 4 } else { 3 }],
+                &[("TMPDIR", tmp.to_str().unwrap())],
+            );
+            assert_eq!(r.code, 2, "{name} {cmd}: {}{}", r.stdout, r.stderr);
+            assert!(
+                r.stderr.contains(&format!("--capture {p}")),
+                "{name} {cmd}: {}",
+                r.stderr
+            );
+            assert!(r.stderr.contains(says), "{name} {cmd}: {}", r.stderr);
+            // The private directory is gone, and nothing was written beside it.
+            assert_eq!(
+                std::fs::read_dir(&tmp).unwrap().count(),
+                0,
+                "{name} {cmd}: left in TMPDIR"
+            );
+            let mut top: Vec<String> = std::fs::read_dir(t.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            top.sort();
+            assert_eq!(top, ["in", "tmp"], "{name} {cmd}");
+            assert!(!abs_victim.exists());
+        }
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
+/// A gzip-compressed tar of files of zeros of the given sizes, made by Python's tarfile
+/// (zlib in C: seconds, where the test build's deflate would take minutes).
+fn bomb(sizes: &[u64]) -> Vec<u8> {
+    let python = std::env::var("TUNEGUARD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = r#"
+import io, sys, tarfile
+class Zeros(io.RawIOBase):
+    def __init__(self, n): self.n = n
+    def readable(self): return True
+    def readinto(self, b):
+        k = min(len(b), self.n); b[:k] = bytes(k); self.n -= k; return k
+out = io.BytesIO()
+with tarfile.open(fileobj=out, mode="w:gz", compresslevel=1) as t:
+    d = tarfile.TarInfo("cap"); d.type = tarfile.DIRTYPE; d.mode = 0o755; t.addfile(d)
+    for i, n in enumerate(sys.argv[1:]):
+        f = tarfile.TarInfo("cap/zeros%d" % i); f.size = int(n); f.mode = 0o644
+        t.addfile(f, io.BufferedReader(Zeros(int(n))))
+sys.stdout.buffer.write(out.getvalue())
+"#;
+    let o = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(sizes.iter().map(|s| s.to_string()))
+        .output()
+        .expect("python3");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stdout.len() < 2 << 20, "{}", o.stdout.len());
+    o.stdout
+}
+
+/// `capture -o FILE.tar.gz` refuses what `capture -o DIR` refuses: a non-root run, an
+/// existing output, a link at the output path, a parent another user owns or may write.
+#[test]
+fn the_archive_form_refuses_as_the_directory_form_does() {
+    require_root();
+    let parent = tempfile::tempdir().unwrap();
+    let out = parent.path().join("cap.tar.gz");
+    let o = out.to_str().unwrap();
+    let nobody = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin())
+        .args(["capture", "-o", o, "--no-nginx"])
+        .output()
+        .unwrap();
+    assert_eq!(nobody.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&nobody.stderr).contains("tuneguard capture runs as root"));
+    assert!(!out.exists());
+
+    // An existing file: left as it was.
+    std::fs::write(&out, "mine").unwrap();
+    let r = run(&["capture", "-o", o, "--no-nginx"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("exists: refused, nothing written"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "mine");
+    std::fs::remove_file(&out).unwrap();
+
+    // A link at the output path, to a file or to nothing: nothing written through it.
+    let target = parent.path().join("elsewhere.tar.gz");
+    let l = parent.path().join("link.tar.gz");
+    std::os::unix::fs::symlink(&target, &l).unwrap();
+    let r = run(&["capture", "-o", l.to_str().unwrap(), "--no-nginx"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("a symbolic link: refused, nothing written"),
+        "{}",
+        r.stderr
+    );
+    assert!(!target.exists());
+    std::fs::write(&target, "theirs").unwrap();
+    let r = run(&["capture", "-o", l.to_str().unwrap(), "--no-nginx"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "theirs");
+
+    // A parent another user owns, and one others may write: refused by both forms.
+    use std::os::unix::fs::PermissionsExt;
+    let theirs = parent.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    let open = parent.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for (d, says) in [
+        (&theirs, "is owned by uid 65534"),
+        (&open, "is writable by"),
+    ] {
+        for name in ["cap", "cap.tar.gz", "cap.tgz"] {
+            let p = d.join(name);
+            let r = run(&["capture", "-o", p.to_str().unwrap(), "--no-nginx"]);
+            assert_eq!(r.code, 2, "{name}: {}", r.stdout);
+            assert!(r.stderr.contains(says), "{name}: {}", r.stderr);
+            assert!(
+                r.stderr.contains("refused, nothing written"),
+                "{name}: {}",
+                r.stderr
+            );
+            assert_eq!(std::fs::read_dir(d).unwrap().count(), 0, "{name}");
+        }
+    }
+    // Nothing left beside: no staging directory, no temp file.
+    let mut left: Vec<String> = std::fs::read_dir(parent.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["elsewhere.tar.gz", "link.tar.gz", "open", "theirs"]);
+
+    // A missing archive: exit 2, named.
+    let missing = parent.path().join("missing.tar.gz");
+    let r = run(&["audit", "--capture", missing.to_str().unwrap()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("missing.tar.gz"), "{}", r.stderr);
 }

@@ -2,13 +2,18 @@
 //! a new directory of root's (layout: host/capture.rs), for `audit --capture DIR`
 //! elsewhere. Every write goes through txn::fsio; the directory's own checks are
 //! safety::capture's.
+//!
+//! `capture -o FILE.tar.gz` (or `.tgz`): the same directory, built in a private directory
+//! beside FILE (0700, removed on every path), then packed into a reproducible
+//! gzip-compressed tar written as a new file (`fsio::create_new`: O_EXCL|O_NOFOLLOW temp
+//! file, fsync, rename without replacing).
 
 use crate::cli::Select;
 use crate::host::capture::{self, Boot, Entry, Manifest, Netns};
 use crate::host::{self, netns, sysctl, NginxState, Reading};
 use crate::profile::Library;
 use crate::txn::fsio::{self, Meta};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
@@ -49,7 +54,30 @@ pub fn capture(out: &Path, select: &Select) -> Result<i32> {
     let sel = select.resolve()?;
     let library = Library::load(&sel.root)?;
     let profile = library.select(&sel.profiles)?;
-    crate::safety::capture::output_dir(out)?;
+    // An archive: the capture directory is built in a private directory beside it
+    // (dropped, and so removed, on every return), then packed.
+    let mut staging = None;
+    let mut archive = None;
+    let dir = if crate::safety::capture::is_archive(out) {
+        let real = crate::safety::capture::output_file(out)?;
+        let beside = real.parent().unwrap_or(Path::new("/"));
+        let tmp = crate::safety::archive::PrivateDir::new_in(beside, "tuneguard-capture")
+            .with_context(|| {
+                format!(
+                    "capture -o {}: making a private directory in {}",
+                    out.display(),
+                    beside.display()
+                )
+            })?;
+        let top = tmp.path().join(top_name(out));
+        crate::safety::capture::output_dir(&top)?;
+        staging = Some(tmp);
+        archive = Some(real);
+        top
+    } else {
+        crate::safety::capture::output_dir(out)?;
+        out.to_path_buf()
+    };
     if let Some(t) = &sel.netns {
         netns::enter(t)?;
     }
@@ -97,12 +125,12 @@ pub fn capture(out: &Path, select: &Select) -> Result<i32> {
     });
 
     let mut w = Writer {
-        out,
+        out: &dir,
         files: Vec::new(),
         left_out: Vec::new(),
     };
     // The root tree is there even when no file is: `--root` wants a directory.
-    fsio::create_dirs(out, Path::new(capture::ROOT), 0o700)?;
+    fsio::create_dirs(&dir, Path::new(capture::ROOT), 0o700)?;
     let mut unreadable = BTreeMap::new();
     for (key, reading) in &snap.sysctl {
         match reading {
@@ -226,12 +254,13 @@ pub fn capture(out: &Path, select: &Select) -> Result<i32> {
             }
         }
     };
+    let captured_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let manifest = Manifest {
         format: capture::FORMAT,
         tuneguard: env!("CARGO_PKG_VERSION").into(),
-        captured_at: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        captured_at,
         hostname: snap.hostname.clone(),
         kernel_release: snap.kernel_release.clone(),
         netns: Netns {
@@ -258,16 +287,110 @@ pub fn capture(out: &Path, select: &Select) -> Result<i32> {
         left_out: Vec::new(),
     };
     w.finish(manifest)?;
+    let listed = match &archive {
+        Some(real) => {
+            pack(&dir, real, captured_at)
+                .with_context(|| format!("capture -o {}", out.display()))?;
+            format!("its {} lists them", capture::MANIFEST)
+        }
+        None => format!("{} lists them", out.join(capture::MANIFEST).display()),
+    };
     println!(
-        "tuneguard: captured {} (netns {}) into {}: {} files, {} left out; {} lists them",
+        "tuneguard: captured {} (netns {}) into {}: {} files, {} left out; {listed}",
         snap.hostname,
         snap.netns.label,
         out.display(),
         w.files.len(),
         w.left_out.len(),
-        out.join(capture::MANIFEST).display()
     );
+    drop(staging);
     Ok(0)
+}
+
+/// The archive's top directory: its file name without `.tar.gz` or `.tgz`.
+fn top_name(file: &Path) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStrExt;
+    let name = file.file_name().map_or(&b""[..], |n| n.as_bytes());
+    let stem = name
+        .strip_suffix(b".tar.gz")
+        .or_else(|| name.strip_suffix(b".tgz"))
+        .unwrap_or(name);
+    match stem {
+        b"" | b"." | b".." => "capture".into(),
+        s => std::ffi::OsStr::from_bytes(s).to_os_string(),
+    }
+}
+
+/// The archive itself: root's, 0600, as the directory's files are.
+const ARCHIVE: Meta = FILE;
+
+/// Packs the capture directory `dir` into the new file `real` (its directory resolved
+/// already): a gzip-compressed tar, every entry under `dir`'s name, in name order, files
+/// 0644 and directories 0755 owned by 0/0 and dated `mtime` (the capture's time), the
+/// capture's links kept as links, the gzip header dated 0 and nameless: the same
+/// capture gives the same bytes.
+fn pack(dir: &Path, real: &Path, mtime: u64) -> Result<()> {
+    let top = PathBuf::from(dir.file_name().unwrap_or_default());
+    fsio::create_new(Path::new("/"), real, ARCHIVE, |f| {
+        let gz = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(f, flate2::Compression::default());
+        let mut b = tar::Builder::new(gz);
+        add(&mut b, dir, &top, mtime)?;
+        b.into_inner()?.finish()?;
+        Ok(())
+    })
+}
+
+fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_size(size);
+    h.set_mtime(mtime);
+    h.set_uid(0);
+    h.set_gid(0);
+    // Infallible for names this short.
+    let _ = h.set_username("root");
+    let _ = h.set_groupname("root");
+    h
+}
+
+fn add<W: std::io::Write>(
+    b: &mut tar::Builder<W>,
+    real: &Path,
+    name: &Path,
+    mtime: u64,
+) -> Result<()> {
+    let mut h = header(tar::EntryType::Directory, 0o755, 0, mtime);
+    b.append_data(&mut h, name, std::io::empty())?;
+    let mut entries = std::fs::read_dir(real)
+        .with_context(|| format!("reading {}", real.display()))?
+        .collect::<std::io::Result<Vec<_>>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let (path, inner) = (e.path(), name.join(e.file_name()));
+        let t = e.file_type()?;
+        if t.is_dir() {
+            add(b, &path, &inner, mtime)?;
+        } else if t.is_symlink() {
+            let target = std::fs::read_link(&path)?;
+            let mut h = header(tar::EntryType::Symlink, 0o777, 0, mtime);
+            b.append_link(&mut h, &inner, &target)?;
+        } else if t.is_file() {
+            use std::os::unix::fs::OpenOptionsExt;
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)?;
+            let len = f.metadata()?.len();
+            let mut h = header(tar::EntryType::Regular, 0o644, len, mtime);
+            b.append_data(&mut h, &inner, std::io::Read::take(f, len))?;
+        } else {
+            bail!("{}: not a file, directory or link", path.display());
+        }
+    }
+    Ok(())
 }
 
 const DEV_NULL: &str = "/dev/null";

@@ -16,9 +16,13 @@
 //! - `journal`: what a journal may say before recover or rollback acts on it.
 //! - `binary`: which program file's bytes are believed (the nginx version, read from
 //!   the binary, never by running it): root's alone, inside `--root` when given.
+//! - `capture`: where `capture -o` may write (a new directory or archive of root's).
+//! - `archive`: what a capture archive (`--capture FILE.tar.gz`, hostile input) may hold
+//!   and how it is extracted: entry by entry, by our rules, into a private directory.
 //! - `netns`: which namespace files `--all-netns` opens to enter (/run/netns only while
 //!   root's alone, never a link or a FIFO, only nsfs files, still the namespace found).
 
+pub mod archive;
 pub mod binary;
 pub mod capture;
 pub mod exec;

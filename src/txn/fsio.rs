@@ -155,6 +155,38 @@ pub fn symlink(root: &Path, real: &Path, target: &Path) -> Result<()> {
 
 /// Replaces (or creates) `real` with `bytes`, owned and moded as `meta`.
 pub fn write_atomic(root: &Path, real: &Path, bytes: &[u8], meta: Meta) -> Result<()> {
+    write_with(root, real, meta, Rename::Replace, |f| {
+        Ok(f.write_all(bytes)?)
+    })
+}
+
+/// Creates `real`, which must not exist, with what `fill` writes, owned and moded as
+/// `meta`: written as `write_atomic` writes (temp file created O_EXCL|O_NOFOLLOW in the
+/// same directory, fsync, rename, fsync the directory), but renamed with
+/// RENAME_NOREPLACE, so that an entry of that name, a link included, that exists or
+/// appears meanwhile is refused and never replaced (`capture -o FILE.tar.gz`).
+pub fn create_new(
+    root: &Path,
+    real: &Path,
+    meta: Meta,
+    fill: impl FnOnce(&mut std::fs::File) -> Result<()>,
+) -> Result<()> {
+    write_with(root, real, meta, Rename::NoReplace, fill)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rename {
+    Replace,
+    NoReplace,
+}
+
+fn write_with(
+    root: &Path,
+    real: &Path,
+    meta: Meta,
+    how: Rename,
+    fill: impl FnOnce(&mut std::fs::File) -> Result<()>,
+) -> Result<()> {
     if meta.mode & 0o6000 != 0 {
         bail!(
             "{}: refusing to write a set-user-ID or set-group-ID file (mode {:04o})",
@@ -177,7 +209,7 @@ pub fn write_atomic(root: &Path, real: &Path, bytes: &[u8], meta: Meta) -> Resul
     .with_context(|| format!("creating the temp file for {}", real.display()))?;
     let mut f = std::fs::File::from(fd);
     let result = (|| -> Result<()> {
-        f.write_all(bytes)?;
+        fill(&mut f)?;
         rustix::fs::fchown(
             &f,
             Some(rustix::fs::Uid::from_raw(meta.uid)),
@@ -188,7 +220,22 @@ pub fn write_atomic(root: &Path, real: &Path, bytes: &[u8], meta: Meta) -> Resul
         f.sync_all()?;
         // A crash here leaves only our temp file: the target is untouched.
         super::fault::boundary(&format!("temp-written:{}", real.display()))?;
-        rustix::fs::renameat(&a.dir, &tmp, &a.dir, a.name)?;
+        match how {
+            Rename::Replace => rustix::fs::renameat(&a.dir, &tmp, &a.dir, a.name)?,
+            Rename::NoReplace => {
+                match rustix::fs::renameat_with(
+                    &a.dir,
+                    &tmp,
+                    &a.dir,
+                    a.name,
+                    rustix::fs::RenameFlags::NOREPLACE,
+                ) {
+                    Ok(()) => {}
+                    Err(Errno::EXIST) => bail!("it exists (now): refused, it is never replaced"),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
         Ok(())
     })();
     if let Err(e) = result {
