@@ -1,11 +1,12 @@
 //! Mutation fuzzing of every parser that reads input another user or another machine may
 //! have written (docs/security.md): profiles, sysctl.d files, nginx configurations and
-//! `nginx -T` dumps, transaction journals, Ansible arguments files, captured proc files.
+//! `nginx -T` dumps, transaction journals, Ansible arguments files, captured proc files,
+//! capture archives and their manifest.json.
 //!
 //! Each target starts from its corpus in tests/fuzz/TARGET/ (real files nobody here
 //! wrote where there are any: Debian's procps and nginx-common files, an `nginx -T` of
 //! Debian's nginx 1.22, a journal and an Ansible 2.19 arguments file produced by the real
-//! tools), replays every file there (crashes found once are kept there as `crash-*`), then
+//! tools, a capture `tuneguard capture -o` wrote), replays every file there (crashes found once are kept there as `crash-*`), then
 //! runs mutated inputs: bit flips, bytes and tokens inserted (`{`, `*`, `\0`, CR, quotes,
 //! long runs), ranges deleted, duplicated and spliced from another seed. The parser runs
 //! in this process; a panic fails the test and saves the input to
@@ -326,5 +327,49 @@ fn captured_proc_files() {
         let c = Counters::read(cap.path());
         let _ = tuneguard::host::counters::delta(&c, &c);
         let _ = reader.read("net.core.somaxconn");
+    });
+}
+
+/// Capture archives come from anywhere (a support ticket): the tar layer is mutated (the
+/// corpus is a capture's tar, gzip-compressed before each run, since a mutated gzip
+/// stream mostly fails its checksum), then the bytes themselves are tried as the file.
+/// Whatever happens, the private extraction directory must be gone afterwards.
+#[test]
+fn capture_archives() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let (gz, raw) = (dir.path().join("x.tar.gz"), dir.path().join("y.tar.gz"));
+    let leftovers = || -> Vec<PathBuf> {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(".tuneguard-capture"))
+            })
+            .collect()
+    };
+    let before = leftovers();
+    fuzz("capture-archive", |input| {
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(input).unwrap();
+        std::fs::write(&gz, z.finish().unwrap()).unwrap();
+        std::fs::write(&raw, input).unwrap();
+        for p in [&gz, &raw] {
+            if let Ok(x) = tuneguard::safety::archive::extract(p) {
+                let _ = tuneguard::host::capture::Manifest::read(&x.top);
+            }
+        }
+    });
+    assert_eq!(leftovers(), before, "extraction directories left behind");
+}
+
+#[test]
+fn capture_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    fuzz("capture-manifest", |input| {
+        std::fs::write(dir.path().join("manifest.json"), input).unwrap();
+        let _ = tuneguard::host::capture::Manifest::read(dir.path());
     });
 }
