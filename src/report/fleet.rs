@@ -179,26 +179,88 @@ impl Fleet<'_> {
     }
 
     /// Each subject failing at --fail-on, with the number of namespaces it fails in.
-    fn failing_keys(&self) -> BTreeMap<&str, usize> {
-        let mut keys: BTreeMap<&str, usize> = BTreeMap::new();
-        for n in self.namespaces {
-            if let Outcome::Audited(a) = &n.outcome {
-                let mut mine: Vec<&str> = a
+    fn failing_keys(&self) -> Vec<(String, usize)> {
+        tally(self.namespaces.iter().map(|n| {
+            match &n.outcome {
+                Outcome::Audited(a) => a
                     .findings
                     .iter()
                     .filter(|f| f.fails_at(self.fail_on))
                     .map(|f| f.subject.as_str())
-                    .collect();
-                mine.sort_unstable();
-                mine.dedup();
-                for k in mine {
-                    *keys.entry(k).or_default() += 1;
-                }
+                    .collect(),
+                _ => Vec::new(),
             }
-        }
-        keys
+        }))
     }
 }
+
+/// What both fleet reports (audit's, observe's) print alike, after their title: the
+/// counts (`fail` and `pass` in the command's words, then what could not be read), what
+/// fails and in how many namespaces, the notes.
+pub struct Summary<'a> {
+    /// (count, words) for the failing and the passing namespaces.
+    pub fail: (usize, String),
+    pub pass: (usize, &'a str),
+    pub error: (usize, &'a str),
+    pub vanished: usize,
+    /// (label, each failing id with the number of namespaces it fails in).
+    pub failing: (&'a str, Vec<(String, usize)>),
+    pub notes: &'a [String],
+}
+
+pub fn summary(out: &mut String, style: Style, s: Summary) {
+    let mut parts = vec![
+        format!("{} {}", s.fail.0, s.fail.1),
+        format!("{} {}", s.pass.0, s.pass.1),
+    ];
+    if s.error.0 > 0 {
+        parts.push(format!("{} {}", s.error.0, s.error.1));
+    }
+    if s.vanished > 0 {
+        parts.push(format!("{} vanished before they could be read", s.vanished));
+    }
+    let _ = writeln!(out, "{}", parts.join(", "));
+    let (label, failing) = s.failing;
+    if !failing.is_empty() {
+        let listed: Vec<String> = failing
+            .iter()
+            .map(|(k, c)| format!("{} ({c})", line(k)))
+            .collect();
+        let _ = writeln!(out, "{label}: {}", listed.join(", "));
+    }
+    for note in s.notes {
+        let _ = writeln!(out, "{} {}", style.yellow("note:"), line(note));
+    }
+}
+
+/// Each id with the number of namespaces it fails in, from every namespace's failing
+/// ids (each namespace counts an id once).
+pub fn tally<'a>(each: impl Iterator<Item = Vec<&'a str>>) -> Vec<(String, usize)> {
+    let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
+    for mut mine in each {
+        mine.sort_unstable();
+        mine.dedup();
+        for id in mine {
+            *ids.entry(id).or_default() += 1;
+        }
+    }
+    ids.into_iter().map(|(k, c)| (k.to_string(), c)).collect()
+}
+
+/// A namespace's `=== MARK NAME` line; `fail` is the command's mark for a failing one.
+pub fn header(out: &mut String, style: Style, status: &str, fail: &str, name: &str) {
+    let mark = match status {
+        "fail" => style.red(fail),
+        "error" => style.red("ERROR"),
+        "vanished" => style.yellow("GONE"),
+        _ => style.green("OK"),
+    };
+    let _ = writeln!(out, "\n{} {mark} {}", style.bold("==="), line(name));
+}
+
+/// The line for a namespace gone before it could be entered.
+pub const GONE: &str =
+    "it was gone before it could be entered (its processes exited, or `ip netns del` ran)";
 
 pub fn text(fleet: &Fleet, style: Style, verbosity: Verbosity) -> String {
     let mut out = String::new();
@@ -217,41 +279,27 @@ pub fn text(fleet: &Fleet, style: Style, verbosity: Verbosity) -> String {
             fleet.profiles.join(" + ")
         )))
     );
-    let mut parts = vec![format!(
-        "{fail} fail (at or above {})",
-        fleet.fail_on.as_str()
-    )];
-    parts.push(format!("{} pass", fleet.count("pass")));
-    if error > 0 {
-        parts.push(format!("{error} could not be audited"));
-    }
-    if vanished > 0 {
-        parts.push(format!("{vanished} vanished before they could be read"));
-    }
-    let _ = writeln!(out, "{}", parts.join(", "));
-    let keys = fleet.failing_keys();
-    if !keys.is_empty() {
-        let listed: Vec<String> = keys
-            .iter()
-            .map(|(k, c)| format!("{} ({c})", line(k)))
-            .collect();
-        let _ = writeln!(out, "failing: {}", listed.join(", "));
-    }
-    for note in fleet.notes {
-        let _ = writeln!(out, "{} {}", style.yellow("note:"), line(note));
-    }
+    summary(
+        &mut out,
+        style,
+        Summary {
+            fail: (
+                fail,
+                format!("fail (at or above {})", fleet.fail_on.as_str()),
+            ),
+            pass: (fleet.count("pass"), "pass"),
+            error: (error, "could not be audited"),
+            vanished,
+            failing: ("failing", fleet.failing_keys()),
+            notes: fleet.notes,
+        },
+    );
     for ns in fleet.namespaces {
         let status = ns.status(fleet.fail_on);
         if verbosity == Verbosity::Quiet && status == "pass" {
             continue;
         }
-        let mark = match status {
-            "fail" => style.red("FAIL"),
-            "error" => style.red("ERROR"),
-            "vanished" => style.yellow("GONE"),
-            _ => style.green("OK"),
-        };
-        let _ = writeln!(out, "\n{} {mark} {}", style.bold("==="), line(&ns.name()));
+        header(&mut out, style, status, "FAIL", &ns.name());
         match (&ns.outcome, ns.report(fleet)) {
             // A namespace that passes is one line unless -v asks for each finding.
             (_, Some(r)) if status == "pass" && verbosity != Verbosity::Verbose => {
@@ -262,10 +310,7 @@ pub fn text(fleet: &Fleet, style: Style, verbosity: Verbosity) -> String {
                 let _ = writeln!(out, "could not audit it: {}", line(why));
             }
             _ => {
-                let _ = writeln!(
-                    out,
-                    "it was gone before it could be entered (its processes exited, or `ip netns del` ran)"
-                );
+                let _ = writeln!(out, "{GONE}");
             }
         }
     }

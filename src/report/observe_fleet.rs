@@ -5,7 +5,7 @@
 //! two samples were taken, and its tuneguard.observe/v1 report.
 
 use super::escape::line;
-use super::fleet::{identity_json, metric_label, name};
+use super::fleet::{header, identity_json, metric_label, name, summary, tally, Summary, GONE};
 use super::observe::{self as render, ObserveReport};
 use super::style::Style;
 use super::text::Verbosity;
@@ -137,25 +137,19 @@ impl Fleet<'_> {
     }
 
     /// Each diagnosis at or above --fail-on, with the number of namespaces it is made in.
-    fn failing(&self) -> BTreeMap<&'static str, usize> {
-        let mut ids: BTreeMap<&str, usize> = BTreeMap::new();
-        for n in self.namespaces {
-            if let Outcome::Observed(o) = &n.outcome {
-                let mut mine: Vec<&str> = o
+    fn failing(&self) -> Vec<(String, usize)> {
+        tally(self.namespaces.iter().map(|n| {
+            match &n.outcome {
+                Outcome::Observed(o) => o
                     .analysis
                     .diagnoses
                     .iter()
                     .filter(|d| d.severity >= self.fail_on)
                     .map(|d| d.id)
-                    .collect();
-                mine.sort_unstable();
-                mine.dedup();
-                for id in mine {
-                    *ids.entry(id).or_default() += 1;
-                }
+                    .collect(),
+                _ => Vec::new(),
             }
-        }
-        ids
+        }))
     }
 }
 
@@ -174,45 +168,27 @@ pub fn text(fleet: &Fleet, style: Style, verbosity: Verbosity) -> String {
             if n == 1 { "" } else { "s" },
         ))
     );
-    let mut parts = vec![
-        format!(
-            "{} with diagnoses at or above {}",
-            fleet.count("fail"),
-            fleet.fail_on.as_str()
-        ),
-        format!("{} quiet", fleet.count("pass")),
-    ];
-    let (error, vanished) = (fleet.count("error"), fleet.count("vanished"));
-    if error > 0 {
-        parts.push(format!("{error} could not be observed"));
-    }
-    if vanished > 0 {
-        parts.push(format!("{vanished} vanished before they could be read"));
-    }
-    let _ = writeln!(out, "{}", parts.join(", "));
-    let failing = fleet.failing();
-    if !failing.is_empty() {
-        let listed: Vec<String> = failing
-            .iter()
-            .map(|(id, c)| format!("{id} ({c})"))
-            .collect();
-        let _ = writeln!(out, "diagnoses: {}", listed.join(", "));
-    }
-    for note in fleet.notes {
-        let _ = writeln!(out, "{} {}", style.yellow("note:"), line(note));
-    }
+    summary(
+        &mut out,
+        style,
+        Summary {
+            fail: (
+                fleet.count("fail"),
+                format!("with diagnoses at or above {}", fleet.fail_on.as_str()),
+            ),
+            pass: (fleet.count("pass"), "quiet"),
+            error: (fleet.count("error"), "could not be observed"),
+            vanished: fleet.count("vanished"),
+            failing: ("diagnoses", fleet.failing()),
+            notes: fleet.notes,
+        },
+    );
     for ns in fleet.namespaces {
         let status = ns.status(fleet.fail_on);
         if verbosity == Verbosity::Quiet && status == "pass" {
             continue;
         }
-        let mark = match status {
-            "fail" => style.red("DIAGNOSED"),
-            "error" => style.red("ERROR"),
-            "vanished" => style.yellow("GONE"),
-            _ => style.green("OK"),
-        };
-        let _ = writeln!(out, "\n{} {mark} {}", style.bold("==="), line(&ns.name()));
+        header(&mut out, style, status, "DIAGNOSED", &ns.name());
         match (&ns.outcome, ns.report(fleet)) {
             // A quiet namespace is one line unless -v asks for its evidence.
             (_, Some(r)) if status == "pass" && verbosity != Verbosity::Verbose => {
@@ -238,10 +214,7 @@ pub fn text(fleet: &Fleet, style: Style, verbosity: Verbosity) -> String {
                 );
             }
             _ => {
-                let _ = writeln!(
-                    out,
-                    "it was gone before it could be entered (its processes exited, or `ip netns del` ran)"
-                );
+                let _ = writeln!(out, "{GONE}");
             }
         }
     }
