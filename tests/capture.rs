@@ -749,6 +749,61 @@ fn hostile_archives_are_refused_and_leave_nothing() {
     }
 }
 
+/// Ctrl-C (SIGINT) or SIGTERM during a large extraction: the process still ends by the
+/// signal, and the private directory in $TMPDIR (here 240 MiB being written) is gone.
+#[test]
+fn a_signal_during_extraction_leaves_nothing_behind() {
+    use std::os::unix::process::ExitStatusExt;
+    let t = tempfile::tempdir().unwrap();
+    let tmp = t.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let slow = t.path().join("slow.tar.gz");
+    std::fs::write(&slow, bomb(&[60 << 20; 4])).unwrap();
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let mut signalled = false;
+        // The extraction takes a fraction of a second here: the signal must land while
+        // the directory exists, so a run that ended first is tried again.
+        for _ in 0..5 {
+            let mut child = Command::new(bin())
+                .args(["audit", "--capture", slow.to_str().unwrap(), "--no-nginx"])
+                .env("TMPDIR", &tmp)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            let status = loop {
+                if let Some(s) = child.try_wait().unwrap() {
+                    break s;
+                }
+                // Extracting: the private directory holds the top directory already.
+                let busy = std::fs::read_dir(&tmp).unwrap().any(|e| {
+                    std::fs::read_dir(e.unwrap().path()).is_ok_and(|mut d| d.next().is_some())
+                });
+                if busy && !signalled {
+                    // SAFETY: kill has no memory preconditions; the pid is our child's.
+                    unsafe { libc::kill(child.id() as i32, sig) };
+                    signalled = true;
+                }
+                assert!(std::time::Instant::now() < deadline, "did not end");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            };
+            if !signalled {
+                continue;
+            }
+            assert_eq!(status.signal(), Some(sig), "{status:?}");
+            break;
+        }
+        assert!(
+            signalled,
+            "the extraction never ran long enough to be signalled"
+        );
+        let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+        assert!(left.is_empty(), "signal {sig}: left in TMPDIR: {left:?}");
+    }
+}
+
 /// A gzip-compressed tar of files of zeros of the given sizes, made by Python's tarfile
 /// (zlib in C: seconds, where the test build's deflate would take minutes).
 fn bomb(sizes: &[u64]) -> Vec<u8> {

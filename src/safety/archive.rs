@@ -46,10 +46,90 @@ pub const MAX_NAME: usize = 4096;
 const MAX_EXTENSION: u64 = 64 << 10;
 
 /// A directory of our own, mode 0700, removed with everything in it when dropped (on
-/// success, on error, on every early return).
+/// success, on error, on every early return), and when the process is ended by SIGINT,
+/// SIGTERM or SIGHUP while it exists (Ctrl-C during a large extraction would otherwise
+/// leave up to `MAX_TOTAL` behind in $TMPDIR, or a staging directory beside a capture
+/// file): see [`on_signal`].
 #[derive(Debug)]
 pub struct PrivateDir {
     path: PathBuf,
+}
+
+/// The private directories that exist now, for the signal watcher.
+static LIVE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+/// The write end of the pipe the signal handler writes the signal number into.
+static SIGNAL_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// The handler: async-signal-safe, it only writes the signal's number into the pipe.
+extern "C" fn on_signal_number(sig: libc::c_int) {
+    let fd = SIGNAL_PIPE.load(std::sync::atomic::Ordering::Relaxed);
+    let b = sig as u8;
+    // SAFETY: write(2) is async-signal-safe; the byte outlives the call.
+    unsafe { libc::write(fd, std::ptr::addr_of!(b).cast(), 1) };
+}
+
+/// Once per process, the first time a private directory is made: SIGINT, SIGTERM and
+/// SIGHUP (left at their default, ending the process) now wake a thread instead, which
+/// removes every private directory that exists, restores the default and raises the
+/// signal again, so the process still ends by it (a shell sees 130 for Ctrl-C). A
+/// signal whose disposition is not the default (ignored by nohup, or handled) is left
+/// alone.
+fn on_signal() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: pipe2 writes two descriptors into the array it is given.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return;
+        }
+        SIGNAL_PIPE.store(fds[1], std::sync::atomic::Ordering::Relaxed);
+        let read_end = fds[0];
+        let spawned = std::thread::Builder::new()
+            .name("private-dir-signals".into())
+            .spawn(move || loop {
+                let mut b = 0u8;
+                // SAFETY: reads one byte into b from a descriptor this thread owns.
+                let n = unsafe { libc::read(read_end, std::ptr::addr_of_mut!(b).cast(), 1) };
+                if n != 1 {
+                    continue;
+                }
+                let dirs = LIVE.lock().map(|l| l.clone()).unwrap_or_default();
+                for d in dirs {
+                    // Another thread may still be writing into it: a few tries.
+                    for _ in 0..5 {
+                        if std::fs::remove_dir_all(&d).is_ok() || !d.exists() {
+                            break;
+                        }
+                    }
+                }
+                let sig = libc::c_int::from(b);
+                // SAFETY: restores the default action and raises the signal again.
+                unsafe {
+                    libc::signal(sig, libc::SIG_DFL);
+                    libc::raise(sig);
+                }
+            });
+        if spawned.is_err() {
+            return;
+        }
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: sigaction with a zeroed struct and a handler that only writes to a
+            // pipe; the old action is read first so an ignored signal stays ignored.
+            unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, std::ptr::null(), &mut old) != 0
+                    || old.sa_sigaction != libc::SIG_DFL
+                {
+                    continue;
+                }
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = on_signal_number as extern "C" fn(libc::c_int) as usize;
+                act.sa_flags = libc::SA_RESTART;
+                libc::sigemptyset(&mut act.sa_mask);
+                libc::sigaction(sig, &act, std::ptr::null_mut());
+            }
+        }
+    });
 }
 
 impl PrivateDir {
@@ -63,7 +143,13 @@ impl PrivateDir {
             h.write_u32(std::process::id());
             let path = base.join(format!(".{prefix}-{:016x}", h.finish()));
             match std::fs::DirBuilder::new().mode(0o700).create(&path) {
-                Ok(()) => return Ok(PrivateDir { path }),
+                Ok(()) => {
+                    on_signal();
+                    if let Ok(mut live) = LIVE.lock() {
+                        live.push(path.clone());
+                    }
+                    return Ok(PrivateDir { path });
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
             }
@@ -80,6 +166,9 @@ impl Drop for PrivateDir {
     fn drop(&mut self) {
         // remove_dir_all does not follow links, and works from descriptors.
         let _ = std::fs::remove_dir_all(&self.path);
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|p| p != &self.path);
+        }
     }
 }
 
