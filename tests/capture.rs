@@ -494,9 +494,33 @@ fn the_initial_namespace_audits_the_same_from_its_capture() {
             "json",
         ]);
         assert_eq!(captured.code, host.code, "{}", captured.stderr);
-        let (host, captured) = (host.json(), captured.json());
+        // The same directory packed by hand, its contents without a top directory
+        // (`tar czf FILE -C DIR .`, names `./...`): read as the directory is.
+        let flat = parent.path().join("flat.tgz");
+        let tar = Command::new("tar")
+            .args(["czf", flat.to_str().unwrap(), "-C", o, "."])
+            .status()
+            .unwrap();
+        assert!(tar.success());
+        let packed = run(&[
+            "audit",
+            "--capture",
+            flat.to_str().unwrap(),
+            "--no-nginx",
+            "--profile",
+            profile,
+            "--format",
+            "json",
+        ]);
+        assert_eq!(packed.code, host.code, "{}", packed.stderr);
+        let (host, captured, packed) = (host.json(), captured.json(), packed.json());
         assert_eq!(host["host"]["initial_netns"], true);
-        assert_eq!(comparable(host), comparable(captured), "{profile}");
+        assert_eq!(comparable(host), comparable(captured.clone()), "{profile}");
+        assert_eq!(
+            comparable(captured),
+            comparable(packed),
+            "{profile}: flat archive"
+        );
     }
 }
 

@@ -8,7 +8,8 @@
 //! - only regular files, directories and symbolic links; no hard links, devices, FIFOs,
 //!   sparse or continuous files; no set-user-ID or set-group-ID bit;
 //! - every name relative, without `..`, under the one top directory the first entry
-//!   names, at most `MAX_NAME` bytes, and never through a link or a file the archive
+//!   names (or, for an archive of a directory's contents that starts with `./`, all
+//!   under `./`), at most `MAX_NAME` bytes, and never through a link or a file the archive
 //!   made (each directory on the way is opened O_NOFOLLOW);
 //! - a link's target relative, `..` only at its start and never above the top
 //!   directory from the link's own directory (or `/dev/null`, a mask, as the capture
@@ -318,12 +319,26 @@ struct Pending {
     size: Option<u64>,
 }
 
+/// The top directory given to an archive of a capture directory's contents (`./...`).
+const FLAT_TOP: &str = "capture";
+
+/// A relative name of `.` components alone (`./`, `.`): the directory the archive was
+/// made from.
+fn only_dots(name: &[u8]) -> bool {
+    !name.is_empty()
+        && !name.starts_with(b"/")
+        && name
+            .split(|b| *b == b'/')
+            .all(|c| c.is_empty() || c == b".")
+}
+
 /// Reads the tar stream entry by entry (raw: extension headers are ours to read, with
 /// their own small cap) and writes what the rules let through below `root`. Returns
 /// the top directory's name.
 fn unpack<R: Read>(stream: R, root: &OwnedFd) -> Result<OsString, Refusal> {
     let mut ar = tar::Archive::new(stream);
     let mut top: Option<OsString> = None;
+    let mut flat = false;
     let mut count = 0usize;
     let mut total = 0u64;
     let mut pending = Pending::default();
@@ -381,7 +396,21 @@ fn unpack<R: Read>(stream: R, root: &OwnedFd) -> Result<OsString, Refusal> {
                 ));
             }
         }
-        let parts = entry_path(&name).map_err(|w| bad(&w))?;
+        let parts = match entry_path(&name) {
+            Ok(mut parts) => {
+                if flat {
+                    parts.insert(0, FLAT_TOP.into());
+                }
+                parts
+            }
+            // `tar czf FILE -C DIR .` starts with `./`: the capture directory's contents
+            // with no top directory of their own. They go under one named FLAT_TOP.
+            Err(_) if top.is_none() && kind == T::Directory && only_dots(&name) => {
+                flat = true;
+                vec![FLAT_TOP.into()]
+            }
+            Err(w) => return Err(bad(&w)),
+        };
         match &top {
             None => top = Some(parts[0].clone()),
             Some(t) if *t != parts[0] => {
@@ -652,6 +681,16 @@ mod tests {
             assert!(entry_path(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
         assert!(entry_path(&vec![b'a'; MAX_NAME + 1]).is_err());
+    }
+
+    #[test]
+    fn only_dots_is_the_directory_itself() {
+        for yes in [&b"./"[..], b".", b"./.", b".//"] {
+            assert!(only_dots(yes), "{:?}", String::from_utf8_lossy(yes));
+        }
+        for no in [&b""[..], b"/", b"/.", b"./x", b"./..", b"..", b"x/."] {
+            assert!(!only_dots(no), "{:?}", String::from_utf8_lossy(no));
+        }
     }
 
     #[test]
