@@ -197,6 +197,53 @@ fn a_typo_gets_the_nearest_name() {
     assert!(!r.stderr.contains("did you mean"), "{}", r.stderr);
 }
 
+/// A key a profile mistypes is still a valid profile (a key the catalog lacks is checked
+/// as a plain value), but validate notes it with the nearest catalog key, and the
+/// audit's finding that it does not exist names that key too; a real key outside the
+/// catalog gets the note without a guess.
+#[test]
+fn a_mistyped_key_in_a_profile_gets_the_nearest_catalog_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("typo.yaml");
+    std::fs::write(
+        &p,
+        "name: typo\nextends: [baseline]\nsysctl:\n  net.core.somaxcon:\n    min: 1024\n  kernel.zzzzzzzz:\n    max: 10\n",
+    )
+    .unwrap();
+    let p = p.to_str().unwrap();
+    let v = run(&["profiles", "validate", p]);
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    assert!(
+        v.stdout.contains("note: net.core.somaxcon is not in tuneguard's catalog: checked as a plain value where the kernel has it; did you mean `net.core.somaxconn`?"),
+        "{}",
+        v.stdout
+    );
+    let far = v
+        .stdout
+        .lines()
+        .find(|l| l.contains("kernel.zzzzzzzz"))
+        .expect("a note for the key outside the catalog");
+    assert!(!far.contains("did you mean"), "{far}");
+    // Read from the live kernel (read only): offline, a missing key cannot be told.
+    let a = run(&["audit", "--profile", p, "--no-nginx", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&a.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}{}", a.stdout, a.stderr);
+    });
+    let said: Vec<&str> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["subject"] == "net.core.somaxcon")
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        said.iter()
+            .any(|m| m.contains("does not exist on this kernel")
+                && m.ends_with("; did you mean `net.core.somaxconn`?")),
+        "{said:?}"
+    );
+}
+
 #[test]
 fn help_describes_every_flag_and_every_format_and_quiet_only_where_it_counts() {
     for (name, _) in commands() {

@@ -238,7 +238,10 @@ fn absent(f: Finding, snap: &Snapshot, rule: &KeyRule, info: Option<&KeyInfo>) -
         ),
         (None, _) => (
             Absence::Unknown,
-            format!("{key} does not exist on this kernel ({kernel}) and is not in tuneguard's catalog: a typo, or a key of another kernel"),
+            format!(
+                "{key} does not exist on this kernel ({kernel}) and is not in tuneguard's catalog: a typo, or a key of another kernel{}",
+                crate::suggest::did_you_mean(key, crate::catalog::CATALOG.iter().map(|k| k.name))
+            ),
         ),
     };
     let mut f = f;

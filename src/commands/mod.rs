@@ -246,7 +246,25 @@ fn profiles(action: ProfilesAction, root: &std::path::Path, style: Style) -> Res
                 p.names.join(", "),
                 crate::words::count(p.rules.len(), "sysctl rule")
             );
-            write_stdout(&format!("{}\n", report::escape::line(&said)))?;
+            let mut out = format!("{}\n", report::escape::line(&said));
+            // A key the catalog lacks is checked as a plain value where the kernel has
+            // it; one a letter away from a catalog key is likely a typo the audit would
+            // only report as missing.
+            for r in &p.rules {
+                if catalog::lookup(&r.key).is_none() {
+                    let near = crate::suggest::did_you_mean(
+                        &r.key,
+                        catalog::CATALOG.iter().map(|k| k.name),
+                    );
+                    let note = format!(
+                        "note: {} is not in tuneguard's catalog: checked as a plain value where the kernel has it{near}",
+                        r.key
+                    );
+                    out.push_str(&report::escape::line(&note));
+                    out.push('\n');
+                }
+            }
+            write_stdout(&out)?;
             Ok(0)
         }
     }
