@@ -433,14 +433,28 @@ fn rollback_shows_asks_and_names_every_value_and_file_it_restores() {
             dry.stdout
         );
     }
+    // A file the apply created is removed: its diff ends at /dev/null, as `diff -u`
+    // and git show a deleted file.
     for f in txn["files"].as_array().unwrap() {
         let f = f.as_str().unwrap();
+        let created = !before.files.contains_key(f.trim_start_matches('/'));
+        let header = if created {
+            format!("--- {f}\n+++ /dev/null\n")
+        } else {
+            format!("--- {f}\n+++ {f}\n")
+        };
         assert!(
-            dry.stdout.contains(&format!("+++ {f}")),
-            "no diff of {f}: {}",
+            dry.stdout.contains(&header),
+            "no `{header}`: {}",
             dry.stdout
         );
     }
+    assert!(
+        txn["files"].as_array().unwrap().iter().any(|f| !before
+            .files
+            .contains_key(f.as_str().unwrap().trim_start_matches('/'))),
+        "the apply created no file: the removal's diff is not shown"
+    );
     // The diff puts back the site file's old line.
     assert!(
         dry.stdout.contains("+net.core.somaxconn = 128"),

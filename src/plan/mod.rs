@@ -44,6 +44,9 @@ pub struct FileChange {
     /// None: the file is created.
     pub before: Option<Vec<u8>>,
     pub after: Vec<u8>,
+    /// The file is deleted, not written (a rollback of the transaction that created it):
+    /// `after` is empty, and its diff ends at /dev/null.
+    pub removed: bool,
     /// One line per changed setting.
     pub why: Vec<String>,
 }

@@ -279,6 +279,7 @@ pub fn edits(
             },
             before: Some(f.bytes.clone()),
             after: bytes,
+            removed: false,
             why,
         });
     }

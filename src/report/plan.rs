@@ -13,15 +13,11 @@ pub fn diff(c: &FileChange) -> String {
     let before = String::from_utf8_lossy(c.before.as_deref().unwrap_or_default());
     let after = String::from_utf8_lossy(&c.after);
     let path = c.path.display().to_string();
-    let old = if c.before.is_some() {
-        path.clone()
-    } else {
-        "/dev/null".to_string()
-    };
+    let side = |there: bool| if there { path.as_str() } else { "/dev/null" };
     similar::TextDiff::from_lines(before.as_ref(), after.as_ref())
         .unified_diff()
         .context_radius(3)
-        .header(&old, &path)
+        .header(side(c.before.is_some()), side(!c.removed))
         .to_string()
 }
 
@@ -148,6 +144,7 @@ pub fn json(plan: &Plan) -> serde_json::Value {
             "path": f.path,
             "kind": f.kind,
             "created": f.before.is_none(),
+            "removed": f.removed,
             "why": f.why,
             "before": f.before.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()),
             "after": String::from_utf8_lossy(&f.after),

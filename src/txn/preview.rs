@@ -87,6 +87,7 @@ fn files(rec: &Record, bytes: &Bytes, id: &str, plan: &mut Plan) {
             real: f.real.clone(),
             before: now.clone(),
             after: then.clone().unwrap_or_default(),
+            removed: then.is_none(),
             why: vec![match then {
                 Some(_) => format!("back to its bytes before {id}"),
                 None => format!("{REMOVED}{id} created it"),

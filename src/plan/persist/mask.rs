@@ -85,6 +85,7 @@ impl Mask {
             real: self.real.clone(),
             before: None,
             after,
+            removed: false,
             why: self.why.clone(),
         }
     }

@@ -150,6 +150,7 @@ impl InPlace {
                 real: real.clone(),
                 before: Some(e.before.clone()),
                 after: set_values(&e.before, &e.lines),
+                removed: false,
                 why: e.why.clone(),
             })
             .collect()
@@ -343,6 +344,7 @@ fn with_dropin(
         real: real.clone(),
         before: existing.map(|f| f.bytes.clone()),
         after: bytes,
+        removed: false,
         why,
     });
     for w in dropin {
