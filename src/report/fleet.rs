@@ -128,6 +128,45 @@ impl Namespace {
         metric_label(&self.found, self.initial())
     }
 
+    pub fn report<'a>(&'a self, fleet: &'a Fleet) -> Option<AuditReport<'a>> {
+        match &self.outcome {
+            Outcome::Audited(a) => Some(AuditReport {
+                snapshot: &a.snapshot,
+                profiles: fleet.profiles,
+                findings: &a.findings,
+                fail_on: fleet.fail_on,
+                overrides: fleet.overrides,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A namespace of either fleet report: its status (`pass`, `fail`, `error`,
+/// `vanished`) and the exit code a single run of the command on it would give.
+pub trait Member {
+    fn status(&self, fail_on: Severity) -> &'static str;
+    fn exit_code(&self, fail_on: Severity) -> i32;
+}
+
+/// The worst exit code over every namespace (2 when one could not be read).
+pub fn worst<M: Member>(members: &[M], fail_on: Severity) -> i32 {
+    members
+        .iter()
+        .map(|n| n.exit_code(fail_on))
+        .max()
+        .unwrap_or(0)
+}
+
+/// How many namespaces have this status.
+pub fn count<M: Member>(members: &[M], fail_on: Severity, status: &str) -> usize {
+    members
+        .iter()
+        .filter(|n| n.status(fail_on) == status)
+        .count()
+}
+
+impl Member for Namespace {
     fn status(&self, fail_on: Severity) -> &'static str {
         match &self.outcome {
             Outcome::Audited(a) if a.findings.iter().any(|f| f.fails_at(fail_on)) => "fail",
@@ -146,36 +185,16 @@ impl Namespace {
             Outcome::Failed(_) => 2,
         }
     }
-
-    pub fn report<'a>(&'a self, fleet: &'a Fleet) -> Option<AuditReport<'a>> {
-        match &self.outcome {
-            Outcome::Audited(a) => Some(AuditReport {
-                snapshot: &a.snapshot,
-                profiles: fleet.profiles,
-                findings: &a.findings,
-                fail_on: fleet.fail_on,
-                overrides: fleet.overrides,
-            }),
-            _ => None,
-        }
-    }
 }
 
 impl Fleet<'_> {
-    /// The worst over every namespace (SPEC's codes: 2 when one could not be audited).
+    /// The worst over every namespace (2 when one could not be audited).
     pub fn exit_code(&self) -> i32 {
-        self.namespaces
-            .iter()
-            .map(|n| n.exit_code(self.fail_on))
-            .max()
-            .unwrap_or(0)
+        worst(self.namespaces, self.fail_on)
     }
 
     fn count(&self, status: &str) -> usize {
-        self.namespaces
-            .iter()
-            .filter(|n| n.status(self.fail_on) == status)
-            .count()
+        count(self.namespaces, self.fail_on, status)
     }
 
     /// Each subject failing at --fail-on, with the number of namespaces it fails in.

@@ -5,7 +5,9 @@
 //! two samples were taken, and its tuneguard.observe/v1 report.
 
 use super::escape::line;
-use super::fleet::{header, identity_json, metric_label, name, summary, tally, Summary, GONE};
+use super::fleet::{
+    count, header, identity_json, metric_label, name, summary, tally, worst, Member, Summary, GONE,
+};
 use super::observe::{self as render, ObserveReport};
 use super::style::Style;
 use super::text::Verbosity;
@@ -83,6 +85,22 @@ impl Namespace {
         metric_label(&self.found, self.initial())
     }
 
+    pub fn report<'a>(&'a self, fleet: &Fleet) -> Option<ObserveReport<'a>> {
+        match &self.outcome {
+            Outcome::Observed(o) => Some(ObserveReport {
+                identity: &o.identity,
+                settings: &o.settings,
+                analysis: &o.analysis,
+                fail_on: fleet.fail_on,
+                owners_skipped: fleet.owners_skipped,
+                states: fleet.states,
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl Member for Namespace {
     fn status(&self, fail_on: Severity) -> &'static str {
         match &self.outcome {
             Outcome::Observed(o) if o.analysis.diagnoses.iter().any(|d| d.severity >= fail_on) => {
@@ -103,37 +121,16 @@ impl Namespace {
             _ => 0,
         }
     }
-
-    pub fn report<'a>(&'a self, fleet: &Fleet) -> Option<ObserveReport<'a>> {
-        match &self.outcome {
-            Outcome::Observed(o) => Some(ObserveReport {
-                identity: &o.identity,
-                settings: &o.settings,
-                analysis: &o.analysis,
-                fail_on: fleet.fail_on,
-                owners_skipped: fleet.owners_skipped,
-                states: fleet.states,
-            }),
-            _ => None,
-        }
-    }
 }
 
 impl Fleet<'_> {
     /// The worst over every namespace (2 when one could not be observed).
     pub fn exit_code(&self) -> i32 {
-        self.namespaces
-            .iter()
-            .map(|n| n.exit_code(self.fail_on))
-            .max()
-            .unwrap_or(0)
+        worst(self.namespaces, self.fail_on)
     }
 
     fn count(&self, status: &str) -> usize {
-        self.namespaces
-            .iter()
-            .filter(|n| n.status(self.fail_on) == status)
-            .count()
+        count(self.namespaces, self.fail_on, status)
     }
 
     /// Each diagnosis at or above --fail-on, with the number of namespaces it is made in.
