@@ -1,4 +1,4 @@
-//! Ansible binary-module mode (SPEC.md "Ansible module mode", FACTS.md §6): started with
+//! Ansible binary-module mode (docs/ansible/README.md): started with
 //! one argument, the path of a JSON file holding the task's arguments and Ansible's
 //! `_ansible_*` keys, tuneguard prints exactly one JSON object on stdout, whatever
 //! happens. Ansible validates nothing for a binary module, so every argument is checked

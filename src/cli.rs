@@ -1,4 +1,4 @@
-//! The command line of SPEC.md. clap parses into these low-level structs; `Select::resolve`
+//! The command line (README; the man pages are rendered from it). clap parses into these low-level structs; `Select::resolve`
 //! turns the host-selection flags into strong types once, so the rest of the program
 //! never sees strings from the command line.
 
@@ -257,7 +257,7 @@ pub enum ProfilesAction {
     },
 }
 
-/// SELECT of SPEC.md: which host, which profile.
+/// Which host and which profile, shared by audit, observe, apply and capture.
 #[derive(Args, Debug, Clone)]
 pub struct Select {
     /// Profile name or file; repeatable, later ones override earlier ones (default: baseline).
@@ -513,7 +513,7 @@ pub enum PlanFormat {
     Json,
 }
 
-/// Where journals and the lock live (SPEC.md).
+/// Where journals and the lock live (docs/apply.md, "The state directory").
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/tuneguard";
 
 /// What `apply` may do beyond the plan's own changes.

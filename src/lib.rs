@@ -1,7 +1,7 @@
 //! tuneguard: audit and fix the Linux and nginx settings that decide whether a server
 //! accepts, keeps and closes TCP connections well.
 //!
-//! Shape (STYLE.md): `host` reads, `audit` decides, `report` tells. `catalog` says what
+//! Shape: `host` reads, `audit` decides, `report` tells. `catalog` says what
 //! every key means; `profile` says what a kind of server needs.
 
 pub mod ansible;

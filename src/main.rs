@@ -1,4 +1,4 @@
-//! Parse, run, map to an exit code; nothing else (SPEC.md "Exit codes"). One JSON args
+//! Parse, run, map to an exit code; nothing else (the README's exit codes). One JSON args
 //! file as the only argument means Ansible runs us as a module (src/ansible.rs).
 
 use clap::Parser;

@@ -3,7 +3,7 @@
 //! restart makes it live, and every failure (nginx -t refusing, a restart dying half
 //! way, a check after the reload, a rollback nginx does not take up) leaves the files
 //! byte for byte as they were and nginx listening as it did. The kernel (`ss`) and nginx
-//! itself are the oracles. SPEC.md "Apply: all or nothing"; FACTS.md §4.
+//! itself are the oracles. docs/apply.md, "The transaction"; docs/kernel.md §7.
 //!
 //! Every apply is `--only nginx` with a profile holding only an nginx rule, and the
 //! configurations live in temp prefixes: nothing on the host outside them is written.

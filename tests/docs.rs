@@ -171,6 +171,58 @@ fn shipped_text_names_only_files_in_the_repository() {
     );
 }
 
+/// The team's notes (FACTS.md, SPEC.md, INCIDENTS.md, STYLE.md) are not in the
+/// repository: no file of it, comments and tests included, cites them, so that the next
+/// reader of a comment can follow it (docs/kernel.md, docs/incidents.md, the README and
+/// docs/apply.md say the same things in the project's own words).
+#[test]
+fn nothing_cites_the_team_notes() {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                // Third-party corpora are kept byte for byte.
+                if !p.ends_with("tests/corpus") {
+                    walk(&p, out);
+                }
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md"), root.join("Cargo.toml")];
+    for dir in [
+        "src", "tests", "docs", "profiles", "scripts", "examples", "contrib", ".ci",
+    ] {
+        walk(&root.join(dir), &mut files);
+    }
+    // Spelled in pieces, so that this file does not cite them itself.
+    let notes: Vec<String> = ["FACTS", "SPEC", "INCIDENTS", "STYLE"]
+        .iter()
+        .map(|n| format!("{n}.md"))
+        .collect();
+    let mut cited = Vec::new();
+    for f in &files {
+        if f.ends_with("tests/docs.rs") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        for (n, line) in text.lines().enumerate() {
+            if notes.iter().any(|note| line.contains(note.as_str())) {
+                cited.push(format!("{}:{}: {line}", f.display(), n + 1));
+            }
+        }
+    }
+    assert!(
+        cited.is_empty(),
+        "cites the team's notes:\n{}",
+        cited.join("\n")
+    );
+}
+
 /// Whether a referenced path exists: `examples/impostor` is built from impostor.rs, and a
 /// placeholder (`tests/fuzz/TARGET/crash-NAME`) or a glob (`tests/apply*.rs`) stands for
 /// files in a directory that must exist.

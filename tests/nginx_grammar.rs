@@ -1,4 +1,4 @@
-//! The config reader against the real `nginx -t` on the same bytes (FACTS.md §4): where
+//! The config reader against the real `nginx -t` on the same bytes (docs/kernel.md §7): where
 //! nginx accepts, we read the same words (nginx echoes a word back in "invalid value"
 //! messages, so the oracle is nginx's own reading); where it refuses, we refuse with
 //! its message and line. Includes are checked against `nginx -T`.

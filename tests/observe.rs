@@ -1,4 +1,4 @@
-//! The incidents of INCIDENTS.md, reproduced for real in throwaway namespaces with
+//! The incidents of docs/incidents.md, reproduced for real in throwaway namespaces with
 //! programs of the tests' own making (examples/misbehave.rs), and what `observe` says
 //! about them. `ss` and /proc/net/netstat in the same namespace are the oracles.
 

@@ -1,6 +1,6 @@
 //! The keepalive arithmetic: a silent peer is declared dead after
 //! tcp_keepalive_time + tcp_keepalive_intvl × tcp_keepalive_probes seconds, and only on
-//! sockets that set SO_KEEPALIVE (FACTS.md §2, INCIDENTS.md #3). SPEC.md compares that
+//! sockets that set SO_KEEPALIVE (docs/kernel.md §4, incident 3 of docs/incidents.md). The audit compares that
 //! sum with the profile's bounds: `max_detection` (what the application needs) and
 //! `idle_timeout` (the idle timeout of what sits in the path: load balancer, NAT, the
 //! peer's keepalive_timeout).

@@ -129,7 +129,7 @@ fn permute<T>(v: &mut [T], order: &[usize]) {
     }
 }
 
-/// SPEC.md: an audit that cannot read its input exits 2 rather than guess. Returns the
+/// An audit that cannot read its input exits 2 (README, "Exit codes") rather than guess. Returns the
 /// message naming each key and what to do, or None when everything was read.
 pub fn unreadable(snap: &Snapshot) -> Option<String> {
     let root = crate::host::is_root();
@@ -179,7 +179,7 @@ pub fn unreadable(snap: &Snapshot) -> Option<String> {
     }
 }
 
-/// The exit code of SPEC.md for an audit: 1 when a finding reaches the threshold.
+/// The audit's exit code (README): 1 when a finding reaches the threshold.
 pub fn exit_code(findings: &[Finding], fail_on: Severity) -> i32 {
     i32::from(findings.iter().any(|f| f.fails_at(fail_on)))
 }

@@ -1,5 +1,6 @@
 //! What a reboot will do: the winning line for a key under each loader, the value the
-//! key will have after boot, and the drift class of SPEC.md. Also the findings about the
+//! key will have after boot, and the drift class (docs/persisted.md,
+//! "Drift classes"). Also the findings about the
 //! files themselves (unreadable files, malformed lines).
 
 use super::boot_default::{describe, KernelDefault};

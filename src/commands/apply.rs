@@ -1,5 +1,5 @@
 //! apply, rollback, recover and history: read the host, plan, show, confirm, and hand
-//! the transaction to `txn`. Exit codes of SPEC.md: 0 done or nothing to do, 1 failed and
+//! the transaction to `txn`. Exit codes (README): 0 done or nothing to do, 1 failed and
 //! restored, 2 refused before changing anything (an error), 3 failed and not restored.
 
 use super::{read_host, write_stdout};

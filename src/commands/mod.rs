@@ -1,4 +1,4 @@
-//! Running a parsed command line: read, decide, tell. Returns the exit code of SPEC.md;
+//! Running a parsed command line: read, decide, tell. Returns the exit code (README);
 //! errors (exit 2) are printed by main.
 
 mod all_netns;

@@ -2,7 +2,7 @@
 //! namespace, learned from this kernel. Some defaults depend on the machine
 //! (tcp_max_syn_backlog scales with the TCP established hash, itself sized from
 //! memory), so no table can say them; a brand-new network namespace starts from them
-//! (FACTS.md §2), so we make one and read it.
+//! (docs/kernel.md §3), so we make one and read it.
 //!
 //! How, without leaving state: a thread of our own unshares a network namespace (a
 //! namespace belongs to a task, so the rest of the process stays where it was), reads

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use sysctl::Sysctl;
 
 /// A global key that exists only in the initial network namespace: its absence is the
-/// kernel's own word that we are inside a child netns (FACTS.md §2).
+/// kernel's own word that we are inside a child netns (docs/kernel.md §3).
 pub const INITIAL_NETNS_WITNESS: &str = "net.core.netdev_max_backlog";
 
 pub struct Reader {

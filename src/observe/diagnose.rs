@@ -1,6 +1,6 @@
 //! Evidence patterns → diagnoses. Each names what is at fault (a setting, the
 //! application, or the load), the catalog entries to read, and the incident of
-//! INCIDENTS.md it resembles, and carries the numbers it rests on as `evidence`.
+//! docs/incidents.md it resembles, and carries the numbers it rests on as `evidence`.
 
 use super::views::{OwnerGroup, Views, LOOP_RATE};
 use super::Observation;

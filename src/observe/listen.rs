@@ -154,7 +154,7 @@ pub(super) fn accept_queue(obs: &Observation, v: &Views, out: &mut Vec<Diagnosis
     }
 }
 
-/// SYN queue (FACTS of the kernel, tcp_conn_request): with tcp_syncookies = 0 a SYN is
+/// SYN queue (docs/kernel.md §1, tcp_conn_request): with tcp_syncookies = 0 a SYN is
 /// dropped once the SYN queue passes the listen backlog (TCPReqQFullDrop) or, for peers
 /// not yet proven alive, once fewer than a quarter of tcp_max_syn_backlog's slots are
 /// free (no counter but the listener's drops and ListenDrops). With cookies on, a full

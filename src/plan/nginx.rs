@@ -1,7 +1,7 @@
 //! nginx edits: `backlog=` on the `listen` that owns each socket's options (a listen
 //! that only shares a socket cannot carry options: that is nginx's "duplicate listen
 //! options", or on a port with a wildcard the bind() failure of the wildcard trap,
-//! FACTS.md §4). Existing `backlog=` arguments are replaced in place; a listen without one
+//! docs/kernel.md §7). Existing `backlog=` arguments are replaced in place; a listen without one
 //! gets ` backlog=N` after its last argument. Nothing else in the file moves.
 //!
 //! The edited files are parsed again and modelled before the plan is returned: each

@@ -237,7 +237,7 @@ pub struct KeepaliveRule {
     #[serde(default)]
     pub max_detection: Option<u64>,
     /// The idle timeout (seconds) of a load balancer, NAT or firewall in the path: the
-    /// worst-case detection time must fit within it too (SPEC.md, FACTS.md §2).
+    /// worst-case detection time must fit within it too (docs/profiles.md, docs/kernel.md §4).
     #[serde(default)]
     pub idle_timeout: Option<u64>,
     #[serde(default)]

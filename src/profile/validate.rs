@@ -295,7 +295,7 @@ fn key_rule(
 }
 
 /// A value must have the key's number of fields and lie in the range the kernel
-/// accepts (a write outside it fails with EINVAL, FACTS.md §2). Keys outside the catalog
+/// accepts (a write outside it fails with EINVAL, docs/kernel.md §2). Keys outside the catalog
 /// take any value, but `min`/`max` need numbers.
 fn check_value(key: &str, info: Option<&KeyInfo>, v: &Value, bound: bool) -> Result<(), String> {
     let ints = v.ints();

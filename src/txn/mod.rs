@@ -1,8 +1,8 @@
 //! Acting: the only part of tuneguard that writes. A transaction is journaled before its
 //! first change (`journal`), runs its steps in order (live values, each read back; files,
 //! atomically; `nginx -t`; a reload or restart and a check of the live listeners), and on
-//! any failure undoes every step already done, in reverse, then checks the undo. SPEC.md
-//! "Apply: all or nothing".
+//! any failure undoes every step already done, in reverse, then checks the undo
+//! (docs/apply.md, "The transaction").
 //!
 //! Undo is idempotent: a file or key is restored only when it holds what the transaction
 //! wrote, left alone when it already holds the old value, and reported when it holds
@@ -41,7 +41,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// SPEC.md: 0 done, 1 failed and restored, 3 failed and not restored.
+    /// The exit code (README, "Fixing it"): 0 done, 1 failed and restored, 3 failed and
+    /// not restored.
     pub fn code(&self) -> i32 {
         match (&self.error, self.left.is_empty()) {
             (None, _) => 0,
@@ -65,7 +66,7 @@ pub fn same_value(a: &str, b: &str) -> bool {
 }
 
 /// Writes a key and reads it back. The kernel never clamps: a value is stored as
-/// written or refused (FACTS.md §2).
+/// written or refused (docs/kernel.md §2).
 fn write_live(key: &str, value: &str) -> Result<()> {
     crate::catalog::validate_key_name(key).map_err(|e| anyhow!(e))?;
     use sysctl::Sysctl;

@@ -3,7 +3,7 @@
 //! keys and line endings stay byte for byte), and a key no line under /etc can be made
 //! to win for gets a line in tuneguard's drop-in in /etc/sysctl.d, named to sort after
 //! every file that sets it. Files outside /etc are never edited ([`editable`]). Never
-//! the whole-file rewrite of ansible.posix.sysctl (FACTS.md §5).
+//! the whole-file rewrite of ansible.posix.sysctl (docs/kernel.md §8).
 //!
 //! Every plan is checked before it is returned: the planned tree (edited files parsed
 //! again, the drop-in added) is resolved with both loaders' models, and every key must
