@@ -5,8 +5,7 @@
 //!
 //! `capture -o FILE.tar.gz` (or `.tgz`): the same directory, built in a private directory
 //! beside FILE (0700, removed on every path), then packed into a reproducible
-//! gzip-compressed tar written as a new file (`fsio::create_new`: O_EXCL|O_NOFOLLOW temp
-//! file, fsync, rename without replacing).
+//! gzip-compressed tar written as a new file (txn::archive).
 
 use crate::cli::Select;
 use crate::host::capture::{self, Boot, Entry, Manifest, Netns};
@@ -18,11 +17,7 @@ use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 /// Files of the capture: root's, readable by root alone (the directory is 0700 anyway).
-const FILE: Meta = Meta {
-    mode: 0o600,
-    uid: 0,
-    gid: 0,
-};
+const FILE: Meta = fsio::ROOT_ONLY;
 
 /// The proc files the evidence and observe read, below /proc/thread-self (the
 /// namespace entered) or /proc.
@@ -289,7 +284,7 @@ pub fn capture(out: &Path, select: &Select) -> Result<i32> {
     w.finish(manifest)?;
     let listed = match &archive {
         Some(real) => {
-            pack(&dir, real, captured_at)
+            crate::txn::archive::pack(&dir, real, captured_at)
                 .with_context(|| format!("capture -o {}", out.display()))?;
             format!("its {} lists them", capture::MANIFEST)
         }
@@ -319,78 +314,6 @@ fn top_name(file: &Path) -> std::ffi::OsString {
         b"" | b"." | b".." => "capture".into(),
         s => std::ffi::OsStr::from_bytes(s).to_os_string(),
     }
-}
-
-/// The archive itself: root's, 0600, as the directory's files are.
-const ARCHIVE: Meta = FILE;
-
-/// Packs the capture directory `dir` into the new file `real` (its directory resolved
-/// already): a gzip-compressed tar, every entry under `dir`'s name, in name order, files
-/// 0644 and directories 0755 owned by 0/0 and dated `mtime` (the capture's time), the
-/// capture's links kept as links, the gzip header dated 0 and nameless: the same
-/// capture gives the same bytes.
-fn pack(dir: &Path, real: &Path, mtime: u64) -> Result<()> {
-    let top = PathBuf::from(dir.file_name().unwrap_or_default());
-    fsio::create_new(Path::new("/"), real, ARCHIVE, |f| {
-        let gz = flate2::GzBuilder::new()
-            .mtime(0)
-            .write(f, flate2::Compression::default());
-        let mut b = tar::Builder::new(gz);
-        add(&mut b, dir, &top, mtime)?;
-        b.into_inner()?.finish()?;
-        Ok(())
-    })
-}
-
-fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header {
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(kind);
-    h.set_mode(mode);
-    h.set_size(size);
-    h.set_mtime(mtime);
-    h.set_uid(0);
-    h.set_gid(0);
-    // Infallible for names this short.
-    let _ = h.set_username("root");
-    let _ = h.set_groupname("root");
-    h
-}
-
-fn add<W: std::io::Write>(
-    b: &mut tar::Builder<W>,
-    real: &Path,
-    name: &Path,
-    mtime: u64,
-) -> Result<()> {
-    let mut h = header(tar::EntryType::Directory, 0o755, 0, mtime);
-    b.append_data(&mut h, name, std::io::empty())?;
-    let mut entries = std::fs::read_dir(real)
-        .with_context(|| format!("reading {}", real.display()))?
-        .collect::<std::io::Result<Vec<_>>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let (path, inner) = (e.path(), name.join(e.file_name()));
-        let t = e.file_type()?;
-        if t.is_dir() {
-            add(b, &path, &inner, mtime)?;
-        } else if t.is_symlink() {
-            let target = std::fs::read_link(&path)?;
-            let mut h = header(tar::EntryType::Symlink, 0o777, 0, mtime);
-            b.append_link(&mut h, &inner, &target)?;
-        } else if t.is_file() {
-            use std::os::unix::fs::OpenOptionsExt;
-            let f = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&path)?;
-            let len = f.metadata()?.len();
-            let mut h = header(tar::EntryType::Regular, 0o644, len, mtime);
-            b.append_data(&mut h, &inner, std::io::Read::take(f, len))?;
-        } else {
-            bail!("{}: not a file, directory or link", path.display());
-        }
-    }
-    Ok(())
 }
 
 const DEV_NULL: &str = "/dev/null";

@@ -35,6 +35,13 @@ pub const NEW_FILE: Meta = Meta {
     gid: 0,
 };
 
+/// A file for root's eyes only (a capture's files and its archive).
+pub const ROOT_ONLY: Meta = Meta {
+    mode: 0o600,
+    uid: 0,
+    gid: 0,
+};
+
 /// A file to touch: its directory, held open, and its name in it.
 struct At<'a> {
     dir: OwnedFd,

@@ -9,6 +9,7 @@
 //! something else (someone changed it since). So `recover` can undo a journal whatever
 //! step its process was killed at.
 
+pub mod archive;
 pub mod fault;
 pub mod fsio;
 pub mod journal;
